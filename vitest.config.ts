@@ -1,0 +1,49 @@
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// Two projects: the pure core runs in plain Node; integration tests run in workerd
+// with real Durable Objects, alarms and D1 (migrations applied in test/worker/setup.ts).
+export default defineConfig({
+	test: {
+		projects: [
+			{
+				test: {
+					name: "unit",
+					include: ["test/unit/**/*.test.ts"],
+					environment: "node",
+				},
+			},
+			{
+				test: {
+					name: "e2e",
+					include: ["test/e2e/**/*.test.ts"],
+					environment: "node",
+					// Starts `wrangler dev` and a local push receiver: slower than unit tests.
+					testTimeout: 120_000,
+					hookTimeout: 180_000,
+				},
+			},
+			{
+				plugins: [
+					cloudflareTest(async () => ({
+						wrangler: { configPath: "./wrangler.toml" },
+						miniflare: {
+							bindings: {
+								TEST_MIGRATIONS: await readD1Migrations(path.join(import.meta.dirname, "migrations")),
+								ADMIN_TOKEN: "test-admin-token",
+								KEY_PEPPER: "test-pepper",
+								ALLOW_INSECURE_LOOPBACK_PUSH: "true",
+							},
+						},
+					})),
+				],
+				test: {
+					name: "worker",
+					include: ["test/worker/**/*.test.ts"],
+					setupFiles: ["./test/worker/setup.ts"],
+				},
+			},
+		],
+	},
+});
