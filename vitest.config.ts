@@ -1,6 +1,10 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import webpush from "web-push";
 import { defineConfig } from "vitest/config";
+
+// A fresh VAPID pair per run: tests must not depend on a committed key.
+const vapid = webpush.generateVAPIDKeys();
 
 // Two projects: the pure core runs in plain Node; integration tests run in workerd
 // with real Durable Objects, alarms and D1 (migrations applied in test/worker/setup.ts).
@@ -34,6 +38,8 @@ export default defineConfig({
 								ADMIN_TOKEN: "test-admin-token",
 								KEY_PEPPER: "test-pepper",
 								ALLOW_INSECURE_LOOPBACK_PUSH: "true",
+								VAPID_PUBLIC_KEY: vapid.publicKey,
+								VAPID_PRIVATE_KEY: vapid.privateKey,
 							},
 						},
 					})),

@@ -1,25 +1,22 @@
-import { DurableObject } from "cloudflare:workers";
-import webpush from "web-push";
+import { problem } from "./http.js";
+import { createRouter } from "./router.js";
+import { campaignRoutes } from "./routes/campaigns.js";
+import { geofenceRoutes } from "./routes/geofences.js";
+import { metaRoutes } from "./routes/meta.js";
+import { tenantRoutes } from "./routes/tenants.js";
+import { userRoutes } from "./routes/users.js";
 
-export class ShopperDO extends DurableObject {}
-export class GeoShardDO extends DurableObject {}
+export { GeoShardDO } from "./geoshard.js";
+export { ShopperDO } from "./shopper.js";
+
+const router = createRouter();
+metaRoutes(router);
+tenantRoutes(router);
+geofenceRoutes(router);
+campaignRoutes(router);
+userRoutes(router);
+router.all("*", () => problem(404, "not_found", "No such route."));
 
 export default {
-	async fetch(req: Request): Promise<Response> {
-		const keys = webpush.generateVAPIDKeys();
-		const sub = {
-			endpoint: "https://push.example.com/abc",
-			keys: {
-				p256dh: "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
-				auth: "tBHItJI5svbpez7KI4CCXg",
-			},
-		};
-		const details = webpush.generateRequestDetails(sub, "hello", {
-			vapidDetails: { subject: "mailto:a@b.c", publicKey: keys.publicKey, privateKey: keys.privateKey },
-			TTL: 60,
-			urgency: "high",
-			topic: "abc",
-		});
-		return Response.json({ url: req.url, headers: details.headers, bodyLen: details.body?.length });
-	},
+	fetch: (req, env, ctx) => router.fetch(req, env, ctx),
 } satisfies ExportedHandler<Env>;

@@ -1,0 +1,150 @@
+import { describe, expect, it } from "vitest";
+import { assignVariant, inHoldout } from "../../src/offers/assign.js";
+import { decide, type GeofenceTrigger, type PersonView } from "../../src/offers/decide.js";
+import { parseTemplate, renderTemplate, TemplateError } from "../../src/offers/template.js";
+import type { Campaign } from "../../src/schemas/campaign.js";
+
+const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
+
+function campaign(over: Partial<Campaign> = {}): Campaign {
+	return {
+		id: "c1",
+		name: "Beer",
+		status: "active",
+		priority: 0,
+		trigger: { type: "geofence", on: "enter", tags: ["grocery"] },
+		variants: [{ id: "a", weight: 1, title: "Hi", body: "there" }],
+		holdoutPercent: 0,
+		ttlSeconds: 600,
+		cooldownSeconds: 86_400,
+		startsAt: null,
+		endsAt: null,
+		ignoreCaps: false,
+		offerSku: null,
+		...over,
+	};
+}
+const trigger = (over: Partial<GeofenceTrigger> = {}): GeofenceTrigger => ({
+	type: "geofence",
+	on: "enter",
+	fence: { id: "store-1", name: "Rivoli", tags: ["grocery"], metadata: {} },
+	at: NOW,
+	stale: false,
+	...over,
+});
+const person = (over: Partial<PersonView> = {}): PersonView => ({
+	userId: "u1",
+	consent: { location: true, push: true },
+	reachable: true,
+	lastByCooldownKey: {},
+	...over,
+});
+const summary = (ds: ReturnType<typeof decide>) =>
+	ds.map((d) => [d.campaign.id, d.decision, d.decision === "suppressed" ? d.reason : undefined]);
+
+describe("decide", () => {
+	it("yields no decision for campaigns that do not listen to the event", () => {
+		const cs = [
+			campaign({ id: "exit", trigger: { type: "geofence", on: "exit" } }),
+			campaign({ id: "other-tag", trigger: { type: "geofence", on: "enter", tags: ["pharmacy"] } }),
+			campaign({ id: "other-fence", trigger: { type: "geofence", on: "enter", geofenceIds: ["store-2"] } }),
+		];
+		expect(decide(trigger(), cs, person(), NOW)).toEqual([]);
+	});
+
+	it("names the first failing check as the suppression reason", () => {
+		const key = "c1\u0000store-1";
+		expect(summary(decide(trigger(), [campaign({ status: "paused" })], person(), NOW))).toEqual([["c1", "suppressed", "campaign_inactive"]]);
+		expect(summary(decide(trigger(), [campaign({ endsAt: NOW })], person(), NOW))).toEqual([["c1", "suppressed", "campaign_inactive"]]);
+		expect(summary(decide(trigger({ stale: true }), [campaign()], person(), NOW))).toEqual([["c1", "suppressed", "stale"]]);
+		expect(summary(decide(trigger(), [campaign()], person({ consent: { location: true, push: false } }), NOW))).toEqual([
+			["c1", "suppressed", "no_consent"],
+		]);
+		expect(summary(decide(trigger(), [campaign()], person({ lastByCooldownKey: { [key]: NOW - 1000 } }), NOW))).toEqual([
+			["c1", "suppressed", "cooldown"],
+		]);
+		expect(summary(decide(trigger(), [campaign()], person({ reachable: false }), NOW))).toEqual([["c1", "suppressed", "no_subscription"]]);
+	});
+
+	it("lets the cooldown lapse after cooldownSeconds, per fence", () => {
+		const key = "c1\u0000store-1";
+		expect(summary(decide(trigger(), [campaign()], person({ lastByCooldownKey: { [key]: NOW - 86_400_000 } }), NOW))).toEqual([
+			["c1", "sent", undefined],
+		]);
+		expect(summary(decide(trigger(), [campaign()], person({ lastByCooldownKey: { "c1\u0000store-2": NOW } }), NOW))).toEqual([
+			["c1", "sent", undefined],
+		]);
+	});
+
+	it("sends only the highest priority of several matching campaigns", () => {
+		const cs = [campaign({ id: "low", priority: 1 }), campaign({ id: "high", priority: 5 }), campaign({ id: "mid", priority: 3 })];
+		expect(summary(decide(trigger(), cs, person(), NOW))).toEqual([
+			["high", "sent", undefined],
+			["mid", "suppressed", "lower_priority"],
+			["low", "suppressed", "lower_priority"],
+		]);
+	});
+
+	it("holds out the winner instead of sending the runner-up", () => {
+		const cs = [campaign({ id: "high", priority: 5, holdoutPercent: 100 }), campaign({ id: "low", priority: 1 })];
+		expect(summary(decide(trigger(), cs, person(), NOW))).toEqual([
+			["high", "holdout", undefined],
+			["low", "suppressed", "lower_priority"],
+		]);
+	});
+});
+
+describe("assignment", () => {
+	it("is sticky and follows the weights over 10,000 people", () => {
+		const variants = [
+			{ id: "a", weight: 70 },
+			{ id: "b", weight: 30 },
+		];
+		let a = 0;
+		for (let i = 0; i < 10_000; i++) {
+			const v = assignVariant("camp", `user-${i}`, variants);
+			if (v?.id === "a") a++;
+			expect(assignVariant("camp", `user-${i}`, variants)?.id).toBe(v?.id);
+		}
+		expect(a / 10_000).toBeGreaterThan(0.68);
+		expect(a / 10_000).toBeLessThan(0.72);
+	});
+
+	it("holds out about holdoutPercent of people, and never with 0 %", () => {
+		let held = 0;
+		for (let i = 0; i < 10_000; i++) {
+			if (inHoldout("camp", `user-${i}`, 10)) held++;
+			expect(inHoldout("camp", `user-${i}`, 0)).toBe(false);
+		}
+		expect(held).toBeGreaterThan(900);
+		expect(held).toBeLessThan(1100);
+	});
+});
+
+describe("templates", () => {
+	it("renders paths, defaults and case filters", () => {
+		const t = parseTemplate('{{ firstName | default: "Hi" }}, beer at {{ geofence.name | upcase }}!');
+		expect(renderTemplate(t, { firstName: "Ada", geofence: { name: "Rivoli" } })).toBe("Ada, beer at RIVOLI!");
+		expect(renderTemplate(t, { geofence: {} })).toBe("Hi, beer at !");
+	});
+
+	it("reads only own data properties, never the prototype chain", () => {
+		const t = parseTemplate("{{ constructor.name }}{{ toString }}");
+		expect(renderTemplate(t, {})).toBe("");
+	});
+
+	it("rejects bad syntax with stable codes", () => {
+		const code = (s: string) => {
+			try {
+				parseTemplate(s);
+				return null;
+			} catch (e) {
+				return e instanceof TemplateError ? e.code : "other";
+			}
+		};
+		expect(code("{{ firstName")).toBe("unclosed_tag");
+		expect(code("{{ 1+1 }}")).toBe("bad_expression");
+		expect(code("{{ a | shout }}")).toBe("unknown_filter");
+		expect(code('{{ a | default: "x|y" }}')).toBeNull();
+	});
+});

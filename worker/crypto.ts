@@ -1,0 +1,67 @@
+/** Random token: `prefix` + 32 bytes of base64url. */
+export function randomToken(prefix: string, bytes = 32): string {
+	return prefix + base64url(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+export function base64url(bytes: Uint8Array): string {
+	let s = "";
+	for (const b of bytes) s += String.fromCharCode(b);
+	return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+export function fromBase64url(s: string): Uint8Array {
+	const b = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
+	return Uint8Array.from(b, (c) => c.charCodeAt(0));
+}
+
+function hex(buf: ArrayBuffer): string {
+	return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const enc = new TextEncoder();
+
+async function hmacKey(secret: string): Promise<CryptoKey> {
+	return crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+}
+
+/** HMAC-SHA256 as hex. */
+export async function hmacHex(secret: string, message: string): Promise<string> {
+	return hex(await crypto.subtle.sign("HMAC", await hmacKey(secret), enc.encode(message)));
+}
+
+/** How API keys are stored: a peppered HMAC, so a leaked table reveals no usable key. */
+export function hashKey(pepper: string, key: string): Promise<string> {
+	return hmacHex(pepper, key);
+}
+
+/**
+ * Compares two secrets in constant time: both sides are hashed first so lengths match
+ * and nothing about the expected value leaks through early exits.
+ */
+export async function timingSafeEqualStrings(a: string, b: string): Promise<boolean> {
+	const [x, y] = await Promise.all([
+		crypto.subtle.digest("SHA-256", enc.encode(a)),
+		crypto.subtle.digest("SHA-256", enc.encode(b)),
+	]);
+	return crypto.subtle.timingSafeEqual(x, y);
+}
+
+async function aesKey(pepper: string): Promise<CryptoKey> {
+	const material = await crypto.subtle.digest("SHA-256", enc.encode(`webhook-secret-encryption\u0000${pepper}`));
+	return crypto.subtle.importKey("raw", material, "AES-GCM", false, ["encrypt", "decrypt"]);
+}
+
+/** Encrypts a secret for storage (AES-GCM, random IV): `iv.ciphertext` in base64url. */
+export async function sealSecret(pepper: string, secret: string): Promise<string> {
+	const iv = crypto.getRandomValues(new Uint8Array(12));
+	const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await aesKey(pepper), enc.encode(secret));
+	return `${base64url(iv)}.${base64url(new Uint8Array(ct))}`;
+}
+
+/** Reverses {@link sealSecret}. */
+export async function openSecret(pepper: string, sealed: string): Promise<string> {
+	const [iv, ct] = sealed.split(".");
+	if (!iv || !ct) throw new Error("sealed secret is malformed");
+	const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromBase64url(iv) }, await aesKey(pepper), fromBase64url(ct));
+	return new TextDecoder().decode(pt);
+}

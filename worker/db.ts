@@ -1,0 +1,76 @@
+import type { Decision, TriggerEvent } from "../src/offers/decide.js";
+import { type Campaign, StoredCampaignSchema } from "../src/schemas/campaign.js";
+import { iso } from "./http.js";
+
+/** Campaigns of one trigger type that can produce a decision (active, or paused for the trace). */
+export async function loadCampaigns(env: Env, tenantId: string, triggerType: "geofence" | "cart"): Promise<Campaign[]> {
+	const { results } = await env.DB.prepare(
+		"SELECT body FROM campaigns WHERE tenant_id = ? AND trigger_type = ? AND status IN ('active', 'paused')",
+	)
+		.bind(tenantId, triggerType)
+		.all<{ body: string }>();
+	return results.map((r) => StoredCampaignSchema.parse(JSON.parse(r.body)));
+}
+
+export interface OfferRecord {
+	id: string;
+	campaignId: string;
+	variantId: string | null;
+	geofenceId: string | null;
+	status: "pending" | "accepted" | "failed" | "gone" | "no_device";
+	attempts: number;
+	expiresAt: number;
+}
+
+/** Writes the decision trace (and the offers that left) in one D1 batch. */
+export async function recordDecisions(
+	env: Env,
+	tenantId: string,
+	userId: string,
+	records: { trigger: TriggerEvent; decision: Decision; offer: OfferRecord | null }[],
+	now: number,
+): Promise<void> {
+	if (records.length === 0) return;
+	const at = iso(now);
+	const stmts: D1PreparedStatement[] = [];
+	for (const { trigger, decision, offer } of records) {
+		stmts.push(
+			env.DB.prepare(
+				`INSERT INTO decisions (id, tenant_id, user_id, trigger_type, trigger, campaign_id, variant_id, decision, reason, offer_id, created_at)
+				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			).bind(
+				crypto.randomUUID(),
+				tenantId,
+				userId,
+				trigger.type,
+				JSON.stringify({ type: trigger.type, on: trigger.on, geofenceId: trigger.fence.id, at: iso(trigger.at) }),
+				decision.campaign.id,
+				decision.variant?.id ?? null,
+				decision.decision,
+				decision.decision === "suppressed" ? decision.reason : null,
+				offer?.id ?? null,
+				at,
+			),
+		);
+		if (offer) {
+			stmts.push(
+				env.DB.prepare(
+					`INSERT INTO offers (id, tenant_id, user_id, campaign_id, variant_id, geofence_id, status, attempts, created_at, expires_at)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				).bind(
+					offer.id,
+					tenantId,
+					userId,
+					offer.campaignId,
+					offer.variantId,
+					offer.geofenceId,
+					offer.status,
+					offer.attempts,
+					at,
+					iso(offer.expiresAt),
+				),
+			);
+		}
+	}
+	await env.DB.batch(stmts);
+}

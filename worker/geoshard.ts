@@ -1,0 +1,103 @@
+import { DurableObject } from "cloudflare:workers";
+import { createFenceIndex, type FenceIndex } from "../src/geo/index.js";
+import type { Fence } from "../src/geo/types.js";
+
+/** What a ping-processing caller needs to know about a fence. */
+export interface FenceMeta {
+	id: string;
+	name: string;
+	tags: string[];
+	metadata: Record<string, unknown>;
+	dwellSeconds: number | null;
+}
+
+export interface ShardAnswer {
+	/** Per point, in request order. */
+	results: { inside: string[]; distances: Record<string, number> }[];
+	/** Metadata of every fence named in `results`. */
+	fences: Record<string, FenceMeta>;
+}
+
+/**
+ * GeoShardDO: the fence index for one tenant and one coarse H3 cell.
+ *
+ * Responsibilities:
+ * - keep the fences whose area (plus the exit-hysteresis buffer) touches this cell, in
+ *   its SQLite storage, written by geofence uploads;
+ * - answer "which fences contain these points" exactly, and how far the points are from
+ *   the fences a person is in, from an in-memory H3 index rebuilt lazily after changes.
+ */
+export class GeoShardDO extends DurableObject<Env> {
+	private index: FenceIndex | null = null;
+	private fences: Map<string, Fence> | null = null;
+
+	constructor(ctx: DurableObjectState, env: Env) {
+		super(ctx, env);
+		ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS fences (id TEXT PRIMARY KEY, fence TEXT NOT NULL)");
+	}
+
+	/** Replaces or removes fences; the next query sees the change. */
+	async apply(upserts: Fence[], removals: string[]): Promise<void> {
+		const sql = this.ctx.storage.sql;
+		this.ctx.storage.transactionSync(() => {
+			for (const id of removals) sql.exec("DELETE FROM fences WHERE id = ?", id);
+			for (const f of upserts) {
+				sql.exec(
+					"INSERT INTO fences (id, fence) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET fence = excluded.fence",
+					f.id,
+					JSON.stringify(f),
+				);
+			}
+		});
+		this.index = null;
+		this.fences = null;
+	}
+
+	/**
+	 * Matches points. `current` are the fences the person is in: their distances are
+	 * returned for exit hysteresis; a current fence this shard does not hold is more
+	 * than the shard buffer away, so the caller treats it as far outside.
+	 */
+	async query(points: { lat: number; lng: number }[], current: string[]): Promise<ShardAnswer> {
+		const { index, fences } = this.load();
+		const named = new Set<string>();
+		const results = points.map(({ lat, lng }) => {
+			const inside = index.match(lat, lng);
+			const distances: Record<string, number> = {};
+			for (const id of current) {
+				if (fences.has(id)) {
+					distances[id] = index.distanceTo(id, lat, lng);
+					named.add(id);
+				}
+			}
+			for (const id of inside) named.add(id);
+			return { inside, distances };
+		});
+		const meta: Record<string, FenceMeta> = {};
+		for (const id of named) {
+			const f = fences.get(id);
+			if (f) {
+				meta[id] = { id, name: f.name, tags: f.tags, metadata: f.metadata, dwellSeconds: f.dwellSeconds };
+			}
+		}
+		return { results, fences: meta };
+	}
+
+	/** Number of fences held, for tests and diagnostics. */
+	async count(): Promise<number> {
+		return this.load().fences.size;
+	}
+
+	private load(): { index: FenceIndex; fences: Map<string, Fence> } {
+		if (!this.index || !this.fences) {
+			const fences = new Map<string, Fence>();
+			for (const row of this.ctx.storage.sql.exec<{ id: string; fence: string }>("SELECT id, fence FROM fences")) {
+				// Written by apply() from validated fences only.
+				fences.set(row.id, JSON.parse(row.fence) as Fence);
+			}
+			this.fences = fences;
+			this.index = createFenceIndex([...fences.values()]);
+		}
+		return { index: this.index, fences: this.fences };
+	}
+}

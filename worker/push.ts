@@ -1,0 +1,43 @@
+import { checkPushEndpoint } from "../src/push/endpoint.js";
+import { buildWebPushRequest, classifyPushResponse, type PushSubscriptionJSON } from "../src/push/webpush.js";
+
+export type PushOutcome =
+	| { kind: "accepted" }
+	| { kind: "gone" }
+	| { kind: "retry"; retryAtMs: number | null }
+	| { kind: "failed"; code: string };
+
+/** Dev setting: plain-http push endpoints on loopback (local receivers, tests). */
+export function allowInsecureLoopback(env: Env): boolean {
+	return env.ALLOW_INSECURE_LOOPBACK_PUSH === "true";
+}
+
+/**
+ * Encrypts (RFC 8291), signs (RFC 8292) and sends one Web Push message. The endpoint is
+ * re-checked at send time: it is stored hostile input, and settings may have changed.
+ */
+export async function sendWebPush(
+	env: Env,
+	sub: PushSubscriptionJSON,
+	payload: string,
+	opts: { ttlSeconds: number; topic: string; now: number },
+): Promise<PushOutcome> {
+	const endpoint = checkPushEndpoint(sub.endpoint, { allowInsecureLoopback: allowInsecureLoopback(env) });
+	if (!endpoint.ok) return { kind: "failed", code: endpoint.code };
+	if (!env.VAPID_PUBLIC_KEY || !env.VAPID_PRIVATE_KEY) return { kind: "failed", code: "vapid_not_configured" };
+	const { url, init } = buildWebPushRequest(
+		sub,
+		payload,
+		{ subject: env.VAPID_SUBJECT, publicKey: env.VAPID_PUBLIC_KEY, privateKey: env.VAPID_PRIVATE_KEY },
+		{ ttlSeconds: opts.ttlSeconds, urgency: "high", topic: opts.topic },
+	);
+	try {
+		const res = await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(10_000) });
+		// Drain so the connection can be reused; push services answer with tiny bodies.
+		await res.arrayBuffer().catch(() => undefined);
+		const c = classifyPushResponse(res.status, res.headers, opts.now);
+		return c.kind === "failed" ? { kind: "failed", code: `http_${res.status}` } : c;
+	} catch {
+		return { kind: "retry", retryAtMs: null };
+	}
+}

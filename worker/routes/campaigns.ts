@@ -1,0 +1,91 @@
+import { AppError } from "../../src/errors.js";
+import {
+	type Campaign,
+	CreateCampaignSchema,
+	PatchCampaignSchema,
+	StoredCampaignSchema,
+} from "../../src/schemas/campaign.js";
+import { ExternalId } from "../../src/schemas/common.js";
+import { randomToken } from "../crypto.js";
+import { body, iso, json, parse } from "../http.js";
+import type { AppRouter } from "../router.js";
+import { requireKey } from "../tenants.js";
+
+/** Campaign CRUD (secret key). Stored whole as JSON; status, priority and trigger type are columns for lookups. */
+export function campaignRoutes(router: AppRouter): void {
+	router.post("/v1/campaigns", async (req, env) => {
+		const tenant = await requireKey(req, env, "secret");
+		const input = await body(req, CreateCampaignSchema);
+		const campaign: Campaign = { ...input, id: input.id ?? randomToken("cmp_", 9) };
+		const now = iso(Date.now());
+		const res = await env.DB.prepare(
+			`INSERT INTO campaigns (tenant_id, id, status, priority, trigger_type, body, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING`,
+		)
+			.bind(tenant.id, campaign.id, campaign.status, campaign.priority, campaign.trigger.type, JSON.stringify(campaign), now, now)
+			.run();
+		if (res.meta.changes === 0) throw new AppError("conflict", 409, "A campaign with this id exists; PATCH it instead.");
+		return json(campaignOut(campaign), 201, { location: `/v1/campaigns/${encodeURIComponent(campaign.id)}` });
+	});
+
+	router.get("/v1/campaigns", async (req, env) => {
+		const tenant = await requireKey(req, env, "secret");
+		const { results } = await env.DB.prepare("SELECT body FROM campaigns WHERE tenant_id = ? ORDER BY id LIMIT 1000")
+			.bind(tenant.id)
+			.all<{ body: string }>();
+		return json({ campaigns: results.map((r) => campaignOut(stored(r.body))) });
+	});
+
+	router.get("/v1/campaigns/:id", async (req, env) => {
+		const tenant = await requireKey(req, env, "secret");
+		return json(campaignOut(await load(env, tenant.id, parse(ExternalId, req.params.id))));
+	});
+
+	router.patch("/v1/campaigns/:id", async (req, env) => {
+		const tenant = await requireKey(req, env, "secret");
+		const id = parse(ExternalId, req.params.id);
+		const patch = await body(req, PatchCampaignSchema);
+		const current = await load(env, tenant.id, id);
+		// Re-validate the merged whole, so cross-field rules (startsAt < endsAt) still hold.
+		const merged: Campaign = { ...parse(CreateCampaignSchema, { ...campaignOut(current), ...definedOnly(patch), id }), id };
+		await env.DB.prepare(
+			"UPDATE campaigns SET status = ?, priority = ?, trigger_type = ?, body = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
+		)
+			.bind(merged.status, merged.priority, merged.trigger.type, JSON.stringify(merged), iso(Date.now()), tenant.id, id)
+			.run();
+		return json(campaignOut(merged));
+	});
+
+	router.delete("/v1/campaigns/:id", async (req, env) => {
+		const tenant = await requireKey(req, env, "secret");
+		const id = parse(ExternalId, req.params.id);
+		const res = await env.DB.prepare("DELETE FROM campaigns WHERE tenant_id = ? AND id = ?").bind(tenant.id, id).run();
+		if (res.meta.changes === 0) throw new AppError("not_found", 404, "No campaign with this id.");
+		return new Response(null, { status: 204 });
+	});
+}
+
+async function load(env: Env, tenantId: string, id: string): Promise<Campaign> {
+	const row = await env.DB.prepare("SELECT body FROM campaigns WHERE tenant_id = ? AND id = ?")
+		.bind(tenantId, id)
+		.first<{ body: string }>();
+	if (!row) throw new AppError("not_found", 404, "No campaign with this id.");
+	return stored(row.body);
+}
+
+function stored(text: string): Campaign {
+	return StoredCampaignSchema.parse(JSON.parse(text));
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+	return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The API shape: instants as ISO 8601. */
+export function campaignOut(c: Campaign): Record<string, unknown> {
+	return {
+		...c,
+		startsAt: c.startsAt === null ? null : iso(c.startsAt),
+		endsAt: c.endsAt === null ? null : iso(c.endsAt),
+	};
+}

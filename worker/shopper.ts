@@ -1,0 +1,389 @@
+import { DurableObject } from "cloudflare:workers";
+import { shardOfPoint } from "../src/geo/shard.js";
+import { type Decision, decide, type TriggerEvent } from "../src/offers/decide.js";
+import { renderOffer } from "../src/offers/render.js";
+import {
+	applyPings,
+	dueDwells,
+	emptyPresence,
+	nextDwellAt,
+	type Ping,
+	type PingLookup,
+	type PresenceEvent,
+	type PresenceState,
+	screenPings,
+} from "../src/presence/presence.js";
+import { buildOfferPayload, pushTopic } from "../src/push/payload.js";
+import type { PushSubscriptionJSON } from "../src/push/webpush.js";
+import type { DecisionOut } from "../src/schemas/ping.js";
+import type { PutDevice, PutUser } from "../src/schemas/user.js";
+import { loadCampaigns, type OfferRecord, recordDecisions } from "./db.js";
+import type { FenceMeta, ShardAnswer } from "./geoshard.js";
+import { iso } from "./http.js";
+import { sendWebPush } from "./push.js";
+import { loadTenant, type TenantCtx } from "./tenants.js";
+
+interface Profile {
+	firstName: string | null;
+	locale: string | null;
+	timezone: string | null;
+	attributes: Record<string, unknown>;
+	consent: { location: boolean; push: boolean };
+	createdAt: number;
+	updatedAt: number;
+}
+
+interface Device {
+	platform: "web" | "android" | "ios";
+	webPush: PushSubscriptionJSON | null;
+	fcmToken: string | null;
+	createdAt: number;
+	lastSeenAt: number;
+}
+
+interface State {
+	meta: { tenantId: string; userId: string } | null;
+	profile: Profile | null;
+	devices: Record<string, Device>;
+	presence: PresenceState;
+	/** Metadata of the fences the person is in, so alarms and exits need no shard call. */
+	fences: Record<string, FenceMeta>;
+	/** Last send or holdout per campaign+fence, for cooldowns. */
+	cooldowns: Record<string, number>;
+}
+
+const KEYS = ["meta", "profile", "devices", "presence", "fences", "cooldowns"] as const;
+
+export interface UserView {
+	userId: string;
+	firstName: string | null;
+	locale: string | null;
+	timezone: string | null;
+	attributes: Record<string, unknown>;
+	consent: { location: boolean; push: boolean };
+	devices: {
+		deviceId: string;
+		platform: string;
+		pushEndpointHost: string | null;
+		hasFcmToken: boolean;
+		createdAt: string;
+		lastSeenAt: string;
+	}[];
+	insideGeofences: string[];
+	createdAt: string;
+	updatedAt: string;
+}
+
+export interface PingAnswer {
+	events: { type: "enter" | "exit" | "dwell"; geofenceId: string; at: string }[];
+	offers: DecisionOut[];
+	rejected: { index: number; reason: string }[];
+}
+
+/**
+ * ShopperDO: everything about one person of one tenant (named `<tenantId>:<userId>`).
+ *
+ * Responsibilities:
+ * - profile, consent and devices with their push subscriptions;
+ * - presence: screening pings, enter/exit with hysteresis, dwell by alarm;
+ * - deciding offers for each event (cooldowns), sending them, logging decisions to D1.
+ *
+ * One object per person serializes that person's pings, alarms and profile changes, so
+ * "once per visit" and cooldowns hold without locks. Work that awaits other objects or
+ * the network runs under {@link serialize}, because Durable Object input gates do not
+ * hold across outgoing calls.
+ */
+export class ShopperDO extends DurableObject<Env> {
+	private state: State | null = null;
+	private queue: Promise<unknown> = Promise.resolve();
+
+	private serialize<T>(fn: () => Promise<T>): Promise<T> {
+		const run = this.queue.then(fn, fn);
+		this.queue = run.catch(() => undefined);
+		return run;
+	}
+
+	private async load(): Promise<State> {
+		if (this.state) return this.state;
+		const m = await this.ctx.storage.get<unknown>([...KEYS]);
+		// Our own storage, written only by save() below.
+		this.state = {
+			meta: (m.get("meta") as State["meta"]) ?? null,
+			profile: (m.get("profile") as Profile) ?? null,
+			devices: (m.get("devices") as State["devices"]) ?? {},
+			presence: (m.get("presence") as PresenceState) ?? emptyPresence(),
+			fences: (m.get("fences") as State["fences"]) ?? {},
+			cooldowns: (m.get("cooldowns") as State["cooldowns"]) ?? {},
+		};
+		return this.state;
+	}
+
+	private async save(s: State): Promise<void> {
+		await this.ctx.storage.put({
+			meta: s.meta,
+			profile: s.profile,
+			devices: s.devices,
+			presence: s.presence,
+			fences: s.fences,
+			cooldowns: s.cooldowns,
+		});
+		const next = nextDwellAt(s.presence);
+		if (next === null) await this.ctx.storage.deleteAlarm();
+		else await this.ctx.storage.setAlarm(next);
+	}
+
+	/** PUT /v1/users/{userId}. Withdrawing location consent forgets where the person is. */
+	async putProfile(tenantId: string, userId: string, input: PutUser, now: number): Promise<UserView> {
+		return this.serialize(async () => {
+			const s = await this.load();
+			s.meta = { tenantId, userId };
+			const prev = s.profile;
+			s.profile = {
+				firstName: input.firstName ?? null,
+				locale: input.locale ?? null,
+				timezone: input.timezone ?? null,
+				attributes: input.attributes ?? {},
+				consent: input.consent,
+				createdAt: prev?.createdAt ?? now,
+				updatedAt: now,
+			};
+			if (!input.consent.location) {
+				s.presence = emptyPresence();
+				s.fences = {};
+			}
+			await this.save(s);
+			return view(s);
+		});
+	}
+
+	/** PUT /v1/users/{userId}/devices/{deviceId}; null when the person is unknown. */
+	async putDevice(deviceId: string, input: PutDevice, now: number): Promise<UserView | null> {
+		return this.serialize(async () => {
+			const s = await this.load();
+			if (!s.profile) return null;
+			const prev = s.devices[deviceId];
+			s.devices[deviceId] = {
+				platform: input.platform,
+				webPush: input.webPush ?? null,
+				fcmToken: input.fcmToken ?? null,
+				createdAt: prev?.createdAt ?? now,
+				lastSeenAt: now,
+			};
+			await this.save(s);
+			return view(s);
+		});
+	}
+
+	/** GET /v1/users/{userId}; null when unknown. */
+	async getProfile(): Promise<UserView | null> {
+		const s = await this.load();
+		return s.profile ? view(s) : null;
+	}
+
+	/** DELETE /v1/users/{userId}: this object keeps nothing afterwards. */
+	async erase(): Promise<boolean> {
+		return this.serialize(async () => {
+			const existed = (await this.load()).profile !== null;
+			await this.ctx.storage.deleteAlarm();
+			await this.ctx.storage.deleteAll();
+			this.state = null;
+			return existed;
+		});
+	}
+
+	/** POST /v1/pings for this person. */
+	async pings(tenant: TenantCtx, userId: string, deviceId: string | null, input: Omit<Ping, "index">[], now: number): Promise<PingAnswer> {
+		return this.serialize(async () => {
+			const s = await this.load();
+			const pings: Ping[] = input.map((p, index) => ({ ...p, index }));
+			if (!s.profile) return { events: [], offers: [], rejected: pings.map((p) => ({ index: p.index, reason: "unknown_user" })) };
+			if (!s.profile.consent.location) {
+				return { events: [], offers: [], rejected: pings.map((p) => ({ index: p.index, reason: "no_location_consent" })) };
+			}
+			s.meta = { tenantId: tenant.id, userId };
+			const device = deviceId ? s.devices[deviceId] : undefined;
+			if (device) device.lastSeenAt = now;
+
+			const screened = screenPings(s.presence.last, pings, { now, maxAccuracyMeters: tenant.settings.maxAccuracyMeters });
+			let events: PresenceEvent[] = [];
+			if (screened.usable.length > 0) {
+				const lookups = await this.lookup(tenant.id, screened.usable, Object.keys(s.presence.inside), s);
+				const applied = applyPings(
+					s.presence,
+					screened.usable.map((ping, i) => ({ ping, lookup: lookups[i] as PingLookup })),
+					(id) => s.fences[id]?.dwellSeconds ?? null,
+					now,
+				);
+				s.presence = applied.state;
+				events = applied.events;
+			}
+			const due = dueDwells(s.presence, now);
+			s.presence = due.state;
+			events.push(...due.events);
+			const offers = await this.fire(tenant, s, events, now);
+			await this.save(s);
+			return {
+				events: events.map((e) => ({ type: e.type, geofenceId: e.fenceId, at: iso(e.at) })),
+				offers,
+				rejected: screened.rejected,
+			};
+		});
+	}
+
+	/** Dwell: fires at the moment it falls due, with no new ping needed. */
+	override async alarm(): Promise<void> {
+		await this.serialize(async () => {
+			const s = await this.load();
+			if (!s.meta || !s.profile?.consent.location) return;
+			const tenant = await loadTenant(this.env, s.meta.tenantId);
+			if (!tenant) return;
+			const now = Date.now();
+			const due = dueDwells(s.presence, now);
+			s.presence = due.state;
+			await this.fire(tenant, s, due.events, now);
+			await this.save(s);
+		});
+	}
+
+	/** One shard call per coarse cell the batch touches (almost always exactly one). */
+	private async lookup(tenantId: string, pings: Ping[], current: string[], s: State): Promise<PingLookup[]> {
+		const byShard = new Map<string, number[]>();
+		pings.forEach((p, i) => {
+			const cell = shardOfPoint(p.lat, p.lng);
+			const list = byShard.get(cell);
+			if (list) list.push(i);
+			else byShard.set(cell, [i]);
+		});
+		const out: PingLookup[] = new Array(pings.length);
+		await Promise.all(
+			[...byShard].map(async ([cell, idx]) => {
+				const stub = this.env.GEOSHARD.get(this.env.GEOSHARD.idFromName(`${tenantId}:${cell}`));
+				const answer: ShardAnswer = await stub.query(
+					idx.map((i) => ({ lat: pings[i]?.lat ?? 0, lng: pings[i]?.lng ?? 0 })),
+					current,
+				);
+				for (const [id, meta] of Object.entries(answer.fences)) s.fences[id] = meta;
+				idx.forEach((pingIndex, k) => {
+					const r = answer.results[k] ?? { inside: [], distances: {} };
+					out[pingIndex] = { inside: r.inside, distanceTo: (id) => r.distances[id] ?? Number.POSITIVE_INFINITY };
+				});
+			}),
+		);
+		return out;
+	}
+
+	/** Decides every event, sends the winners, logs every decision. */
+	private async fire(tenant: TenantCtx, s: State, events: PresenceEvent[], now: number): Promise<DecisionOut[]> {
+		const out: DecisionOut[] = [];
+		if (events.length > 0 && s.profile && s.meta) {
+			const campaigns = await loadCampaigns(this.env, tenant.id, "geofence");
+			const records: { trigger: TriggerEvent; decision: Decision; offer: OfferRecord | null }[] = [];
+			for (const e of events) {
+				const fence = s.fences[e.fenceId] ?? { id: e.fenceId, name: e.fenceId, tags: [], metadata: {}, dwellSeconds: null };
+				const trigger: TriggerEvent = { type: "geofence", on: e.type, fence, at: e.at, stale: e.stale };
+				const person = {
+					userId: s.meta.userId,
+					consent: s.profile.consent,
+					reachable: Object.values(s.devices).some((d) => d.webPush !== null),
+					lastByCooldownKey: s.cooldowns,
+				};
+				for (const d of decide(trigger, campaigns, person, now)) {
+					let offer: OfferRecord | null = null;
+					if (d.decision !== "suppressed") s.cooldowns[d.cooldownKey] = now;
+					if (d.decision === "sent") offer = await this.send(s, d, trigger, now);
+					records.push({ trigger, decision: d, offer });
+					out.push({
+						...(offer ? { offerId: offer.id } : {}),
+						campaignId: d.campaign.id,
+						...(d.variant ? { variantId: d.variant.id } : {}),
+						decision: d.decision,
+						...(d.decision === "suppressed" ? { reason: d.reason } : {}),
+					});
+				}
+			}
+			await recordDecisions(this.env, tenant.id, s.meta.userId, records, now);
+		}
+		for (const e of events) if (e.type === "exit") delete s.fences[e.fenceId];
+		return out;
+	}
+
+	/** Renders the variant and pushes it to every web device; 404/410 drops that subscription. */
+	private async send(s: State, d: Decision, trigger: TriggerEvent, now: number): Promise<OfferRecord> {
+		const offerId = crypto.randomUUID();
+		const { campaign, variant } = d;
+		const expiresAt = now + campaign.ttlSeconds * 1000;
+		const record: OfferRecord = {
+			id: offerId,
+			campaignId: campaign.id,
+			variantId: variant?.id ?? null,
+			geofenceId: trigger.fence.id,
+			status: "failed",
+			attempts: 0,
+			expiresAt,
+		};
+		if (!variant) return record;
+		const rendered = renderOffer(variant, {
+			firstName: s.profile?.firstName ?? "",
+			locale: s.profile?.locale ?? "",
+			attributes: s.profile?.attributes ?? {},
+			geofence: { id: trigger.fence.id, name: trigger.fence.name, tags: trigger.fence.tags, metadata: trigger.fence.metadata },
+		});
+		const payload = buildOfferPayload({
+			offerId,
+			campaignId: campaign.id,
+			variantId: variant.id,
+			...rendered,
+			expiresAt: iso(expiresAt),
+		});
+		const topic = pushTopic([campaign.id, trigger.fence.id]);
+		const targets = Object.values(s.devices).filter((dev) => dev.webPush !== null);
+		const outcomes = await Promise.all(
+			targets.map(async (dev) => {
+				const sub = dev.webPush as PushSubscriptionJSON;
+				const outcome = await sendWebPush(this.env, sub, payload, { ttlSeconds: campaign.ttlSeconds, topic, now });
+				if (outcome.kind === "gone") dev.webPush = null;
+				return outcome;
+			}),
+		);
+		record.attempts = outcomes.length;
+		record.status = outcomes.some((o) => o.kind === "accepted")
+			? "accepted"
+			: outcomes.some((o) => o.kind === "retry")
+				? "pending"
+				: outcomes.every((o) => o.kind === "gone")
+					? "gone"
+					: "failed";
+		return record;
+	}
+}
+
+function view(s: State): UserView {
+	const p = s.profile as Profile;
+	return {
+		userId: s.meta?.userId ?? "",
+		firstName: p.firstName,
+		locale: p.locale,
+		timezone: p.timezone,
+		attributes: p.attributes,
+		consent: p.consent,
+		devices: Object.entries(s.devices).map(([deviceId, d]) => ({
+			deviceId,
+			platform: d.platform,
+			pushEndpointHost: d.webPush ? hostOf(d.webPush.endpoint) : null,
+			hasFcmToken: d.fcmToken !== null,
+			createdAt: iso(d.createdAt),
+			lastSeenAt: iso(d.lastSeenAt),
+		})),
+		insideGeofences: Object.keys(s.presence.inside).sort(),
+		createdAt: iso(p.createdAt),
+		updatedAt: iso(p.updatedAt),
+	};
+}
+
+function hostOf(url: string): string | null {
+	try {
+		return new URL(url).host;
+	} catch {
+		return null;
+	}
+}

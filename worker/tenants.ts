@@ -1,0 +1,63 @@
+import { AppError } from "../src/errors.js";
+import { type Settings, SettingsSchema } from "../src/schemas/settings.js";
+import { hashKey, timingSafeEqualStrings } from "./crypto.js";
+
+/** The authenticated tenant a request acts for. */
+export interface TenantCtx {
+	id: string;
+	name: string;
+	settings: Settings;
+	geofenceVersion: number;
+}
+
+export type KeyKind = "secret" | "publishable";
+const PREFIX: Record<KeyKind, string> = { secret: "sk_", publishable: "pk_" };
+
+function bearer(req: Request): string | null {
+	const h = req.headers.get("authorization");
+	const m = h ? /^Bearer\s+(\S{1,512})$/i.exec(h.trim()) : null;
+	return m?.[1] ?? null;
+}
+
+const unauthorized = () => new AppError("unauthorized", 401, "A valid API key is required.");
+
+/** Admin-only routes: the ADMIN_TOKEN secret, compared in constant time. */
+export async function requireAdmin(req: Request, env: Env): Promise<void> {
+	const token = bearer(req);
+	if (!token || !env.ADMIN_TOKEN || !(await timingSafeEqualStrings(token, env.ADMIN_TOKEN))) throw unauthorized();
+}
+
+/**
+ * Resolves a tenant key of the given kind. The key is looked up by its peppered hash,
+ * so comparison happens on digests inside the database index, never on the raw key.
+ */
+export async function requireKey(req: Request, env: Env, kind: KeyKind): Promise<TenantCtx> {
+	const key = bearer(req);
+	if (!key?.startsWith(PREFIX[kind])) throw unauthorized();
+	const row = await env.DB.prepare(
+		`SELECT t.id, t.name, t.settings, t.geofence_version
+		   FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+		  WHERE k.key_hash = ? AND k.kind = ?`,
+	)
+		.bind(await hashKey(env.KEY_PEPPER, key), kind)
+		.first<{ id: string; name: string; settings: string; geofence_version: number }>();
+	if (!row) throw unauthorized();
+	return tenantFromRow(row);
+}
+
+/** Loads a tenant by id (alarms and background work, where no key is at hand). */
+export async function loadTenant(env: Env, tenantId: string): Promise<TenantCtx | null> {
+	const row = await env.DB.prepare("SELECT id, name, settings, geofence_version FROM tenants WHERE id = ?")
+		.bind(tenantId)
+		.first<{ id: string; name: string; settings: string; geofence_version: number }>();
+	return row ? tenantFromRow(row) : null;
+}
+
+function tenantFromRow(row: { id: string; name: string; settings: string; geofence_version: number }): TenantCtx {
+	return {
+		id: row.id,
+		name: row.name,
+		settings: SettingsSchema.parse(JSON.parse(row.settings)),
+		geofenceVersion: row.geofence_version,
+	};
+}
