@@ -1,7 +1,7 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
-import webpush from "web-push";
 import { defineConfig } from "vitest/config";
+import webpush from "web-push";
 
 // A fresh VAPID pair per run: tests must not depend on a committed key.
 const vapid = webpush.generateVAPIDKeys();

@@ -21,7 +21,9 @@ function hex(buf: ArrayBuffer): string {
 const enc = new TextEncoder();
 
 async function hmacKey(secret: string): Promise<CryptoKey> {
-	return crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+	return crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+		"sign",
+	]);
 }
 
 /** HMAC-SHA256 as hex. */
@@ -47,7 +49,10 @@ export async function timingSafeEqualStrings(a: string, b: string): Promise<bool
 }
 
 async function aesKey(pepper: string): Promise<CryptoKey> {
-	const material = await crypto.subtle.digest("SHA-256", enc.encode(`webhook-secret-encryption\u0000${pepper}`));
+	const material = await crypto.subtle.digest(
+		"SHA-256",
+		enc.encode(`webhook-secret-encryption\u0000${pepper}`),
+	);
 	return crypto.subtle.importKey("raw", material, "AES-GCM", false, ["encrypt", "decrypt"]);
 }
 
@@ -62,6 +67,10 @@ export async function sealSecret(pepper: string, secret: string): Promise<string
 export async function openSecret(pepper: string, sealed: string): Promise<string> {
 	const [iv, ct] = sealed.split(".");
 	if (!iv || !ct) throw new Error("sealed secret is malformed");
-	const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromBase64url(iv) }, await aesKey(pepper), fromBase64url(ct));
+	const pt = await crypto.subtle.decrypt(
+		{ name: "AES-GCM", iv: fromBase64url(iv) },
+		await aesKey(pepper),
+		fromBase64url(ct),
+	);
 	return new TextDecoder().decode(pt);
 }

@@ -3,7 +3,11 @@ import { type Campaign, StoredCampaignSchema } from "../src/schemas/campaign.js"
 import { iso } from "./http.js";
 
 /** Campaigns of one trigger type that can produce a decision (active, or paused for the trace). */
-export async function loadCampaigns(env: Env, tenantId: string, triggerType: "geofence" | "cart"): Promise<Campaign[]> {
+export async function loadCampaigns(
+	env: Env,
+	tenantId: string,
+	triggerType: "geofence" | "cart",
+): Promise<Campaign[]> {
 	const { results } = await env.DB.prepare(
 		"SELECT body FROM campaigns WHERE tenant_id = ? AND trigger_type = ? AND status IN ('active', 'paused')",
 	)
@@ -43,7 +47,12 @@ export async function recordDecisions(
 				tenantId,
 				userId,
 				trigger.type,
-				JSON.stringify({ type: trigger.type, on: trigger.on, geofenceId: trigger.fence.id, at: iso(trigger.at) }),
+				JSON.stringify({
+					type: trigger.type,
+					on: trigger.on,
+					geofenceId: trigger.fence.id,
+					at: iso(trigger.at),
+				}),
 				decision.campaign.id,
 				decision.variant?.id ?? null,
 				decision.decision,

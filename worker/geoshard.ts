@@ -91,7 +91,9 @@ export class GeoShardDO extends DurableObject<Env> {
 	private load(): { index: FenceIndex; fences: Map<string, Fence> } {
 		if (!this.index || !this.fences) {
 			const fences = new Map<string, Fence>();
-			for (const row of this.ctx.storage.sql.exec<{ id: string; fence: string }>("SELECT id, fence FROM fences")) {
+			for (const row of this.ctx.storage.sql.exec<{ id: string; fence: string }>(
+				"SELECT id, fence FROM fences",
+			)) {
 				// Written by apply() from validated fences only.
 				fences.set(row.id, JSON.parse(row.fence) as Fence);
 			}

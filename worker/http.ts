@@ -20,6 +20,7 @@ const TITLES: Record<number, string> = {
 	422: "Unprocessable Content",
 	500: "Internal Server Error",
 	502: "Bad Gateway",
+	503: "Service Unavailable",
 };
 
 /** An RFC 9457 problem document; `type` carries the stable code. */
@@ -33,7 +34,11 @@ export function problem(status: number, code: string, detail: string, errors?: P
 	};
 	if (errors) body.errors = errors;
 	const headers: HeadersInit = { "content-type": "application/problem+json" };
-	if (status === 401) return new Response(JSON.stringify(body), { status, headers: { ...headers, "www-authenticate": "Bearer" } });
+	if (status === 401)
+		return new Response(JSON.stringify(body), {
+			status,
+			headers: { ...headers, "www-authenticate": "Bearer" },
+		});
 	return new Response(JSON.stringify(body), { status, headers });
 }
 
@@ -53,7 +58,8 @@ export async function readJson(req: Request, maxBytes: number): Promise<unknown>
 	const declared = Number(req.headers.get("content-length") ?? "0");
 	if (declared > maxBytes) throw new AppError("body_too_large", 413, `The body exceeds ${maxBytes} bytes.`);
 	const buf = await req.arrayBuffer();
-	if (buf.byteLength > maxBytes) throw new AppError("body_too_large", 413, `The body exceeds ${maxBytes} bytes.`);
+	if (buf.byteLength > maxBytes)
+		throw new AppError("body_too_large", 413, `The body exceeds ${maxBytes} bytes.`);
 	let text: string;
 	try {
 		text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(buf);
@@ -84,7 +90,11 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<
 }
 
 /** Reads, then validates a JSON body. */
-export async function body<S extends z.ZodType>(req: Request, schema: S, maxBytes = 64 * 1024): Promise<z.output<S>> {
+export async function body<S extends z.ZodType>(
+	req: Request,
+	schema: S,
+	maxBytes = 64 * 1024,
+): Promise<z.output<S>> {
 	return parse(schema, await readJson(req, maxBytes));
 }
 

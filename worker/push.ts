@@ -1,4 +1,5 @@
 import { checkPushEndpoint } from "../src/push/endpoint.js";
+import { PushError } from "../src/push/payload.js";
 import { buildWebPushRequest, classifyPushResponse, type PushSubscriptionJSON } from "../src/push/webpush.js";
 
 export type PushOutcome =
@@ -24,20 +25,27 @@ export async function sendWebPush(
 ): Promise<PushOutcome> {
 	const endpoint = checkPushEndpoint(sub.endpoint, { allowInsecureLoopback: allowInsecureLoopback(env) });
 	if (!endpoint.ok) return { kind: "failed", code: endpoint.code };
-	if (!env.VAPID_PUBLIC_KEY || !env.VAPID_PRIVATE_KEY) return { kind: "failed", code: "vapid_not_configured" };
-	const { url, init } = buildWebPushRequest(
-		sub,
-		payload,
-		{ subject: env.VAPID_SUBJECT, publicKey: env.VAPID_PUBLIC_KEY, privateKey: env.VAPID_PRIVATE_KEY },
-		{ ttlSeconds: opts.ttlSeconds, urgency: "high", topic: opts.topic },
-	);
+	if (!env.VAPID_PUBLIC_KEY || !env.VAPID_PRIVATE_KEY)
+		return { kind: "failed", code: "vapid_not_configured" };
 	try {
-		const res = await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(10_000) });
+		// Building can throw for a subscription that stopped validating (e.g. stored before a stricter check).
+		const { url, init } = buildWebPushRequest(
+			sub,
+			payload,
+			{ subject: env.VAPID_SUBJECT, publicKey: env.VAPID_PUBLIC_KEY, privateKey: env.VAPID_PRIVATE_KEY },
+			{ ttlSeconds: opts.ttlSeconds, urgency: "high", topic: opts.topic },
+		);
+		let res: Response;
+		try {
+			res = await fetch(url, { ...init, redirect: "manual", signal: AbortSignal.timeout(10_000) });
+		} catch {
+			return { kind: "retry", retryAtMs: null };
+		}
 		// Drain so the connection can be reused; push services answer with tiny bodies.
 		await res.arrayBuffer().catch(() => undefined);
 		const c = classifyPushResponse(res.status, res.headers, opts.now);
 		return c.kind === "failed" ? { kind: "failed", code: `http_${res.status}` } : c;
-	} catch {
-		return { kind: "retry", retryAtMs: null };
+	} catch (e) {
+		return { kind: "failed", code: e instanceof PushError ? e.code : "build_failed" };
 	}
 }

@@ -192,19 +192,37 @@ export class ShopperDO extends DurableObject<Env> {
 	}
 
 	/** POST /v1/pings for this person. */
-	async pings(tenant: TenantCtx, userId: string, deviceId: string | null, input: Omit<Ping, "index">[], now: number): Promise<PingAnswer> {
+	async pings(
+		tenant: TenantCtx,
+		userId: string,
+		deviceId: string | null,
+		input: Omit<Ping, "index">[],
+		now: number,
+	): Promise<PingAnswer> {
 		return this.serialize(async () => {
 			const s = await this.load();
 			const pings: Ping[] = input.map((p, index) => ({ ...p, index }));
-			if (!s.profile) return { events: [], offers: [], rejected: pings.map((p) => ({ index: p.index, reason: "unknown_user" })) };
+			if (!s.profile)
+				return {
+					events: [],
+					offers: [],
+					rejected: pings.map((p) => ({ index: p.index, reason: "unknown_user" })),
+				};
 			if (!s.profile.consent.location) {
-				return { events: [], offers: [], rejected: pings.map((p) => ({ index: p.index, reason: "no_location_consent" })) };
+				return {
+					events: [],
+					offers: [],
+					rejected: pings.map((p) => ({ index: p.index, reason: "no_location_consent" })),
+				};
 			}
 			s.meta = { tenantId: tenant.id, userId };
 			const device = deviceId ? s.devices[deviceId] : undefined;
 			if (device) device.lastSeenAt = now;
 
-			const screened = screenPings(s.presence.last, pings, { now, maxAccuracyMeters: tenant.settings.maxAccuracyMeters });
+			const screened = screenPings(s.presence.last, pings, {
+				now,
+				maxAccuracyMeters: tenant.settings.maxAccuracyMeters,
+			});
 			let events: PresenceEvent[] = [];
 			if (screened.usable.length > 0) {
 				const lookups = await this.lookup(tenant.id, screened.usable, Object.keys(s.presence.inside), s);
@@ -265,7 +283,10 @@ export class ShopperDO extends DurableObject<Env> {
 				for (const [id, meta] of Object.entries(answer.fences)) s.fences[id] = meta;
 				idx.forEach((pingIndex, k) => {
 					const r = answer.results[k] ?? { inside: [], distances: {} };
-					out[pingIndex] = { inside: r.inside, distanceTo: (id) => r.distances[id] ?? Number.POSITIVE_INFINITY };
+					out[pingIndex] = {
+						inside: r.inside,
+						distanceTo: (id) => r.distances[id] ?? Number.POSITIVE_INFINITY,
+					};
 				});
 			}),
 		);
@@ -273,13 +294,24 @@ export class ShopperDO extends DurableObject<Env> {
 	}
 
 	/** Decides every event, sends the winners, logs every decision. */
-	private async fire(tenant: TenantCtx, s: State, events: PresenceEvent[], now: number): Promise<DecisionOut[]> {
+	private async fire(
+		tenant: TenantCtx,
+		s: State,
+		events: PresenceEvent[],
+		now: number,
+	): Promise<DecisionOut[]> {
 		const out: DecisionOut[] = [];
 		if (events.length > 0 && s.profile && s.meta) {
 			const campaigns = await loadCampaigns(this.env, tenant.id, "geofence");
 			const records: { trigger: TriggerEvent; decision: Decision; offer: OfferRecord | null }[] = [];
 			for (const e of events) {
-				const fence = s.fences[e.fenceId] ?? { id: e.fenceId, name: e.fenceId, tags: [], metadata: {}, dwellSeconds: null };
+				const fence = s.fences[e.fenceId] ?? {
+					id: e.fenceId,
+					name: e.fenceId,
+					tags: [],
+					metadata: {},
+					dwellSeconds: null,
+				};
 				const trigger: TriggerEvent = { type: "geofence", on: e.type, fence, at: e.at, stale: e.stale };
 				const person = {
 					userId: s.meta.userId,
@@ -326,7 +358,12 @@ export class ShopperDO extends DurableObject<Env> {
 			firstName: s.profile?.firstName ?? "",
 			locale: s.profile?.locale ?? "",
 			attributes: s.profile?.attributes ?? {},
-			geofence: { id: trigger.fence.id, name: trigger.fence.name, tags: trigger.fence.tags, metadata: trigger.fence.metadata },
+			geofence: {
+				id: trigger.fence.id,
+				name: trigger.fence.name,
+				tags: trigger.fence.tags,
+				metadata: trigger.fence.metadata,
+			},
 		});
 		const payload = buildOfferPayload({
 			offerId,
@@ -336,11 +373,16 @@ export class ShopperDO extends DurableObject<Env> {
 			expiresAt: iso(expiresAt),
 		});
 		const topic = pushTopic([campaign.id, trigger.fence.id]);
-		const targets = Object.values(s.devices).filter((dev) => dev.webPush !== null);
+		const targets = Object.values(s.devices).flatMap((dev) =>
+			dev.webPush ? [{ dev, sub: dev.webPush }] : [],
+		);
 		const outcomes = await Promise.all(
-			targets.map(async (dev) => {
-				const sub = dev.webPush as PushSubscriptionJSON;
-				const outcome = await sendWebPush(this.env, sub, payload, { ttlSeconds: campaign.ttlSeconds, topic, now });
+			targets.map(async ({ dev, sub }) => {
+				const outcome = await sendWebPush(this.env, sub, payload, {
+					ttlSeconds: campaign.ttlSeconds,
+					topic,
+					now,
+				});
 				if (outcome.kind === "gone") dev.webPush = null;
 				return outcome;
 			}),

@@ -24,7 +24,8 @@ const unauthorized = () => new AppError("unauthorized", 401, "A valid API key is
 /** Admin-only routes: the ADMIN_TOKEN secret, compared in constant time. */
 export async function requireAdmin(req: Request, env: Env): Promise<void> {
 	const token = bearer(req);
-	if (!token || !env.ADMIN_TOKEN || !(await timingSafeEqualStrings(token, env.ADMIN_TOKEN))) throw unauthorized();
+	if (!token || !env.ADMIN_TOKEN || !(await timingSafeEqualStrings(token, env.ADMIN_TOKEN)))
+		throw unauthorized();
 }
 
 /**
@@ -53,7 +54,12 @@ export async function loadTenant(env: Env, tenantId: string): Promise<TenantCtx 
 	return row ? tenantFromRow(row) : null;
 }
 
-function tenantFromRow(row: { id: string; name: string; settings: string; geofence_version: number }): TenantCtx {
+function tenantFromRow(row: {
+	id: string;
+	name: string;
+	settings: string;
+	geofence_version: number;
+}): TenantCtx {
 	return {
 		id: row.id,
 		name: row.name,

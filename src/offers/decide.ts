@@ -40,7 +40,13 @@ export interface PersonView {
 
 export type Decision =
 	| { campaign: Campaign; variant: Variant | null; decision: "sent" | "holdout"; cooldownKey: string }
-	| { campaign: Campaign; variant: Variant | null; decision: "suppressed"; reason: string; cooldownKey: string };
+	| {
+			campaign: Campaign;
+			variant: Variant | null;
+			decision: "suppressed";
+			reason: string;
+			cooldownKey: string;
+	  };
 
 interface CheckInput {
 	campaign: Campaign;
@@ -103,12 +109,17 @@ export function decide(
 		if (reason) out.push({ campaign, variant, decision: "suppressed", reason, cooldownKey: key });
 		else eligible.push({ campaign, variant, cooldownKey: key });
 	}
-	eligible.sort((a, b) => b.campaign.priority - a.campaign.priority || a.campaign.id.localeCompare(b.campaign.id));
+	eligible.sort(
+		(a, b) => b.campaign.priority - a.campaign.priority || a.campaign.id.localeCompare(b.campaign.id),
+	);
 	const ranked: Decision[] = eligible.map((e, i) => {
 		if (i > 0) return { ...e, decision: "suppressed", reason: "lower_priority" };
 		// Holdout after priority: a held-out person gets nothing, not the runner-up, so the
 		// group stays clean for measuring lift.
-		return { ...e, decision: inHoldout(e.campaign.id, person.userId, e.campaign.holdoutPercent) ? "holdout" : "sent" };
+		return {
+			...e,
+			decision: inHoldout(e.campaign.id, person.userId, e.campaign.holdoutPercent) ? "holdout" : "sent",
+		};
 	});
 	return [...ranked, ...out];
 }

@@ -130,7 +130,11 @@ export function applyPings(
 		for (const fenceId of lookup.inside) {
 			if (inside[fenceId]) continue;
 			const dwell = dwellSecondsOf(fenceId);
-			inside[fenceId] = { enteredAt: ping.t, dwellAt: dwell ? ping.t + dwell * 1000 : null, dwellFired: false };
+			inside[fenceId] = {
+				enteredAt: ping.t,
+				dwellAt: dwell ? ping.t + dwell * 1000 : null,
+				dwellFired: false,
+			};
 			events.push({ type: "enter", fenceId, at: ping.t, stale });
 		}
 		last = { lat: ping.lat, lng: ping.lng, t: ping.t };
@@ -139,7 +143,10 @@ export function applyPings(
 }
 
 /** Fires every dwell due by `now` (the Durable Object alarm, or after a batch). */
-export function dueDwells(state: PresenceState, now: number): { state: PresenceState; events: PresenceEvent[] } {
+export function dueDwells(
+	state: PresenceState,
+	now: number,
+): { state: PresenceState; events: PresenceEvent[] } {
 	const inside = structuredClone(state.inside);
 	const events = fireDueDwells(inside, now, now);
 	return { state: { last: state.last, inside }, events };
@@ -173,6 +180,7 @@ export function haversineMeters(lat1: number, lng1: number, lat2: number, lng2: 
 	const toRad = Math.PI / 180;
 	const dLat = (lat2 - lat1) * toRad;
 	const dLng = (lng2 - lng1) * toRad;
-	const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * toRad) * Math.cos(lat2 * toRad) * Math.sin(dLng / 2) ** 2;
+	const a =
+		Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * toRad) * Math.cos(lat2 * toRad) * Math.sin(dLng / 2) ** 2;
 	return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(a)));
 }

@@ -17,9 +17,7 @@ const TemplateString = (max: number) =>
 			}
 		});
 
-const HttpsUrl = z
-	.url({ protocol: /^https?$/ })
-	.max(2048);
+const HttpsUrl = z.url({ protocol: /^https?$/ }).max(2048);
 
 const ActionSchema = z.strictObject({
 	id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/),
@@ -84,11 +82,21 @@ const CampaignFields = {
 		.array(VariantSchema)
 		.min(1)
 		.max(10)
-		.refine((vs) => new Set(vs.map((v) => v.id)).size === vs.length, { message: "variant ids must be unique" })
+		.refine((vs) => new Set(vs.map((v) => v.id)).size === vs.length, {
+			message: "variant ids must be unique",
+		})
 		.refine((vs) => vs.some((v) => v.weight > 0), { message: "at least one variant needs a weight above 0" }),
 	holdoutPercent: z.number().min(0).max(100),
-	ttlSeconds: z.number().int().min(60).max(28 * 86_400),
-	cooldownSeconds: z.number().int().min(0).max(365 * 86_400),
+	ttlSeconds: z
+		.number()
+		.int()
+		.min(60)
+		.max(28 * 86_400),
+	cooldownSeconds: z
+		.number()
+		.int()
+		.min(0)
+		.max(365 * 86_400),
 	startsAt: Instant.nullable(),
 	endsAt: Instant.nullable(),
 	/** Transactional: exempt from caps, minimum interval and quiet hours, never from consent. */

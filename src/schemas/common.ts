@@ -8,11 +8,7 @@ export const ExternalId = z
 	.regex(/^[A-Za-z0-9._:@-]+$/, "only A-Z a-z 0-9 . _ : @ - are allowed");
 
 /** An IANA time zone name that this runtime's ICU knows, e.g. "Europe/Paris". */
-export const TimeZone = z
-	.string()
-	.min(1)
-	.max(64)
-	.refine(isTimeZone, { message: "not an IANA time zone" });
+export const TimeZone = z.string().min(1).max(64).refine(isTimeZone, { message: "not an IANA time zone" });
 
 function isTimeZone(tz: string): boolean {
 	try {

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { PushSubscriptionSchema } from "../push/webpush.js";
 import { CreateCampaignSchema, PatchCampaignSchema } from "./campaign.js";
-import { FeatureCollectionSchema } from "./geofence.js";
+import { GeofenceFeatureCollectionSchema } from "./geofence.js";
 import { PingAnswerSchema, PingBatchSchema } from "./ping.js";
 import { SettingsPatchSchema, SettingsSchema } from "./settings.js";
 import { CreateTenantSchema, TenantCreatedSchema } from "./tenant.js";
@@ -28,31 +28,171 @@ const ProblemSchema = z.object({
 	status: z.number().int(),
 	code: z.string(),
 	detail: z.string(),
-	errors: z.array(z.object({ path: z.array(z.union([z.string(), z.number()])), message: z.string() })).optional(),
+	errors: z
+		.array(z.object({ path: z.array(z.union([z.string(), z.number()])), message: z.string() }))
+		.optional(),
 });
 
 const OPERATIONS: Operation[] = [
-	{ method: "get", path: "/healthz", summary: "Liveness", auth: "none", response: { status: 200, description: '{"ok": true}' } },
-	{ method: "get", path: "/openapi.json", summary: "This document", auth: "none", response: { status: 200, description: "OpenAPI 3.1" } },
-	{ method: "get", path: "/v1/push/vapid-public-key", summary: "VAPID public key for PushManager.subscribe", auth: "none", response: { status: 200, schema: z.object({ publicKey: z.string() }), description: "base64url" } },
-	{ method: "post", path: "/v1/tenants", summary: "Create a tenant; its keys are shown once", auth: "admin", request: CreateTenantSchema, response: { status: 201, schema: TenantCreatedSchema, description: "created" } },
-	{ method: "get", path: "/v1/settings", summary: "Settings in force", auth: "secret", response: { status: 200, schema: SettingsSchema, description: "settings" } },
-	{ method: "put", path: "/v1/settings", summary: "Change settings (fields optional)", auth: "secret", request: SettingsPatchSchema, response: { status: 200, schema: SettingsSchema, description: "settings in force" } },
-	{ method: "put", path: "/v1/geofences", summary: "Upsert store geofences (all or nothing)", auth: "secret", request: FeatureCollectionSchema, response: { status: 200, schema: z.object({ upserted: z.number(), unchanged: z.number(), version: z.number() }), description: "counts and the new version" } },
-	{ method: "get", path: "/v1/geofences", summary: "List geofences (?limit=&cursor=)", auth: "secret", response: { status: 200, description: "FeatureCollection with nextCursor" } },
-	{ method: "get", path: "/v1/geofences/{id}", summary: "One geofence", auth: "secret", response: { status: 200, description: "Feature" } },
-	{ method: "delete", path: "/v1/geofences/{id}", summary: "Delete a geofence", auth: "secret", response: { status: 204, description: "deleted" } },
-	{ method: "post", path: "/v1/campaigns", summary: "Create a campaign", auth: "secret", request: CreateCampaignSchema, response: { status: 201, description: "campaign" } },
-	{ method: "get", path: "/v1/campaigns", summary: "List campaigns", auth: "secret", response: { status: 200, description: "{campaigns}" } },
-	{ method: "get", path: "/v1/campaigns/{id}", summary: "One campaign", auth: "secret", response: { status: 200, description: "campaign" } },
-	{ method: "patch", path: "/v1/campaigns/{id}", summary: "Change a campaign", auth: "secret", request: PatchCampaignSchema, response: { status: 200, description: "campaign" } },
-	{ method: "delete", path: "/v1/campaigns/{id}", summary: "Delete a campaign", auth: "secret", response: { status: 204, description: "deleted" } },
-	{ method: "put", path: "/v1/users/{userId}", summary: "Create or replace a person's profile and consent", auth: "publishable", request: PutUserSchema, response: { status: 200, description: "profile" } },
-	{ method: "put", path: "/v1/users/{userId}/devices/{deviceId}", summary: "Register a device and its push subscription", auth: "publishable", request: PutDeviceSchema, response: { status: 200, description: "profile" } },
-	{ method: "get", path: "/v1/users/{userId}", summary: "Profile, consent and devices (never keys)", auth: "secret", response: { status: 200, description: "profile" } },
-	{ method: "delete", path: "/v1/users/{userId}", summary: "Erase every trace of the person", auth: "secret", response: { status: 204, description: "erased" } },
-	{ method: "get", path: "/v1/users/{userId}/decisions", summary: "Recent decisions, newest first", auth: "secret", response: { status: 200, description: "{decisions}" } },
-	{ method: "post", path: "/v1/pings", summary: "Location pings (1 to 100)", auth: "publishable", request: PingBatchSchema, response: { status: 200, schema: PingAnswerSchema, description: "events and offer decisions" } },
+	{
+		method: "get",
+		path: "/healthz",
+		summary: "Liveness",
+		auth: "none",
+		response: { status: 200, description: '{"ok": true}' },
+	},
+	{
+		method: "get",
+		path: "/openapi.json",
+		summary: "This document",
+		auth: "none",
+		response: { status: 200, description: "OpenAPI 3.1" },
+	},
+	{
+		method: "get",
+		path: "/v1/push/vapid-public-key",
+		summary: "VAPID public key for PushManager.subscribe",
+		auth: "none",
+		response: { status: 200, schema: z.object({ publicKey: z.string() }), description: "base64url" },
+	},
+	{
+		method: "post",
+		path: "/v1/tenants",
+		summary: "Create a tenant; its keys are shown once",
+		auth: "admin",
+		request: CreateTenantSchema,
+		response: { status: 201, schema: TenantCreatedSchema, description: "created" },
+	},
+	{
+		method: "get",
+		path: "/v1/settings",
+		summary: "Settings in force",
+		auth: "secret",
+		response: { status: 200, schema: SettingsSchema, description: "settings" },
+	},
+	{
+		method: "put",
+		path: "/v1/settings",
+		summary: "Change settings (fields optional)",
+		auth: "secret",
+		request: SettingsPatchSchema,
+		response: { status: 200, schema: SettingsSchema, description: "settings in force" },
+	},
+	{
+		method: "put",
+		path: "/v1/geofences",
+		summary: "Upsert store geofences (all or nothing)",
+		auth: "secret",
+		request: GeofenceFeatureCollectionSchema,
+		response: {
+			status: 200,
+			schema: z.object({ upserted: z.number(), unchanged: z.number(), version: z.number() }),
+			description: "counts and the new version",
+		},
+	},
+	{
+		method: "get",
+		path: "/v1/geofences",
+		summary: "List geofences (?limit=&cursor=)",
+		auth: "secret",
+		response: { status: 200, description: "FeatureCollection with nextCursor" },
+	},
+	{
+		method: "get",
+		path: "/v1/geofences/{id}",
+		summary: "One geofence",
+		auth: "secret",
+		response: { status: 200, description: "Feature" },
+	},
+	{
+		method: "delete",
+		path: "/v1/geofences/{id}",
+		summary: "Delete a geofence",
+		auth: "secret",
+		response: { status: 204, description: "deleted" },
+	},
+	{
+		method: "post",
+		path: "/v1/campaigns",
+		summary: "Create a campaign",
+		auth: "secret",
+		request: CreateCampaignSchema,
+		response: { status: 201, description: "campaign" },
+	},
+	{
+		method: "get",
+		path: "/v1/campaigns",
+		summary: "List campaigns",
+		auth: "secret",
+		response: { status: 200, description: "{campaigns}" },
+	},
+	{
+		method: "get",
+		path: "/v1/campaigns/{id}",
+		summary: "One campaign",
+		auth: "secret",
+		response: { status: 200, description: "campaign" },
+	},
+	{
+		method: "patch",
+		path: "/v1/campaigns/{id}",
+		summary: "Change a campaign",
+		auth: "secret",
+		request: PatchCampaignSchema,
+		response: { status: 200, description: "campaign" },
+	},
+	{
+		method: "delete",
+		path: "/v1/campaigns/{id}",
+		summary: "Delete a campaign",
+		auth: "secret",
+		response: { status: 204, description: "deleted" },
+	},
+	{
+		method: "put",
+		path: "/v1/users/{userId}",
+		summary: "Create or replace a person's profile and consent",
+		auth: "publishable",
+		request: PutUserSchema,
+		response: { status: 200, description: "profile" },
+	},
+	{
+		method: "put",
+		path: "/v1/users/{userId}/devices/{deviceId}",
+		summary: "Register a device and its push subscription",
+		auth: "publishable",
+		request: PutDeviceSchema,
+		response: { status: 200, description: "profile" },
+	},
+	{
+		method: "get",
+		path: "/v1/users/{userId}",
+		summary: "Profile, consent and devices (never keys)",
+		auth: "secret",
+		response: { status: 200, description: "profile" },
+	},
+	{
+		method: "delete",
+		path: "/v1/users/{userId}",
+		summary: "Erase every trace of the person",
+		auth: "secret",
+		response: { status: 204, description: "erased" },
+	},
+	{
+		method: "get",
+		path: "/v1/users/{userId}/decisions",
+		summary: "Recent decisions, newest first",
+		auth: "secret",
+		response: { status: 200, description: "{decisions}" },
+	},
+	{
+		method: "post",
+		path: "/v1/pings",
+		summary: "Location pings (1 to 100)",
+		auth: "publishable",
+		request: PingBatchSchema,
+		response: { status: 200, schema: PingAnswerSchema, description: "events and offer decisions" },
+	},
 ];
 
 const SECURITY: Record<Auth, { [k: string]: string[] }[]> = {
@@ -78,12 +218,17 @@ export function buildOpenApi(version: string): Record<string, unknown> {
 			schema: { type: "string" },
 		}));
 		const responses: Record<string, unknown> = {
-			default: { description: "RFC 9457 problem", content: { "application/problem+json": { schema: schema(ProblemSchema, "output") } } },
+			default: {
+				description: "RFC 9457 problem",
+				content: { "application/problem+json": { schema: schema(ProblemSchema, "output") } },
+			},
 		};
 		if (op.response) {
 			responses[String(op.response.status)] = {
 				description: op.response.description,
-				...(op.response.schema ? { content: { "application/json": { schema: schema(op.response.schema, "output") } } } : {}),
+				...(op.response.schema
+					? { content: { "application/json": { schema: schema(op.response.schema, "output") } } }
+					: {}),
 			};
 		}
 		paths[op.path] ??= {};
@@ -92,7 +237,12 @@ export function buildOpenApi(version: string): Record<string, unknown> {
 			security: SECURITY[op.auth],
 			...(params.length ? { parameters: params } : {}),
 			...(op.request
-				? { requestBody: { required: true, content: { "application/json": { schema: schema(op.request, "input") } } } }
+				? {
+						requestBody: {
+							required: true,
+							content: { "application/json": { schema: schema(op.request, "input") } },
+						},
+					}
 				: {}),
 			responses,
 		};
@@ -106,7 +256,12 @@ export function buildOpenApi(version: string): Record<string, unknown> {
 				adminToken: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN secret" },
 				secretKey: { type: "http", scheme: "bearer", description: "tenant secret key sk_..." },
 				publishableKey: { type: "http", scheme: "bearer", description: "tenant publishable key pk_..." },
-				webhookSignature: { type: "apiKey", in: "header", name: "X-Signature", description: "t=<unix>,v1=<hex HMAC-SHA256>" },
+				webhookSignature: {
+					type: "apiKey",
+					in: "header",
+					name: "X-Signature",
+					description: "t=<unix>,v1=<hex HMAC-SHA256>",
+				},
 			},
 		},
 		paths,

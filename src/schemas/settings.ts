@@ -10,10 +10,18 @@ export const SettingsSchema = z.strictObject({
 		perDay: z.number().int().min(0).max(100),
 		perWeek: z.number().int().min(0).max(500),
 	}),
-	minIntervalSeconds: z.number().int().min(0).max(7 * 86400),
+	minIntervalSeconds: z
+		.number()
+		.int()
+		.min(0)
+		.max(7 * 86400),
 	quietHours: z.strictObject({ start: ClockTime, end: ClockTime }).nullable(),
 	purchaseSuppressionDays: z.number().int().min(0).max(365),
-	attributionWindowSeconds: z.number().int().min(60).max(30 * 86400),
+	attributionWindowSeconds: z
+		.number()
+		.int()
+		.min(60)
+		.max(30 * 86400),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

@@ -54,30 +54,46 @@ describe("decide", () => {
 
 	it("names the first failing check as the suppression reason", () => {
 		const key = "c1\u0000store-1";
-		expect(summary(decide(trigger(), [campaign({ status: "paused" })], person(), NOW))).toEqual([["c1", "suppressed", "campaign_inactive"]]);
-		expect(summary(decide(trigger(), [campaign({ endsAt: NOW })], person(), NOW))).toEqual([["c1", "suppressed", "campaign_inactive"]]);
-		expect(summary(decide(trigger({ stale: true }), [campaign()], person(), NOW))).toEqual([["c1", "suppressed", "stale"]]);
-		expect(summary(decide(trigger(), [campaign()], person({ consent: { location: true, push: false } }), NOW))).toEqual([
-			["c1", "suppressed", "no_consent"],
+		expect(summary(decide(trigger(), [campaign({ status: "paused" })], person(), NOW))).toEqual([
+			["c1", "suppressed", "campaign_inactive"],
 		]);
-		expect(summary(decide(trigger(), [campaign()], person({ lastByCooldownKey: { [key]: NOW - 1000 } }), NOW))).toEqual([
-			["c1", "suppressed", "cooldown"],
+		expect(summary(decide(trigger(), [campaign({ endsAt: NOW })], person(), NOW))).toEqual([
+			["c1", "suppressed", "campaign_inactive"],
 		]);
-		expect(summary(decide(trigger(), [campaign()], person({ reachable: false }), NOW))).toEqual([["c1", "suppressed", "no_subscription"]]);
+		expect(summary(decide(trigger({ stale: true }), [campaign()], person(), NOW))).toEqual([
+			["c1", "suppressed", "stale"],
+		]);
+		expect(
+			summary(decide(trigger(), [campaign()], person({ consent: { location: true, push: false } }), NOW)),
+		).toEqual([["c1", "suppressed", "no_consent"]]);
+		expect(
+			summary(decide(trigger(), [campaign()], person({ lastByCooldownKey: { [key]: NOW - 1000 } }), NOW)),
+		).toEqual([["c1", "suppressed", "cooldown"]]);
+		expect(summary(decide(trigger(), [campaign()], person({ reachable: false }), NOW))).toEqual([
+			["c1", "suppressed", "no_subscription"],
+		]);
 	});
 
 	it("lets the cooldown lapse after cooldownSeconds, per fence", () => {
 		const key = "c1\u0000store-1";
-		expect(summary(decide(trigger(), [campaign()], person({ lastByCooldownKey: { [key]: NOW - 86_400_000 } }), NOW))).toEqual([
-			["c1", "sent", undefined],
-		]);
-		expect(summary(decide(trigger(), [campaign()], person({ lastByCooldownKey: { "c1\u0000store-2": NOW } }), NOW))).toEqual([
-			["c1", "sent", undefined],
-		]);
+		expect(
+			summary(
+				decide(trigger(), [campaign()], person({ lastByCooldownKey: { [key]: NOW - 86_400_000 } }), NOW),
+			),
+		).toEqual([["c1", "sent", undefined]]);
+		expect(
+			summary(
+				decide(trigger(), [campaign()], person({ lastByCooldownKey: { "c1\u0000store-2": NOW } }), NOW),
+			),
+		).toEqual([["c1", "sent", undefined]]);
 	});
 
 	it("sends only the highest priority of several matching campaigns", () => {
-		const cs = [campaign({ id: "low", priority: 1 }), campaign({ id: "high", priority: 5 }), campaign({ id: "mid", priority: 3 })];
+		const cs = [
+			campaign({ id: "low", priority: 1 }),
+			campaign({ id: "high", priority: 5 }),
+			campaign({ id: "mid", priority: 3 }),
+		];
 		expect(summary(decide(trigger(), cs, person(), NOW))).toEqual([
 			["high", "sent", undefined],
 			["mid", "suppressed", "lower_priority"],
@@ -86,7 +102,10 @@ describe("decide", () => {
 	});
 
 	it("holds out the winner instead of sending the runner-up", () => {
-		const cs = [campaign({ id: "high", priority: 5, holdoutPercent: 100 }), campaign({ id: "low", priority: 1 })];
+		const cs = [
+			campaign({ id: "high", priority: 5, holdoutPercent: 100 }),
+			campaign({ id: "low", priority: 1 }),
+		];
 		expect(summary(decide(trigger(), cs, person(), NOW))).toEqual([
 			["high", "holdout", undefined],
 			["low", "suppressed", "lower_priority"],
@@ -124,7 +143,9 @@ describe("assignment", () => {
 describe("templates", () => {
 	it("renders paths, defaults and case filters", () => {
 		const t = parseTemplate('{{ firstName | default: "Hi" }}, beer at {{ geofence.name | upcase }}!');
-		expect(renderTemplate(t, { firstName: "Ada", geofence: { name: "Rivoli" } })).toBe("Ada, beer at RIVOLI!");
+		expect(renderTemplate(t, { firstName: "Ada", geofence: { name: "Rivoli" } })).toBe(
+			"Ada, beer at RIVOLI!",
+		);
 		expect(renderTemplate(t, { geofence: {} })).toBe("Hi, beer at !");
 	});
 

@@ -11,7 +11,14 @@ import {
 } from "../../src/presence/presence.js";
 
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
-const ping = (t: number, over: Partial<Ping> = {}): Ping => ({ lat: 48.8566, lng: 2.3522, accuracy: 10, t, index: 0, ...over });
+const ping = (t: number, over: Partial<Ping> = {}): Ping => ({
+	lat: 48.8566,
+	lng: 2.3522,
+	accuracy: 10,
+	t,
+	index: 0,
+	...over,
+});
 /** A lookup: inside the named fences, at `dist` metres from the others. */
 const at = (inside: string[], dist: Record<string, number> = {}): PingLookup => ({
 	inside,
@@ -83,7 +90,12 @@ describe("applyPings", () => {
 		r = applyPings(r.state, [{ ping: ping(NOW - 1500), lookup: at([], { a: 20 }) }], noDwell, NOW);
 		expect(r.events).toEqual([]);
 		// 40 m outside but accuracy 50 m: still inside.
-		r = applyPings(r.state, [{ ping: ping(NOW - 1200, { accuracy: 50 }), lookup: at([], { a: 40 }) }], noDwell, NOW);
+		r = applyPings(
+			r.state,
+			[{ ping: ping(NOW - 1200, { accuracy: 50 }), lookup: at([], { a: 40 }) }],
+			noDwell,
+			NOW,
+		);
 		expect(r.events).toEqual([]);
 		r = applyPings(r.state, [{ ping: ping(NOW - 1000), lookup: at([], { a: 26 }) }], noDwell, NOW);
 		expect(r.events).toEqual([{ type: "exit", fenceId: "a", at: NOW - 1000, stale: false }]);
@@ -91,9 +103,19 @@ describe("applyPings", () => {
 	});
 
 	it("marks events from pings older than 10 minutes stale", () => {
-		const r = applyPings(emptyPresence(), [{ ping: ping(NOW - 10 * 60_000 - 1), lookup: at(["a"]) }], noDwell, NOW);
+		const r = applyPings(
+			emptyPresence(),
+			[{ ping: ping(NOW - 10 * 60_000 - 1), lookup: at(["a"]) }],
+			noDwell,
+			NOW,
+		);
 		expect(r.events[0]?.stale).toBe(true);
-		const fresh = applyPings(emptyPresence(), [{ ping: ping(NOW - 10 * 60_000), lookup: at(["a"]) }], noDwell, NOW);
+		const fresh = applyPings(
+			emptyPresence(),
+			[{ ping: ping(NOW - 10 * 60_000), lookup: at(["a"]) }],
+			noDwell,
+			NOW,
+		);
 		expect(fresh.events[0]?.stale).toBe(false);
 	});
 

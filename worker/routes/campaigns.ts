@@ -22,15 +22,27 @@ export function campaignRoutes(router: AppRouter): void {
 			`INSERT INTO campaigns (tenant_id, id, status, priority, trigger_type, body, created_at, updated_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING`,
 		)
-			.bind(tenant.id, campaign.id, campaign.status, campaign.priority, campaign.trigger.type, JSON.stringify(campaign), now, now)
+			.bind(
+				tenant.id,
+				campaign.id,
+				campaign.status,
+				campaign.priority,
+				campaign.trigger.type,
+				JSON.stringify(campaign),
+				now,
+				now,
+			)
 			.run();
-		if (res.meta.changes === 0) throw new AppError("conflict", 409, "A campaign with this id exists; PATCH it instead.");
+		if (res.meta.changes === 0)
+			throw new AppError("conflict", 409, "A campaign with this id exists; PATCH it instead.");
 		return json(campaignOut(campaign), 201, { location: `/v1/campaigns/${encodeURIComponent(campaign.id)}` });
 	});
 
 	router.get("/v1/campaigns", async (req, env) => {
 		const tenant = await requireKey(req, env, "secret");
-		const { results } = await env.DB.prepare("SELECT body FROM campaigns WHERE tenant_id = ? ORDER BY id LIMIT 1000")
+		const { results } = await env.DB.prepare(
+			"SELECT body FROM campaigns WHERE tenant_id = ? ORDER BY id LIMIT 1000",
+		)
 			.bind(tenant.id)
 			.all<{ body: string }>();
 		return json({ campaigns: results.map((r) => campaignOut(stored(r.body))) });
@@ -47,11 +59,22 @@ export function campaignRoutes(router: AppRouter): void {
 		const patch = await body(req, PatchCampaignSchema);
 		const current = await load(env, tenant.id, id);
 		// Re-validate the merged whole, so cross-field rules (startsAt < endsAt) still hold.
-		const merged: Campaign = { ...parse(CreateCampaignSchema, { ...campaignOut(current), ...definedOnly(patch), id }), id };
+		const merged: Campaign = {
+			...parse(CreateCampaignSchema, { ...campaignOut(current), ...definedOnly(patch), id }),
+			id,
+		};
 		await env.DB.prepare(
 			"UPDATE campaigns SET status = ?, priority = ?, trigger_type = ?, body = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
 		)
-			.bind(merged.status, merged.priority, merged.trigger.type, JSON.stringify(merged), iso(Date.now()), tenant.id, id)
+			.bind(
+				merged.status,
+				merged.priority,
+				merged.trigger.type,
+				JSON.stringify(merged),
+				iso(Date.now()),
+				tenant.id,
+				id,
+			)
 			.run();
 		return json(campaignOut(merged));
 	});
@@ -59,7 +82,9 @@ export function campaignRoutes(router: AppRouter): void {
 	router.delete("/v1/campaigns/:id", async (req, env) => {
 		const tenant = await requireKey(req, env, "secret");
 		const id = parse(ExternalId, req.params.id);
-		const res = await env.DB.prepare("DELETE FROM campaigns WHERE tenant_id = ? AND id = ?").bind(tenant.id, id).run();
+		const res = await env.DB.prepare("DELETE FROM campaigns WHERE tenant_id = ? AND id = ?")
+			.bind(tenant.id, id)
+			.run();
 		if (res.meta.changes === 0) throw new AppError("not_found", 404, "No campaign with this id.");
 		return new Response(null, { status: 204 });
 	});

@@ -1,9 +1,9 @@
 import { AppError } from "../../src/errors.js";
-import { fenceContentHash, fenceToFeature, validateFeatureCollection } from "../../src/geo/validate.js";
 import { shardsOfFence } from "../../src/geo/shard.js";
 import type { Fence } from "../../src/geo/types.js";
+import { fenceContentHash, fenceToFeature, validateFeatureCollection } from "../../src/geo/validate.js";
 import { ExternalId, PageLimit } from "../../src/schemas/common.js";
-import { fromBase64url, base64url } from "../crypto.js";
+import { base64url, fromBase64url } from "../crypto.js";
 import { json, parse, readJson } from "../http.js";
 import type { AppRouter } from "../router.js";
 import { requireKey, type TenantCtx } from "../tenants.js";
@@ -26,7 +26,12 @@ export function geofenceRoutes(router: AppRouter): void {
 		const tenant = await requireKey(req, env, "secret");
 		const result = validateFeatureCollection(await readJson(req, MAX_UPLOAD_BYTES));
 		if (!result.ok) {
-			throw new AppError("invalid_geofences", 422, `${countFeatures(result.errors)} feature(s) are invalid; nothing was stored.`, result.errors);
+			throw new AppError(
+				"invalid_geofences",
+				422,
+				`${countFeatures(result.errors)} feature(s) are invalid; nothing was stored.`,
+				result.errors,
+			);
 		}
 		return json(await upsertFences(env, tenant, result.fences));
 	});
@@ -73,7 +78,9 @@ export function geofenceRoutes(router: AppRouter): void {
 		await applyShards(env, tenant.id, changes);
 		await env.DB.batch([
 			env.DB.prepare("DELETE FROM geofences WHERE tenant_id = ? AND id = ?").bind(tenant.id, id),
-			env.DB.prepare("UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?").bind(tenant.id),
+			env.DB.prepare("UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?").bind(
+				tenant.id,
+			),
 		]);
 		return new Response(null, { status: 204 });
 	});
@@ -107,14 +114,18 @@ async function upsertFences(
 	const changes = new Map<string, ShardChange>();
 	const change = (cell: string) => {
 		let c = changes.get(cell);
-		if (!c) changes.set(cell, (c = { upserts: [], removals: [] }));
+		if (!c) {
+			c = { upserts: [], removals: [] };
+			changes.set(cell, c);
+		}
 		return c;
 	};
 	const rows = changed.map(({ f, hash }) => {
 		const shards = shardsOfFence(f);
 		for (const cell of shards) change(cell).upserts.push(f);
 		const keep = new Set(shards);
-		for (const cell of existing.get(f.id)?.shards ?? []) if (!keep.has(cell)) change(cell).removals.push(f.id);
+		for (const cell of existing.get(f.id)?.shards ?? [])
+			if (!keep.has(cell)) change(cell).removals.push(f.id);
 		return { f, hash, shards };
 	});
 	await applyShards(env, tenant.id, changes);
@@ -151,11 +162,13 @@ async function applyShards(env: Env, tenantId: string, changes: Map<string, Shar
 	await Promise.all(Array.from({ length: Math.min(SHARD_CONCURRENCY, work.length) }, run));
 }
 
-
 function decodeCursor(cursor: string | null): string {
 	if (!cursor) return "";
 	try {
-		return parse(ExternalId, new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(fromBase64url(cursor)));
+		return parse(
+			ExternalId,
+			new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(fromBase64url(cursor)),
+		);
 	} catch {
 		throw new AppError("invalid_cursor", 400, "The cursor is not one this API returned.");
 	}

@@ -1,5 +1,5 @@
-import { CreateTenantSchema } from "../../src/schemas/tenant.js";
 import { defaultSettings, mergeSettings, SettingsPatchSchema } from "../../src/schemas/settings.js";
+import { CreateTenantSchema } from "../../src/schemas/tenant.js";
 import { hashKey, randomToken, sealSecret } from "../crypto.js";
 import { body, json } from "../http.js";
 import type { AppRouter } from "../router.js";
@@ -20,16 +20,12 @@ export function tenantRoutes(router: AppRouter): void {
 			env.DB.prepare(
 				"INSERT INTO tenants (id, name, settings, geofence_version, webhook_secret_enc, created_at) VALUES (?, ?, ?, 0, ?, ?)",
 			).bind(id, input.name, JSON.stringify(settings), await sealSecret(env.KEY_PEPPER, webhookSecret), now),
-			env.DB.prepare("INSERT INTO api_keys (key_hash, tenant_id, kind, created_at) VALUES (?, ?, 'secret', ?)").bind(
-				await hashKey(env.KEY_PEPPER, secretKey),
-				id,
-				now,
-			),
-			env.DB.prepare("INSERT INTO api_keys (key_hash, tenant_id, kind, created_at) VALUES (?, ?, 'publishable', ?)").bind(
-				await hashKey(env.KEY_PEPPER, publishableKey),
-				id,
-				now,
-			),
+			env.DB.prepare(
+				"INSERT INTO api_keys (key_hash, tenant_id, kind, created_at) VALUES (?, ?, 'secret', ?)",
+			).bind(await hashKey(env.KEY_PEPPER, secretKey), id, now),
+			env.DB.prepare(
+				"INSERT INTO api_keys (key_hash, tenant_id, kind, created_at) VALUES (?, ?, 'publishable', ?)",
+			).bind(await hashKey(env.KEY_PEPPER, publishableKey), id, now),
 		]);
 		// The only time the keys are shown: only their hashes (and the sealed webhook secret) are stored.
 		return json({ id, name: input.name, secretKey, publishableKey, webhookSecret }, 201);
@@ -41,7 +37,9 @@ export function tenantRoutes(router: AppRouter): void {
 		const tenant = await requireKey(req, env, "secret");
 		const patch = await body(req, SettingsPatchSchema);
 		const next = mergeSettings(tenant.settings, patch);
-		await env.DB.prepare("UPDATE tenants SET settings = ? WHERE id = ?").bind(JSON.stringify(next), tenant.id).run();
+		await env.DB.prepare("UPDATE tenants SET settings = ? WHERE id = ?")
+			.bind(JSON.stringify(next), tenant.id)
+			.run();
 		return json(next);
 	});
 }

@@ -28,15 +28,22 @@ export function userRoutes(router: AppRouter): void {
 		const deviceId = parse(DeviceId, req.params.deviceId);
 		const input = await body(req, PutDeviceSchema);
 		if (input.webPush) {
-			const check = checkPushEndpoint(input.webPush.endpoint, { allowInsecureLoopback: allowInsecureLoopback(env) });
+			const check = checkPushEndpoint(input.webPush.endpoint, {
+				allowInsecureLoopback: allowInsecureLoopback(env),
+			});
 			if (!check.ok) {
 				throw new AppError("validation_failed", 422, "The push endpoint is not allowed.", [
-					{ path: ["webPush", "endpoint"], message: "not an allowed push service endpoint", code: check.code },
+					{
+						path: ["webPush", "endpoint"],
+						message: "not an allowed push service endpoint",
+						code: check.code,
+					},
 				]);
 			}
 		}
 		const view = await shopper(env, tenant.id, userId).putDevice(deviceId, input, Date.now());
-		if (!view) throw new AppError("not_found", 404, "Unknown user: PUT /v1/users/{userId} with consent first.");
+		if (!view)
+			throw new AppError("not_found", 404, "Unknown user: PUT /v1/users/{userId} with consent first.");
 		return json(view);
 	});
 
@@ -94,6 +101,14 @@ export function userRoutes(router: AppRouter): void {
 		const tenant = await requireKey(req, env, "publishable");
 		const batch = await body(req, PingBatchSchema, 256 * 1024);
 		const pings = batch.pings.map((p) => ({ lat: p.lat, lng: p.lng, accuracy: p.accuracy, t: p.timestamp }));
-		return json(await shopper(env, tenant.id, batch.userId).pings(tenant, batch.userId, batch.deviceId ?? null, pings, Date.now()));
+		return json(
+			await shopper(env, tenant.id, batch.userId).pings(
+				tenant,
+				batch.userId,
+				batch.deviceId ?? null,
+				pings,
+				Date.now(),
+			),
+		);
 	});
 }

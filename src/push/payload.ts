@@ -1,0 +1,124 @@
+/**
+ * The plaintext of an offer's push message and its Topic header. Pure: runs in
+ * Node and workerd alike.
+ */
+import { createHash } from "node:crypto";
+
+/**
+ * Largest plaintext, in UTF-8 bytes, one push message may carry (RFC 8291 §4):
+ * push services take 4096-byte bodies, minus the 86-byte aes128gcm header, the
+ * 16-byte AEAD tag and the 1-byte padding delimiter.
+ */
+export const MAX_PAYLOAD_BYTES = 3993;
+
+/** Longest Topic header value a push service accepts (RFC 8030 §5.4). */
+export const MAX_TOPIC_LENGTH = 32;
+
+/** Stable codes of {@link PushError}. */
+export type PushErrorCode = "payload_too_large" | "invalid_topic" | "invalid_ttl" | "invalid_push_request";
+
+/** An error of the push core, identified by its stable `code`, never by its message. */
+export class PushError extends Error {
+	/** Stable, machine-readable reason. */
+	readonly code: PushErrorCode;
+
+	/**
+	 * @param code - Stable reason.
+	 * @param message - Human-readable detail for logs; defaults to the code.
+	 * @param options - Standard error options (`cause`).
+	 */
+	constructor(code: PushErrorCode, message?: string, options?: ErrorOptions) {
+		super(message ?? code, options);
+		this.name = "PushError";
+		this.code = code;
+	}
+}
+
+/** An action button of a notification. */
+export interface OfferPayloadAction {
+	id: string;
+	title: string;
+	url?: string;
+}
+
+/** What a service worker needs to show an offer and report on it. */
+export interface OfferPayloadInput {
+	offerId: string;
+	campaignId: string;
+	variantId?: string;
+	title: string;
+	body: string;
+	url?: string;
+	actions?: OfferPayloadAction[];
+	icon?: string;
+	image?: string;
+	/** ISO 8601; the service worker drops the notification after this instant. */
+	expiresAt: string;
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * Serialises an offer into the JSON plaintext of a Web Push message.
+ *
+ * Optional fields left `undefined` are omitted, so the smallest payload is sent.
+ *
+ * @param p - The rendered offer.
+ * @returns The JSON string to encrypt.
+ * @throws {PushError} `payload_too_large` when the JSON exceeds {@link MAX_PAYLOAD_BYTES} UTF-8 bytes.
+ * @example
+ * buildOfferPayload({ offerId: "o1", campaignId: "c1", title: "Hi", body: "-20%", expiresAt: "2026-01-01T00:00:00.000Z" });
+ */
+export function buildOfferPayload(p: OfferPayloadInput): string {
+	const json = JSON.stringify({
+		offerId: p.offerId,
+		campaignId: p.campaignId,
+		variantId: p.variantId,
+		title: p.title,
+		body: p.body,
+		url: p.url,
+		actions: p.actions?.map((a) => ({ id: a.id, title: a.title, url: a.url })),
+		icon: p.icon,
+		image: p.image,
+		expiresAt: p.expiresAt,
+	});
+	assertPayloadSize(json);
+	return json;
+}
+
+/**
+ * Throws when `payload` would not fit in one push message.
+ *
+ * @param payload - Plaintext about to be encrypted.
+ * @throws {PushError} `payload_too_large` above {@link MAX_PAYLOAD_BYTES} UTF-8 bytes.
+ */
+export function assertPayloadSize(payload: string): void {
+	// Cheap bound first: a UTF-16 code unit never takes more than 3 UTF-8 bytes.
+	if (payload.length * 3 <= MAX_PAYLOAD_BYTES) return;
+	const bytes = utf8.encode(payload).byteLength;
+	if (bytes > MAX_PAYLOAD_BYTES) {
+		throw new PushError("payload_too_large", `push payload is ${bytes} bytes, limit ${MAX_PAYLOAD_BYTES}`);
+	}
+}
+
+/**
+ * Derives a Topic header value from `parts` (for example tenant, user and
+ * campaign), so a newer offer replaces an older one the push service has not
+ * delivered yet.
+ *
+ * The parts are hashed (SHA-256) because a Topic is visible to the push
+ * service and must not reveal ids; the result is the first
+ * {@link MAX_TOPIC_LENGTH} characters of the URL-safe base64 digest.
+ *
+ * @param parts - Values identifying what a message may replace; order matters.
+ * @returns 32 characters of `[A-Za-z0-9_-]`, equal for equal parts.
+ * @example
+ * pushTopic(["tenant-1", "u1", "beer-near-store"]); // => "k3Xb...": 32 chars
+ */
+export function pushTopic(parts: readonly string[]): string {
+	// JSON keeps ["a|b", "c"] and ["a", "b|c"] apart; the prefix versions the scheme.
+	return createHash("sha256")
+		.update(`edge-offers/topic/v1\n${JSON.stringify(parts)}`)
+		.digest("base64url")
+		.slice(0, MAX_TOPIC_LENGTH);
+}
