@@ -13,6 +13,7 @@ import {
 	type PresenceState,
 	screenPings,
 } from "../src/presence/presence.js";
+import { pruneHistory } from "../src/pressure/policy.js";
 import { buildOfferPayload, pushTopic } from "../src/push/payload.js";
 import type { PushSubscriptionJSON } from "../src/push/webpush.js";
 import type { DecisionOut } from "../src/schemas/ping.js";
@@ -50,9 +51,11 @@ interface State {
 	fences: Record<string, FenceMeta>;
 	/** Last send or holdout per campaign+fence, for cooldowns. */
 	cooldowns: Record<string, number>;
+	/** When offers counted by the caps were sent, pruned to the last 7 days. */
+	sent: number[];
 }
 
-const KEYS = ["meta", "profile", "devices", "presence", "fences", "cooldowns"] as const;
+const KEYS = ["meta", "profile", "devices", "presence", "fences", "cooldowns", "sent"] as const;
 
 export interface UserView {
 	userId: string;
@@ -114,6 +117,7 @@ export class ShopperDO extends DurableObject<Env> {
 			presence: (m.get("presence") as PresenceState) ?? emptyPresence(),
 			fences: (m.get("fences") as State["fences"]) ?? {},
 			cooldowns: (m.get("cooldowns") as State["cooldowns"]) ?? {},
+			sent: (m.get("sent") as number[]) ?? [],
 		};
 		return this.state;
 	}
@@ -126,6 +130,7 @@ export class ShopperDO extends DurableObject<Env> {
 			presence: s.presence,
 			fences: s.fences,
 			cooldowns: s.cooldowns,
+			sent: s.sent,
 		});
 		const next = nextDwellAt(s.presence);
 		if (next === null) await this.ctx.storage.deleteAlarm();
@@ -315,14 +320,20 @@ export class ShopperDO extends DurableObject<Env> {
 				const trigger: TriggerEvent = { type: "geofence", on: e.type, fence, at: e.at, stale: e.stale };
 				const person = {
 					userId: s.meta.userId,
+					timezone: s.profile.timezone,
 					consent: s.profile.consent,
 					reachable: Object.values(s.devices).some((d) => d.webPush !== null),
 					lastByCooldownKey: s.cooldowns,
+					sentHistory: s.sent,
 				};
-				for (const d of decide(trigger, campaigns, person, now)) {
+				for (const d of decide(trigger, campaigns, person, tenant.settings, now)) {
 					let offer: OfferRecord | null = null;
 					if (d.decision !== "suppressed") s.cooldowns[d.cooldownKey] = now;
-					if (d.decision === "sent") offer = await this.send(s, d, trigger, now);
+					if (d.decision === "sent") {
+						// Transactional offers are exempt from the caps, so they do not use them up either.
+						if (!d.campaign.ignoreCaps) s.sent = pruneHistory([...s.sent, now], now);
+						offer = await this.send(s, d, trigger, now);
+					}
 					records.push({ trigger, decision: d, offer });
 					out.push({
 						...(offer ? { offerId: offer.id } : {}),

@@ -2,10 +2,11 @@
  * The decision pipeline: for one trigger, one decision per matching campaign. Each
  * campaign runs through an ordered list of checks; the first that fails names the
  * suppression reason. Survivors compete on priority: the winner is sent (or held out),
- * the rest are `lower_priority`. New policies (caps, quiet hours, purchase memory) are
- * further entries in {@link CHECKS}.
+ * the rest are `lower_priority`. A new policy is one more entry in {@link CHECKS}.
  */
+import { pressureReason, resolvePolicy } from "../pressure/policy.js";
 import type { Campaign, Variant } from "../schemas/campaign.js";
+import type { Settings } from "../schemas/settings.js";
 import { assignVariant, inHoldout } from "./assign.js";
 
 /** The fence an event happened at, as campaigns and templates see it. */
@@ -31,11 +32,15 @@ export type TriggerEvent = GeofenceTrigger;
 /** What the pipeline needs to know about the person. */
 export interface PersonView {
 	userId: string;
+	/** IANA zone for quiet hours; the tenant's when null. */
+	timezone: string | null;
 	consent: { location: boolean; push: boolean };
 	/** At least one device with a usable push subscription. */
 	reachable: boolean;
 	/** Last send (or holdout) per cooldown key, epoch ms. */
 	lastByCooldownKey: Readonly<Record<string, number>>;
+	/** When offers counted by the caps were sent (any campaign), epoch ms. */
+	sentHistory: readonly number[];
 }
 
 export type Decision =
@@ -52,6 +57,7 @@ interface CheckInput {
 	campaign: Campaign;
 	trigger: TriggerEvent;
 	person: PersonView;
+	settings: Settings;
 	now: number;
 	cooldownKey: string;
 }
@@ -67,11 +73,15 @@ const CHECKS: readonly Check[] = [
 			: null,
 	({ trigger }) => (trigger.stale ? "stale" : null),
 	({ person }) => (person.consent.push ? null : "no_consent"),
+	({ person }) => (person.reachable ? null : "no_subscription"),
 	({ campaign, person, now, cooldownKey }) => {
 		const last = person.lastByCooldownKey[cooldownKey];
 		return last !== undefined && now - last < campaign.cooldownSeconds * 1000 ? "cooldown" : null;
 	},
-	({ person }) => (person.reachable ? null : "no_subscription"),
+	({ campaign, person, settings, now }) =>
+		pressureReason(resolvePolicy(settings, campaign.pressure, person.timezone), person.sentHistory, now, {
+			ignoreCaps: campaign.ignoreCaps,
+		}),
 ];
 
 /** Whether a campaign's trigger listens to this event. */
@@ -96,6 +106,7 @@ export function decide(
 	trigger: TriggerEvent,
 	campaigns: readonly Campaign[],
 	person: PersonView,
+	settings: Settings,
 	now: number,
 ): Decision[] {
 	const out: Decision[] = [];
@@ -104,7 +115,7 @@ export function decide(
 		if (!triggerMatches(campaign, trigger)) continue;
 		const key = cooldownKey(campaign.id, trigger);
 		const variant = assignVariant(campaign.id, person.userId, campaign.variants);
-		const input = { campaign, trigger, person, now, cooldownKey: key };
+		const input = { campaign, trigger, person, settings, now, cooldownKey: key };
 		const reason = CHECKS.reduce<string | null>((r, check) => r ?? check(input), null);
 		if (reason) out.push({ campaign, variant, decision: "suppressed", reason, cooldownKey: key });
 		else eligible.push({ campaign, variant, cooldownKey: key });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseTemplate, TemplateError } from "../offers/template.js";
+import { type PressureOverride, PressureOverrideSchema } from "../pressure/policy.js";
 import { ExternalId, Instant } from "./common.js";
 
 /** A title or body template: checked to parse when the campaign is saved, not at send time. */
@@ -103,6 +104,8 @@ const CampaignFields = {
 	ignoreCaps: z.boolean(),
 	/** The product this offer promotes; purchase memory suppresses it (cart issue). */
 	offerSku: z.string().min(1).max(128).nullable(),
+	/** Per-campaign override of the tenant's pressure policy (caps, minimum interval, quiet hours). */
+	pressure: PressureOverrideSchema.optional(),
 };
 
 /** Body of POST /v1/campaigns: defaults filled in, id generated when absent. */
@@ -121,6 +124,7 @@ export const CreateCampaignSchema = z
 		endsAt: CampaignFields.endsAt.default(null),
 		ignoreCaps: CampaignFields.ignoreCaps.default(false),
 		offerSku: CampaignFields.offerSku.default(null),
+		pressure: CampaignFields.pressure,
 	})
 	.refine((c) => c.startsAt === null || c.endsAt === null || c.startsAt < c.endsAt, {
 		path: ["endsAt"],
@@ -141,6 +145,7 @@ export const PatchCampaignSchema = z.strictObject({
 	endsAt: CampaignFields.endsAt.optional(),
 	ignoreCaps: CampaignFields.ignoreCaps.optional(),
 	offerSku: CampaignFields.offerSku.optional(),
+	pressure: CampaignFields.pressure,
 });
 
 /** A stored campaign (instants as epoch ms). */
@@ -158,6 +163,7 @@ export interface Campaign {
 	endsAt: number | null;
 	ignoreCaps: boolean;
 	offerSku: string | null;
+	pressure?: PressureOverride | undefined;
 }
 
 /** How a campaign is stored and shown: instants as ISO strings. */

@@ -3,6 +3,7 @@ import { assignVariant, inHoldout } from "../../src/offers/assign.js";
 import { decide, type GeofenceTrigger, type PersonView } from "../../src/offers/decide.js";
 import { parseTemplate, renderTemplate, TemplateError } from "../../src/offers/template.js";
 import type { Campaign } from "../../src/schemas/campaign.js";
+import { defaultSettings, type Settings } from "../../src/schemas/settings.js";
 
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
 
@@ -34,11 +35,15 @@ const trigger = (over: Partial<GeofenceTrigger> = {}): GeofenceTrigger => ({
 });
 const person = (over: Partial<PersonView> = {}): PersonView => ({
 	userId: "u1",
+	timezone: null,
 	consent: { location: true, push: true },
 	reachable: true,
 	lastByCooldownKey: {},
+	sentHistory: [],
 	...over,
 });
+// Quiet hours off unless a test turns them on: NOW is noon UTC anyway.
+const SETTINGS: Settings = { ...defaultSettings("UTC"), quietHours: null };
 const summary = (ds: ReturnType<typeof decide>) =>
 	ds.map((d) => [d.campaign.id, d.decision, d.decision === "suppressed" ? d.reason : undefined]);
 
@@ -49,27 +54,31 @@ describe("decide", () => {
 			campaign({ id: "other-tag", trigger: { type: "geofence", on: "enter", tags: ["pharmacy"] } }),
 			campaign({ id: "other-fence", trigger: { type: "geofence", on: "enter", geofenceIds: ["store-2"] } }),
 		];
-		expect(decide(trigger(), cs, person(), NOW)).toEqual([]);
+		expect(decide(trigger(), cs, person(), SETTINGS, NOW)).toEqual([]);
 	});
 
 	it("names the first failing check as the suppression reason", () => {
 		const key = "c1\u0000store-1";
-		expect(summary(decide(trigger(), [campaign({ status: "paused" })], person(), NOW))).toEqual([
+		expect(summary(decide(trigger(), [campaign({ status: "paused" })], person(), SETTINGS, NOW))).toEqual([
 			["c1", "suppressed", "campaign_inactive"],
 		]);
-		expect(summary(decide(trigger(), [campaign({ endsAt: NOW })], person(), NOW))).toEqual([
+		expect(summary(decide(trigger(), [campaign({ endsAt: NOW })], person(), SETTINGS, NOW))).toEqual([
 			["c1", "suppressed", "campaign_inactive"],
 		]);
-		expect(summary(decide(trigger({ stale: true }), [campaign()], person(), NOW))).toEqual([
+		expect(summary(decide(trigger({ stale: true }), [campaign()], person(), SETTINGS, NOW))).toEqual([
 			["c1", "suppressed", "stale"],
 		]);
 		expect(
-			summary(decide(trigger(), [campaign()], person({ consent: { location: true, push: false } }), NOW)),
+			summary(
+				decide(trigger(), [campaign()], person({ consent: { location: true, push: false } }), SETTINGS, NOW),
+			),
 		).toEqual([["c1", "suppressed", "no_consent"]]);
 		expect(
-			summary(decide(trigger(), [campaign()], person({ lastByCooldownKey: { [key]: NOW - 1000 } }), NOW)),
+			summary(
+				decide(trigger(), [campaign()], person({ lastByCooldownKey: { [key]: NOW - 1000 } }), SETTINGS, NOW),
+			),
 		).toEqual([["c1", "suppressed", "cooldown"]]);
-		expect(summary(decide(trigger(), [campaign()], person({ reachable: false }), NOW))).toEqual([
+		expect(summary(decide(trigger(), [campaign()], person({ reachable: false }), SETTINGS, NOW))).toEqual([
 			["c1", "suppressed", "no_subscription"],
 		]);
 	});
@@ -78,12 +87,24 @@ describe("decide", () => {
 		const key = "c1\u0000store-1";
 		expect(
 			summary(
-				decide(trigger(), [campaign()], person({ lastByCooldownKey: { [key]: NOW - 86_400_000 } }), NOW),
+				decide(
+					trigger(),
+					[campaign()],
+					person({ lastByCooldownKey: { [key]: NOW - 86_400_000 } }),
+					SETTINGS,
+					NOW,
+				),
 			),
 		).toEqual([["c1", "sent", undefined]]);
 		expect(
 			summary(
-				decide(trigger(), [campaign()], person({ lastByCooldownKey: { "c1\u0000store-2": NOW } }), NOW),
+				decide(
+					trigger(),
+					[campaign()],
+					person({ lastByCooldownKey: { "c1\u0000store-2": NOW } }),
+					SETTINGS,
+					NOW,
+				),
 			),
 		).toEqual([["c1", "sent", undefined]]);
 	});
@@ -94,7 +115,7 @@ describe("decide", () => {
 			campaign({ id: "high", priority: 5 }),
 			campaign({ id: "mid", priority: 3 }),
 		];
-		expect(summary(decide(trigger(), cs, person(), NOW))).toEqual([
+		expect(summary(decide(trigger(), cs, person(), SETTINGS, NOW))).toEqual([
 			["high", "sent", undefined],
 			["mid", "suppressed", "lower_priority"],
 			["low", "suppressed", "lower_priority"],
@@ -106,10 +127,62 @@ describe("decide", () => {
 			campaign({ id: "high", priority: 5, holdoutPercent: 100 }),
 			campaign({ id: "low", priority: 1 }),
 		];
-		expect(summary(decide(trigger(), cs, person(), NOW))).toEqual([
+		expect(summary(decide(trigger(), cs, person(), SETTINGS, NOW))).toEqual([
 			["high", "holdout", undefined],
 			["low", "suppressed", "lower_priority"],
 		]);
+	});
+});
+
+describe("decide with the pressure policy", () => {
+	const H = 3_600_000;
+	it("suppresses for quiet hours in the person's zone, else the tenant's", () => {
+		const quiet: Settings = {
+			...SETTINGS,
+			timezone: "Europe/Paris",
+			quietHours: { start: "21:00", end: "09:00" },
+		};
+		// 22:30 UTC is 23:30 in Paris (winter), 17:30 in New York.
+		const late = Date.UTC(2026, 10, 23, 22, 30);
+		expect(summary(decide(trigger(), [campaign()], person(), quiet, late))).toEqual([
+			["c1", "suppressed", "quiet_hours"],
+		]);
+		expect(
+			summary(decide(trigger(), [campaign()], person({ timezone: "America/New_York" }), quiet, late)),
+		).toEqual([["c1", "sent", undefined]]);
+	});
+
+	it("applies the caps and the minimum interval across campaigns, unless the campaign ignores caps", () => {
+		const two = [NOW - 20 * H, NOW - 10 * H];
+		expect(summary(decide(trigger(), [campaign()], person({ sentHistory: two }), SETTINGS, NOW))).toEqual([
+			["c1", "suppressed", "daily_cap"],
+		]);
+		const five = [1, 2, 3, 4, 5].map((d) => NOW - d * 25 * H);
+		expect(summary(decide(trigger(), [campaign()], person({ sentHistory: five }), SETTINGS, NOW))).toEqual([
+			["c1", "suppressed", "weekly_cap"],
+		]);
+		expect(
+			summary(decide(trigger(), [campaign()], person({ sentHistory: [NOW - H + 1] }), SETTINGS, NOW)),
+		).toEqual([["c1", "suppressed", "min_interval"]]);
+		expect(
+			summary(
+				decide(trigger(), [campaign({ ignoreCaps: true })], person({ sentHistory: two }), SETTINGS, NOW),
+			),
+		).toEqual([["c1", "sent", undefined]]);
+	});
+
+	it("lets a campaign override the tenant's policy", () => {
+		const c = campaign({ pressure: { minIntervalSeconds: 0, caps: { perDay: 3 } } });
+		expect(
+			summary(decide(trigger(), [c], person({ sentHistory: [NOW - 20 * H, NOW - 1000] }), SETTINGS, NOW)),
+		).toEqual([["c1", "sent", undefined]]);
+	});
+
+	it("never lets ignoreCaps bypass consent", () => {
+		const c = campaign({ ignoreCaps: true });
+		expect(
+			summary(decide(trigger(), [c], person({ consent: { location: true, push: false } }), SETTINGS, NOW)),
+		).toEqual([["c1", "suppressed", "no_consent"]]);
 	});
 });
 
