@@ -1,0 +1,323 @@
+// `npm run replay`: plays a walking trace (geofences/demo-walk.json) against a running service,
+// compressed in time, and prints the geofence events and offer decisions each ping causes.
+
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { ApiError, apiRequest, describeError, readJsonIfAny } from "./lib/api.mjs";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const TENANT_FILE = path.join(ROOT, ".wrangler", "demo-tenant.json");
+const DEFAULT_TRACE = path.join("geofences", "demo-walk.json");
+const DEFAULT_SPEED = 60;
+// The service discards a ping implying more than 100 m/s; keep well below that.
+const MAX_IMPLIED_SPEED = 50;
+// Slower than this between two pings, the walker is standing still (a stay in a shop).
+const STATIONARY_SPEED = 0.5;
+const EARTH_RADIUS_M = 6_371_008.8;
+
+const USAGE = `Usage: npm run replay -- [options]
+
+Replays a walking trace against a running service (start it with npm start) and prints,
+for each ping, the geofence events and offer decisions it caused.
+
+  --origin URL          service origin (default http://127.0.0.1:$PORT, PORT defaults to 8787)
+  --key pk_...          publishable key (default: the demo tenant's, from .wrangler/demo-tenant.json)
+  --trace FILE          trace to replay (default ${DEFAULT_TRACE})
+  --speed N             time compression: N trace seconds per real second (default ${DEFAULT_SPEED},
+                        lowered when the trace would imply more than ${MAX_IMPLIED_SPEED} m/s)
+  --realtime-stays      play the parts where the walker stands still in real time, so the
+                        service's dwell alarms fire (they run on the real clock)
+  --subscription FILE   also register a Web Push device from a PushSubscription JSON file
+                        (npm start writes one for its demo push receiver: .wrangler/demo-subscription.json)
+  --device ID           device id for --subscription (default replay-web)
+  --help                this text
+
+Trace format: { "userId", "description"?, "pings": [{ "lat", "lng", "accuracy", "offsetSeconds" }] }`;
+
+/**
+ * @typedef {{ lat: number, lng: number, accuracy: number, offsetSeconds: number }} TracePing
+ * @typedef {{ userId: string, description?: string, pings: TracePing[] }} Trace
+ */
+
+/**
+ * @param {string} message
+ * @returns {never}
+ */
+function fail(message) {
+	console.error(`✘ ${message}`);
+	process.exit(1);
+}
+
+/**
+ * Great-circle distance in metres.
+ *
+ * @param {{ lat: number, lng: number }} a
+ * @param {{ lat: number, lng: number }} b
+ * @returns {number}
+ */
+function distanceMeters(a, b) {
+	const rad = Math.PI / 180;
+	const h =
+		Math.sin(((b.lat - a.lat) * rad) / 2) ** 2 +
+		Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(((b.lng - a.lng) * rad) / 2) ** 2;
+	return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+/**
+ * Parses a trace file, reporting the first problem with its place.
+ *
+ * @param {string} file
+ * @returns {Promise<Trace>}
+ */
+async function loadTrace(file) {
+	let trace;
+	try {
+		trace = JSON.parse(await readFile(file, "utf8"));
+	} catch (error) {
+		fail(`cannot read the trace ${file}: ${error instanceof Error ? error.message : error}`);
+	}
+	if (typeof trace?.userId !== "string" || trace.userId === "")
+		fail(`${file}: userId must be a non-empty string`);
+	if (!Array.isArray(trace.pings) || trace.pings.length === 0)
+		fail(`${file}: pings must be a non-empty array`);
+	for (const [i, p] of trace.pings.entries()) {
+		for (const field of ["lat", "lng", "accuracy", "offsetSeconds"]) {
+			if (typeof p?.[field] !== "number" || !Number.isFinite(p[field])) {
+				fail(`${file}: pings[${i}].${field} must be a number`);
+			}
+		}
+		if (i > 0 && p.offsetSeconds <= trace.pings[i - 1].offsetSeconds) {
+			fail(`${file}: pings[${i}].offsetSeconds must be greater than the previous one`);
+		}
+	}
+	return trace;
+}
+
+/**
+ * The walker's speed from each ping to the next, in m/s.
+ *
+ * @param {TracePing[]} pings
+ * @returns {number[]} `steps[i]` is the speed from ping i-1 to ping i (`steps[0]` is 0)
+ */
+function stepSpeeds(pings) {
+	return pings.map((p, i) => {
+		const prev = pings[i - 1];
+		return prev ? distanceMeters(prev, p) / (p.offsetSeconds - prev.offsetSeconds) : 0;
+	});
+}
+
+/**
+ * @param {number} seconds
+ * @returns {string} `m:ss`
+ */
+function clock(seconds) {
+	const s = Math.round(seconds);
+	return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/**
+ * One line per ping: trace time, position, accuracy, then what the service answered.
+ *
+ * @param {TracePing} ping
+ * @param {any} answer
+ * @param {number} sentAt epoch ms the ping's timestamp was set to
+ * @returns {string[]}
+ */
+function describeAnswer(ping, answer, sentAt) {
+	const wall = new Date(sentAt).toTimeString().slice(0, 8);
+	const head = `${wall} t+${clock(ping.offsetSeconds).padStart(5)}  ${ping.lat.toFixed(5)}, ${ping.lng.toFixed(5)} ±${ping.accuracy} m`;
+	/** @type {string[]} */
+	const parts = [];
+	for (const event of Array.isArray(answer?.events) ? answer.events : []) {
+		const earlier = typeof event.at === "string" && Date.parse(event.at) < sentAt - 1_000;
+		parts.push(
+			`${event.type} ${event.geofenceId}${earlier ? ` (at ${event.at.slice(11, 19)}Z, by alarm)` : ""}`,
+		);
+	}
+	const offers = Array.isArray(answer?.offers) ? answer.offers : [];
+	const lines = [parts.length > 0 ? `${head}  ${parts.join(", ")}` : head];
+	for (const offer of offers) {
+		const variant = offer.variantId ? `/${offer.variantId}` : "";
+		const reason = offer.reason ? ` (${offer.reason})` : "";
+		const id = offer.offerId ? ` offer ${offer.offerId}` : "";
+		lines.push(`                   → ${offer.campaignId}${variant}: ${offer.decision}${reason}${id}`);
+	}
+	return lines;
+}
+
+/**
+ * @param {any} trigger a decision's trigger as the API returns it
+ * @returns {string}
+ */
+function describeTrigger(trigger) {
+	if (typeof trigger === "string") return trigger;
+	if (trigger?.geofenceId) return `${trigger.type ?? "geofence"} ${trigger.geofenceId}`;
+	return JSON.stringify(trigger);
+}
+
+/**
+ * @param {number} ms
+ * @returns {Promise<void>}
+ */
+function sleep(ms) {
+	return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+async function main() {
+	let args;
+	try {
+		args = parseArgs({
+			options: {
+				origin: { type: "string" },
+				key: { type: "string" },
+				trace: { type: "string" },
+				speed: { type: "string" },
+				"realtime-stays": { type: "boolean", default: false },
+				subscription: { type: "string" },
+				device: { type: "string", default: "replay-web" },
+				help: { type: "boolean", short: "h", default: false },
+			},
+			strict: true,
+		}).values;
+	} catch (error) {
+		fail(`${error instanceof Error ? error.message : error}\n\n${USAGE}`);
+	}
+	if (args.help) {
+		console.log(USAGE);
+		return;
+	}
+
+	const origin = (args.origin ?? `http://127.0.0.1:${process.env.PORT || 8787}`).replace(/\/+$/, "");
+	const demoTenant = await readJsonIfAny(TENANT_FILE);
+	const key = args.key ?? demoTenant?.publishableKey;
+	if (typeof key !== "string" || key === "") {
+		fail("no publishable key: run npm start first (it saves the demo tenant's keys) or pass --key pk_...");
+	}
+	// The demo tenant's secret key lets us show the decision log at the end.
+	const secretKey = key === demoTenant?.publishableKey ? demoTenant?.secretKey : undefined;
+
+	const traceFile = path.resolve(args.trace ?? path.join(ROOT, DEFAULT_TRACE));
+	const trace = await loadTrace(traceFile);
+	const speeds = stepSpeeds(trace.pings);
+	const fastest = Math.max(...speeds);
+	const safeSpeed = fastest > 0 ? Math.max(1, Math.floor(MAX_IMPLIED_SPEED / fastest)) : DEFAULT_SPEED;
+	let speed = Math.min(DEFAULT_SPEED, safeSpeed);
+	if (args.speed !== undefined) {
+		speed = Number(args.speed);
+		if (!Number.isFinite(speed) || speed <= 0) fail(`--speed must be a positive number, not ${args.speed}`);
+		if (speed > safeSpeed) {
+			console.warn(
+				`! at --speed ${speed} the pings imply up to ${Math.round(fastest * speed)} m/s between them ` +
+					`(the walker's ${fastest.toFixed(1)} m/s times ${speed}); the service ignores pings above ` +
+					`100 m/s, so some may be discarded. ${safeSpeed} or less keeps it under ${MAX_IMPLIED_SPEED} m/s.`,
+			);
+		}
+	}
+	const stays = args["realtime-stays"];
+	/** Real milliseconds between ping i-1 and ping i. */
+	const gaps = trace.pings.map((p, i) => {
+		const prev = trace.pings[i - 1];
+		if (!prev) return 0;
+		const seconds = p.offsetSeconds - prev.offsetSeconds;
+		const standing = stays && (speeds[i] ?? 0) < STATIONARY_SPEED;
+		return (seconds * 1000) / (standing ? 1 : speed);
+	});
+	const totalMs = gaps.reduce((a, b) => a + b, 0);
+
+	try {
+		await apiRequest(origin, "GET", "/healthz");
+	} catch (error) {
+		fail(describeError(error));
+	}
+
+	const userPath = `/v1/users/${encodeURIComponent(trace.userId)}`;
+	await apiRequest(origin, "PUT", userPath, {
+		token: key,
+		body: { firstName: "Demo", consent: { location: true, push: true } },
+	});
+	console.log(`› user ${trace.userId} registered (firstName Demo, consent to location and push)`);
+	if (args.subscription) {
+		const subscription = await readJsonIfAny(path.resolve(args.subscription));
+		if (typeof subscription?.endpoint !== "string" || typeof subscription?.keys?.p256dh !== "string") {
+			fail(
+				`${args.subscription} is not a PushSubscription JSON ({ "endpoint", "keys": { "p256dh", "auth" } })`,
+			);
+		}
+		const { endpoint, expirationTime = null, keys } = subscription;
+		await apiRequest(origin, "PUT", `${userPath}/devices/${encodeURIComponent(args.device)}`, {
+			token: key,
+			body: {
+				platform: "web",
+				webPush: { endpoint, expirationTime, keys: { p256dh: keys.p256dh, auth: keys.auth } },
+			},
+		});
+		console.log(`› web push device ${args.device} registered (${new URL(endpoint).host})`);
+	} else {
+		console.log(
+			"› no push device (pass --subscription FILE to add one): sends are suppressed as no_subscription",
+		);
+	}
+
+	const last = trace.pings.at(-1)?.offsetSeconds ?? 0;
+	console.log(
+		`› replaying ${trace.pings.length} pings (${clock(last)} of walking) at ${speed}x` +
+			`${stays ? ", stays in real time" : ""}: about ${Math.ceil(totalMs / 1000)} s`,
+	);
+	if (trace.description) console.log(`  ${trace.description}`);
+	console.log(
+		"  Dwell events come from the service's alarm, at enter + dwellSeconds on the real clock, so they can\n" +
+			"  happen between pings: the next answer or GET /v1/users/{id}/decisions shows them." +
+			(speed > 1 && !stays
+				? "\n  Compressed in time, a stay is too short for them: use --realtime-stays or --speed 1."
+				: ""),
+	);
+	console.log("");
+
+	const start = Date.now();
+	let due = start;
+	for (const [i, ping] of trace.pings.entries()) {
+		due += gaps[i] ?? 0;
+		await sleep(due - Date.now());
+		const timestamp = Date.now();
+		const answer = await apiRequest(origin, "POST", "/v1/pings", {
+			token: key,
+			body: {
+				userId: trace.userId,
+				pings: [{ lat: ping.lat, lng: ping.lng, accuracy: ping.accuracy, timestamp }],
+			},
+		});
+		for (const line of describeAnswer(ping, answer, timestamp)) console.log(line);
+	}
+
+	console.log("");
+	if (secretKey) {
+		const decisions = await apiRequest(origin, "GET", `${userPath}/decisions`, { token: secretKey });
+		const list = Array.isArray(decisions) ? decisions : (decisions?.decisions ?? decisions?.items ?? []);
+		console.log(`› decisions for ${trace.userId}, newest first (GET ${userPath}/decisions):`);
+		if (list.length === 0) console.log("  none");
+		for (const d of list) {
+			const trigger = d.trigger ? ` on ${describeTrigger(d.trigger)}` : "";
+			console.log(
+				`  ${d.at ?? d.time ?? d.createdAt ?? ""} ${d.campaignId}: ${d.decision}${d.reason ? ` (${d.reason})` : ""}${trigger}`,
+			);
+		}
+	} else {
+		console.log(
+			`› decision log: curl -sS "${origin}${userPath}/decisions" -H "Authorization: Bearer sk_..."`,
+		);
+	}
+}
+
+try {
+	await main();
+} catch (error) {
+	console.error(`✘ ${describeError(error)}`);
+	if (error instanceof ApiError && error.status === 401) {
+		console.error(
+			"  The key was refused: pass --key, or run npm start again to refresh .wrangler/demo-tenant.json.",
+		);
+	}
+	process.exit(1);
+}

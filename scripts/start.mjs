@@ -1,0 +1,342 @@
+// `npm start`: the service on workerd via `wrangler dev`, state kept in .wrangler/state, a demo
+// tenant with the Paris sample stores and one campaign, a local push receiver that decrypts
+// and prints what the service sends, and a copy-paste walk-through. Ctrl-C stops it all.
+
+import { createECDH, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import path from "node:path";
+import { ApiError, apiRequest as api, describeError, readJsonIfAny, writePrivateJson } from "./lib/api.mjs";
+
+const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 12)) {
+	console.error(
+		`npm start needs Node 22.12 or later (wrangler requires it); this is Node ${process.versions.node}.\n` +
+			"Run it through npm (npm start puts the project's own Node from node_modules/.bin first on PATH)\n" +
+			"after npm install, or install a current Node.",
+	);
+	process.exit(1);
+}
+
+const { PROJECT_ROOT, startDevServer } = await import("./lib/devserver.mjs");
+
+const WRANGLER_DIR = path.join(PROJECT_ROOT, ".wrangler");
+const TENANT_FILE = path.join(WRANGLER_DIR, "demo-tenant.json");
+const PUSH_FILE = path.join(WRANGLER_DIR, "demo-push.json");
+const SUBSCRIPTION_FILE = path.join(WRANGLER_DIR, "demo-subscription.json");
+const GEOFENCES_FILE = path.join(PROJECT_ROOT, "geofences", "paris-stores.geojson");
+const CAMPAIGN_ID = "cold-beer-nearby";
+const CAMPAIGN = {
+	name: "Cold beer nearby",
+	status: "active",
+	priority: 10,
+	trigger: { type: "geofence", on: "enter", tags: ["grocery"] },
+	variants: [
+		{
+			id: "a",
+			weight: 100,
+			title: '{{ firstName | default: "Hi" }}, cold beer is -20%',
+			body: "Two minutes away at {{ geofence.name }}",
+			url: "https://shop.example/beer",
+		},
+	],
+	holdoutPercent: 0,
+	ttlSeconds: 1800,
+};
+
+/**
+ * Reuses the saved demo tenant when its keys still work, else creates a new one.
+ *
+ * @param {string} origin
+ * @param {string} adminToken
+ * @returns {Promise<{ tenant: { id: string, name: string, secretKey: string, publishableKey: string, webhookSecret: string }, created: boolean }>}
+ */
+async function ensureTenant(origin, adminToken) {
+	const saved = await readJsonIfAny(TENANT_FILE);
+	if (typeof saved?.secretKey === "string" && typeof saved?.publishableKey === "string") {
+		try {
+			await api(origin, "GET", "/v1/settings", { token: saved.secretKey });
+			return { tenant: saved, created: false };
+		} catch (error) {
+			// 401: the state was reset since the keys were saved; make a new tenant.
+			if (!(error instanceof ApiError) || error.status !== 401) throw error;
+		}
+	}
+	const tenant = await api(origin, "POST", "/v1/tenants", {
+		token: adminToken,
+		body: { name: "Demo Grocer", timezone: "Europe/Paris" },
+	});
+	await writePrivateJson(TENANT_FILE, tenant);
+	return { tenant, created: true };
+}
+
+/**
+ * Creates the demo campaign, or brings an existing one back to the demo definition.
+ *
+ * @param {string} origin
+ * @param {string} secretKey
+ * @returns {Promise<"created" | "updated">}
+ */
+async function ensureCampaign(origin, secretKey) {
+	try {
+		await api(origin, "GET", `/v1/campaigns/${CAMPAIGN_ID}`, { token: secretKey });
+	} catch (error) {
+		if (!(error instanceof ApiError) || error.status !== 404) throw error;
+		await api(origin, "POST", "/v1/campaigns", { token: secretKey, body: { id: CAMPAIGN_ID, ...CAMPAIGN } });
+		return "created";
+	}
+	await api(origin, "PATCH", `/v1/campaigns/${CAMPAIGN_ID}`, { token: secretKey, body: CAMPAIGN });
+	return "updated";
+}
+
+/**
+ * A stand-in push service on loopback for the demo browser subscription: it answers 201 and
+ * decrypts (RFC 8291) and prints each message, so the whole path can be seen locally. The
+ * subscription keys and the port are kept so a registered device keeps working after a restart.
+ *
+ * @param {(line: string) => void} print
+ * @returns {Promise<{ subscription: { endpoint: string, expirationTime: null, keys: { p256dh: string, auth: string } }, close: () => Promise<void> }>}
+ */
+async function startPushReceiver(print) {
+	/** @type {any} */
+	let saved = await readJsonIfAny(PUSH_FILE);
+	if (typeof saved?.privateKey !== "string" || typeof saved?.auth !== "string") {
+		const ecdh = createECDH("prime256v1");
+		ecdh.generateKeys();
+		saved = {
+			privateKey: ecdh.getPrivateKey("base64url"),
+			auth: randomBytes(16).toString("base64url"),
+			path: `/push/demo-${randomBytes(6).toString("hex")}`,
+			port: 0,
+		};
+	}
+	const ecdh = createECDH("prime256v1");
+	ecdh.setPrivateKey(Buffer.from(saved.privateKey, "base64url"));
+	/** @type {{ decrypt: (body: Buffer, params: object) => Buffer } | undefined} */
+	let ece;
+	try {
+		ece = (await import("http_ece")).default;
+	} catch {
+		ece = undefined;
+	}
+
+	const server = createServer((req, res) => {
+		/** @type {Buffer[]} */
+		const chunks = [];
+		req.on("data", (chunk) => chunks.push(chunk));
+		req.on("end", () => {
+			if (req.method !== "POST" || req.url !== saved.path) {
+				res.writeHead(404).end();
+				return;
+			}
+			res.writeHead(201, { location: `${saved.path}/messages/${Date.now()}` }).end();
+			const meta = ["ttl", "urgency", "topic"]
+				.filter((h) => req.headers[h] !== undefined)
+				.map((h) => `${h}=${req.headers[h]}`)
+				.join(" ");
+			const body = Buffer.concat(chunks);
+			let text = `${body.length} encrypted bytes`;
+			if (ece && req.headers["content-encoding"] === "aes128gcm") {
+				try {
+					text = ece
+						.decrypt(body, { version: "aes128gcm", privateKey: ecdh, authSecret: saved.auth })
+						.toString("utf8");
+				} catch (error) {
+					text = `${body.length} bytes that did not decrypt (${error instanceof Error ? error.message : error})`;
+				}
+			}
+			print(`[push] ${meta} ${text}`);
+		});
+	});
+	const listen = (/** @type {number} */ port) =>
+		new Promise((resolve, reject) => {
+			server.once("error", reject);
+			server.listen(port, "127.0.0.1", () => {
+				server.removeListener("error", reject);
+				resolve(undefined);
+			});
+		});
+	try {
+		await listen(saved.port);
+	} catch {
+		await listen(0);
+	}
+	const address = server.address();
+	saved.port = typeof address === "object" && address ? address.port : saved.port;
+	await writePrivateJson(PUSH_FILE, saved);
+	const subscription = {
+		endpoint: `http://127.0.0.1:${saved.port}${saved.path}`,
+		expirationTime: null,
+		keys: { p256dh: ecdh.getPublicKey("base64url"), auth: saved.auth },
+	};
+	await writePrivateJson(SUBSCRIPTION_FILE, subscription);
+	return {
+		subscription,
+		close: () =>
+			new Promise((resolve) => {
+				server.closeAllConnections();
+				server.close(() => resolve());
+			}),
+	};
+}
+
+/** @returns {boolean} whether it is now within the default quiet hours (21:00-09:00 in Paris) */
+function parisQuietHoursNow() {
+	const hour = Number(
+		new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Paris", hour: "2-digit", hourCycle: "h23" }).format(
+			new Date(),
+		),
+	);
+	return hour >= 21 || hour < 9;
+}
+
+/**
+ * @param {object} info
+ * @param {string} info.origin
+ * @param {string | undefined} info.generatedAdminToken
+ * @param {{ id: string, name: string, secretKey: string, publishableKey: string }} info.tenant
+ * @param {any} info.store a Point feature of the sample stores
+ * @param {object} info.subscription
+ * @returns {string}
+ */
+function walkThrough({ origin, generatedAdminToken, tenant, store, subscription }) {
+	const [lng, lat] = store.geometry.coordinates;
+	const { id: storeId, name: storeName } = store.properties;
+	const pk = `-H "Authorization: Bearer $PK"`;
+	const sk = `-H "Authorization: Bearer $SK"`;
+	const ct = `-H 'Content-Type: application/json'`;
+	const lines = ["", `Edge offers is running on ${origin}`, ""];
+	if (generatedAdminToken) {
+		lines.push(
+			`  Admin token (generated for this run; set ADMIN_TOKEN to choose one): ${generatedAdminToken}`,
+		);
+	}
+	lines.push(
+		`  Demo tenant "${tenant.name}" (${tenant.id}), keys saved in .wrangler/demo-tenant.json`,
+		`    secret key       ${tenant.secretKey}   (back office: geofences, campaigns, settings, decisions)`,
+		`    publishable key  ${tenant.publishableKey}   (apps: users, devices, pings)`,
+		`  Demo push receiver: ${subscription.endpoint} (messages it gets are decrypted and printed here)`,
+		"",
+		"Try it from another terminal:",
+		"",
+		`  export ORIGIN=${origin} SK=${tenant.secretKey} PK=${tenant.publishableKey}`,
+		"",
+		"  # 1. a shopper who consents to location and push",
+		`  curl -sS -X PUT "$ORIGIN/v1/users/alice" ${pk} ${ct} \\`,
+		`    -d '{"firstName":"Alice","locale":"fr-FR","consent":{"location":true,"push":true}}'`,
+		"",
+		"  # 2. her browser's Web Push subscription (it points at the demo push receiver)",
+		`  curl -sS -X PUT "$ORIGIN/v1/users/alice/devices/alice-browser" ${pk} ${ct} \\`,
+		`    -d '${JSON.stringify({ platform: "web", webPush: subscription })}'`,
+		"",
+		`  # 3. a location ping inside ${storeName} (${storeId}): an enter event and an offer decision`,
+		`  curl -sS -X POST "$ORIGIN/v1/pings" ${pk} ${ct} \\`,
+		`    -d '{"userId":"alice","pings":[{"lat":${lat},"lng":${lng},"accuracy":10,"timestamp":'"$(date +%s000)"'}]}'`,
+		"",
+		"  # 4. what was decided for her, and why",
+		`  curl -sS "$ORIGIN/v1/users/alice/decisions" ${sk}`,
+		"",
+	);
+	if (parisQuietHoursNow()) {
+		lines.push(
+			"  It is quiet hours in Paris (21:00-09:00), so offers are suppressed (quiet_hours) right now;",
+			"  to see them sent anyway, turn quiet hours off for the demo tenant:",
+			`  curl -sS -X PUT "$ORIGIN/v1/settings" ${sk} ${ct} -d '{"quietHours":null}'`,
+			"",
+		);
+	}
+	lines.push(
+		"Replay a 22-minute walk past the Paris sample stores (geofences/demo-walk.json):",
+		"  npm run replay                     # compressed in time; prints events and offer decisions",
+		"  npm run replay -- --subscription .wrangler/demo-subscription.json   # also register a push device",
+		"  npm run replay -- --help           # speed, trace, origin, key",
+		"",
+		"Ctrl-C stops the server; state stays in .wrangler/state.",
+		"",
+	);
+	return lines.join("\n");
+}
+
+async function main() {
+	/** @param {string} line */
+	const print = (line) => console.log(line);
+	const explicitAdminToken = Boolean(process.env.ADMIN_TOKEN);
+	// Ctrl-C during start-up cancels it; afterwards it stops wrangler and the push receiver.
+	const startup = new AbortController();
+	/** @type {import("./lib/devserver.mjs").DevServer | undefined} */
+	let server;
+	/** @type {(() => Promise<void>) | undefined} */
+	let closeReceiver;
+	let stopping = false;
+	const shutdown = async (/** @type {number} */ code) => {
+		if (stopping) return;
+		stopping = true;
+		await closeReceiver?.();
+		await server?.stop();
+		process.exit(code);
+	};
+	const onSignal = (/** @type {number} */ code) => {
+		if (stopping) process.exit(code);
+		print("\n› stopping…");
+		if (server) void shutdown(0);
+		else startup.abort();
+	};
+	process.on("SIGINT", () => onSignal(130));
+	process.on("SIGTERM", () => onSignal(143));
+
+	try {
+		server = await startDevServer({
+			log: (line, source) => print(source === "devserver" ? `› ${line}` : `[wrangler] ${line}`),
+			signal: startup.signal,
+		});
+	} catch (error) {
+		if (startup.signal.aborted) process.exit(130);
+		throw error;
+	}
+	const { origin, adminToken } = server;
+	server.exited.then(({ code, signal }) => {
+		if (stopping) return;
+		console.error(`✘ wrangler dev exited unexpectedly (${signal ?? `code ${code}`})`);
+		void shutdown(1);
+	});
+
+	try {
+		print("› loading demo tenant…");
+		const { tenant, created } = await ensureTenant(origin, adminToken);
+		print(`› ${created ? "created" : "reusing"} demo tenant ${tenant.id}`);
+		const stores = JSON.parse(await readFile(GEOFENCES_FILE, "utf8"));
+		const upload = await api(origin, "PUT", "/v1/geofences", { token: tenant.secretKey, body: stores });
+		print(
+			`› geofences: ${upload?.upserted ?? "?"} upserted, ${upload?.unchanged ?? "?"} unchanged (version ${upload?.version ?? "?"})`,
+		);
+		print(`› campaign ${CAMPAIGN_ID} ${await ensureCampaign(origin, tenant.secretKey)}`);
+		const receiver = await startPushReceiver(print);
+		closeReceiver = receiver.close;
+		const store =
+			stores.features.find(
+				(/** @type {any} */ f) => f.geometry.type === "Point" && f.properties.tags?.includes("grocery"),
+			) ?? stores.features[0];
+		print(
+			walkThrough({
+				origin,
+				generatedAdminToken: explicitAdminToken ? undefined : adminToken,
+				tenant,
+				store,
+				subscription: receiver.subscription,
+			}),
+		);
+	} catch (error) {
+		if (stopping) return;
+		console.error(`✘ could not load the demo: ${describeError(error)}`);
+		await shutdown(1);
+	}
+}
+
+try {
+	if (!existsSync(GEOFENCES_FILE)) throw new Error(`missing ${path.relative(PROJECT_ROOT, GEOFENCES_FILE)}`);
+	await main();
+} catch (error) {
+	console.error(`✘ ${describeError(error)}`);
+	process.exit(1);
+}
