@@ -1,0 +1,460 @@
+/**
+ * H3 cell covers of fences, shared by the fence index (buffer 0) and the shard assignment
+ * (buffer = shard buffer).
+ *
+ * A cover is a breadth-first search over H3 neighbours from the cell of one vertex of each part
+ * (the centre for a circle). Each visited cell is classified as
+ *   - out:  no point of the cell lies within the buffer of the fence (proved with a margin),
+ *   - full: every point of the cell is inside the fence (proved with a margin; buffer 0 only),
+ *   - edge: anything else; the index runs the exact test there.
+ * Search continues through full and edge cells only. Why this is a superset of the cells the
+ * fence (or its buffer) touches: that set is connected under H3 adjacency, because the region is
+ * connected and the cells met along any path inside it share an edge or a vertex (three cells meet
+ * at every H3 vertex, all neighbours of each other); it contains the seeds; and "out" is only said
+ * of cells proved disjoint. So the search reaches all of it.
+ *
+ * Cell geometry: an H3 cell is the spherical polygon whose corners `cellToBoundary` returns, with
+ * great-circle edges (checked by the unit tests against `latLngToCell`). In lng/lat, where the
+ * polygon test is defined, those edges bow away from the straight chords by about
+ * L^2 tan(lat) / 8R. Every test on a cell therefore uses the straight-chord polygon widened by a
+ * margin of 2% of the longest edge plus 4x that bow ({@link cellMarginMeters}); cells at more
+ * than 88 degrees of latitude or around a pole only ever get coarse, conservative bounds.
+ *
+ * Polygon tests run in a plane scaled from lng/lat (x = lng * cos(lat0), y = lat), which is an
+ * affine map: straight edges stay straight and inside stays inside, so the planar semantics of the
+ * exact test are preserved; distances are scaled so margins are never under-estimated.
+ * Circles are tested on the sphere: a spherical cap is convex, so a cell whose corners are all
+ * inside the cap is inside it, and a cell lies within its circumradius of its centre.
+ */
+import { cellToBoundary, cellToLatLng, getHexagonEdgeLengthAvg, gridDisk, latLngToCell } from "h3-js";
+import {
+	DEG_TO_RAD,
+	EARTH_RADIUS_METERS,
+	haversineMeters,
+	METERS_PER_DEGREE,
+	type PreparedCircle,
+	type PreparedFence,
+	type PreparedPolygon,
+} from "./exact.js";
+
+/** Finest resolution the index uses: 10.8 m average edge, well under GPS accuracy. */
+export const MAX_INDEX_RESOLUTION = 12;
+/** Upper bound on the cells of one fence in the index; a fence that would need more gets a coarser resolution. */
+export const MAX_CELLS_PER_FENCE = 4_096;
+/** Cells with a corner beyond this latitude get conservative bounds only (the chord bow grows with tan(lat)). */
+export const POLAR_LATITUDE = 88;
+
+// The fence's larger side spans at least this many average cell edges, i.e. about 4 to 9 cells
+// across (a cell is sqrt(3) edges wide; resolutions step by 2.65x): tens of cells per fence, a good
+// share of the area in full cells, and a build cost of a fraction of a millisecond per fence.
+const EDGES_ACROSS = 16;
+
+const AVERAGE_EDGE_METERS: number[] = Array.from({ length: MAX_INDEX_RESOLUTION + 1 }, (_, res) =>
+	getHexagonEdgeLengthAvg(res, "m"),
+);
+
+/** How a cell relates to a fence: out of its reach, on its edge (exact test needed), or wholly inside. */
+export const CellClass = { Out: 0, Edge: 1, Full: 2 } as const;
+/** One of the {@link CellClass} values. */
+export type CellClass = (typeof CellClass)[keyof typeof CellClass];
+
+/**
+ * Metres by which a cell's true outline can differ from its straight-chord polygon in lng/lat,
+ * with a wide safety factor.
+ *
+ * @param edgeMeters the cell's longest edge in metres
+ * @param maxAbsLat the largest |latitude| of the cell's corners, in degrees
+ * @returns the margin in metres
+ */
+export function cellMarginMeters(edgeMeters: number, maxAbsLat: number): number {
+	const bow =
+		(edgeMeters * edgeMeters * (1 + Math.tan(Math.min(maxAbsLat, 89.9) * DEG_TO_RAD))) /
+		(8 * EARTH_RADIUS_METERS);
+	return 0.02 * edgeMeters + 4 * bow + 0.01;
+}
+
+/**
+ * The index resolution for a fence: the finest (at most {@link MAX_INDEX_RESOLUTION}) whose
+ * average edge is at least 1/16 of the fence's larger side (its diameter for a circle).
+ *
+ * @param p a prepared fence
+ * @returns an H3 resolution
+ */
+export function chooseResolution(p: PreparedFence): number {
+	let size: number;
+	if (p.kind === "circle") size = 2 * p.radius;
+	else {
+		const midLat = (p.minLat + p.maxLat) / 2;
+		size = Math.max(
+			(p.maxLng - p.minLng) * Math.cos(midLat * DEG_TO_RAD) * METERS_PER_DEGREE,
+			(p.maxLat - p.minLat) * METERS_PER_DEGREE,
+		);
+	}
+	const target = size / EDGES_ACROSS;
+	for (let res = MAX_INDEX_RESOLUTION; res > 0; res--) {
+		if ((AVERAGE_EDGE_METERS[res] ?? 0) >= target) return res;
+	}
+	return 0;
+}
+
+/**
+ * The cells at `res` that come within `bufferMeters` of the fence (a guaranteed superset), each
+ * flagged `true` when it is wholly inside the fence (only meaningful with buffer 0).
+ *
+ * @param p a prepared fence
+ * @param res H3 resolution
+ * @param bufferMeters extra distance around the fence, >= 0
+ * @param maxCells give up beyond this many cells
+ * @returns cell -> wholly inside, or null when the cover would exceed `maxCells`
+ */
+export function coverFence(
+	p: PreparedFence,
+	res: number,
+	bufferMeters: number,
+	maxCells: number,
+): Map<string, boolean> | null {
+	const classify =
+		p.kind === "circle" ? circleClassifier(p, bufferMeters) : polygonClassifier(p, bufferMeters);
+	const seeds = p.kind === "circle" ? [p.center] : p.seeds;
+	const seedCells = new Set(seeds.map((s) => latLngToCell(s.lat, s.lng, res)));
+	const visited = new Set(seedCells);
+	const queue = [...seedCells];
+	const cover = new Map<string, boolean>();
+	for (let head = 0; head < queue.length; head++) {
+		const cell = queue[head];
+		if (cell === undefined) break;
+		let cls = classify(cell);
+		// A seed holds a fence point by construction; never let a rounding slip lose the fence.
+		if (cls === CellClass.Out && seedCells.has(cell)) cls = CellClass.Edge;
+		if (cls === CellClass.Out) continue;
+		cover.set(cell, cls === CellClass.Full);
+		if (cover.size > maxCells) return null;
+		for (const next of gridDisk(cell, 1)) {
+			if (!visited.has(next)) {
+				visited.add(next);
+				queue.push(next);
+			}
+		}
+	}
+	return cover;
+}
+
+function circleClassifier(c: PreparedCircle, buffer: number): (cell: string) => CellClass {
+	const { lat, lng } = c.center;
+	return (cell) => {
+		const boundary = cellToBoundary(cell, false);
+		const [cLat, cLng] = cellToLatLng(cell);
+		let circumradius = 0;
+		let farthestCorner = 0;
+		let edge = 0;
+		for (let i = 0; i < boundary.length; i++) {
+			const v = boundary[i];
+			const w = boundary[(i + 1) % boundary.length];
+			if (v === undefined || w === undefined) continue;
+			circumradius = Math.max(circumradius, haversineMeters(cLat, cLng, v[0], v[1]));
+			farthestCorner = Math.max(farthestCorner, haversineMeters(lat, lng, v[0], v[1]));
+			edge = Math.max(edge, haversineMeters(v[0], v[1], w[0], w[1]));
+		}
+		const toCentre = haversineMeters(lat, lng, cLat, cLng);
+		// Every point of the cell is within its circumradius of the cell centre (triangle inequality).
+		if (toCentre > (c.radius + buffer + circumradius) * (1 + 1e-9) + 0.001) return CellClass.Out;
+		// The cap is convex and holds every corner, hence the whole cell.
+		if (buffer === 0 && farthestCorner <= c.radius - (0.02 * edge + 0.01)) return CellClass.Full;
+		return CellClass.Edge;
+	};
+}
+
+/** A polygon in the scaled plane of its cover. */
+interface PolygonFrame {
+	lng0: number;
+	lat0: number;
+	kx: number;
+	ky: number;
+	cosLat0: number;
+	/** Projected edges: ax, ay, bx, by per edge. */
+	seg: Float64Array;
+	/** Projected edge bounding boxes: minX, minY, maxX, maxY per edge. */
+	box: Float64Array;
+	/** First vertex (x, y) of every ring. */
+	ringStarts: Float64Array;
+	/** Projected closed rings (x, y interleaved) grouped by part, for the planar inside test. */
+	parts: Float64Array[][];
+}
+
+function polygonFrame(p: PreparedPolygon): PolygonFrame {
+	const lng0 = (p.minLng + p.maxLng) / 2;
+	const lat0 = (p.minLat + p.maxLat) / 2;
+	const cosLat0 = Math.cos(lat0 * DEG_TO_RAD);
+	const kx = cosLat0 * METERS_PER_DEGREE;
+	const ky = METERS_PER_DEGREE;
+	const n = p.segments.length / 4;
+	const seg = new Float64Array(n * 4);
+	const box = new Float64Array(n * 4);
+	for (let i = 0; i < n * 4; i += 4) {
+		const ax = ((p.segments[i] ?? 0) - lng0) * kx;
+		const ay = ((p.segments[i + 1] ?? 0) - lat0) * ky;
+		const bx = ((p.segments[i + 2] ?? 0) - lng0) * kx;
+		const by = ((p.segments[i + 3] ?? 0) - lat0) * ky;
+		seg[i] = ax;
+		seg[i + 1] = ay;
+		seg[i + 2] = bx;
+		seg[i + 3] = by;
+		box[i] = Math.min(ax, bx);
+		box[i + 1] = Math.min(ay, by);
+		box[i + 2] = Math.max(ax, bx);
+		box[i + 3] = Math.max(ay, by);
+	}
+	const polygons = p.geometry.type === "Polygon" ? [p.geometry.coordinates] : p.geometry.coordinates;
+	const starts: number[] = [];
+	const parts = polygons.map((polygon) =>
+		polygon.map((ring) => {
+			const xy = new Float64Array(ring.length * 2);
+			ring.forEach(([lng, lat], i) => {
+				xy[2 * i] = (lng - lng0) * kx;
+				xy[2 * i + 1] = (lat - lat0) * ky;
+			});
+			starts.push(xy[0] ?? 0, xy[1] ?? 0);
+			return xy;
+		}),
+	);
+	return { lng0, lat0, kx, ky, cosLat0, seg, box, ringStarts: Float64Array.from(starts), parts };
+}
+
+function polygonClassifier(p: PreparedPolygon, buffer: number): (cell: string) => CellClass {
+	const frame = polygonFrame(p);
+	return (cell) => classifyPolygonCell(p, frame, cell, buffer);
+}
+
+/** `lng` moved by whole turns to within 180 degrees of `ref`. */
+function wrapNear(lng: number, ref: number): number {
+	let x = lng;
+	while (x - ref > 180) x -= 360;
+	while (x - ref < -180) x += 360;
+	return x;
+}
+
+function classifyPolygonCell(p: PreparedPolygon, fr: PolygonFrame, cell: string, buffer: number): CellClass {
+	const boundary = cellToBoundary(cell, false);
+	const n = boundary.length;
+	const lats = new Float64Array(n);
+	const lngs = new Float64Array(n);
+	let wrapped = false;
+	let minLat = 90;
+	let maxLat = -90;
+	let maxAbsLat = 0;
+	let minU = Number.POSITIVE_INFINITY;
+	let maxU = Number.NEGATIVE_INFINITY;
+	let previous = fr.lng0;
+	for (let i = 0; i < n; i++) {
+		const v = boundary[i];
+		if (v === undefined) return CellClass.Edge;
+		const u = wrapNear(v[1], previous);
+		if (u !== v[1]) wrapped = true;
+		lats[i] = v[0];
+		lngs[i] = u;
+		previous = u;
+		minLat = Math.min(minLat, v[0]);
+		maxLat = Math.max(maxLat, v[0]);
+		maxAbsLat = Math.max(maxAbsLat, Math.abs(v[0]));
+		minU = Math.min(minU, u);
+		maxU = Math.max(maxU, u);
+	}
+	// Unwrapped corner by corner, a ring around a pole does not close: it gains a whole turn.
+	const first = boundary[0];
+	const containsPole = first !== undefined && Math.abs(wrapNear(first[1], previous) - (lngs[0] ?? 0)) > 180;
+	if (containsPole || maxAbsLat > POLAR_LATITUDE) {
+		return classifyPolarCell(p, minLat, maxLat, maxAbsLat, minU, maxU, containsPole, buffer);
+	}
+
+	let edge = 0;
+	for (let i = 0; i < n; i++) {
+		const j = (i + 1) % n;
+		edge = Math.max(edge, haversineMeters(lats[i] ?? 0, lngs[i] ?? 0, lats[j] ?? 0, lngs[j] ?? 0));
+	}
+	const reach = cellMarginMeters(edge, maxAbsLat) + buffer;
+	// x shrinks with cos(lat): where |lat| exceeds |lat0|, scaled distances are too long by up to
+	// this factor, so the margin grows with it (y is exact).
+	const farLat = Math.min(89.9, maxAbsLat + reach / METERS_PER_DEGREE);
+	const stretch = Math.max(1, fr.cosLat0 / Math.cos(farLat * DEG_TO_RAD));
+	const margin = reach * stretch * (1 + 1e-9) + 1e-6;
+	const marginLng = margin / fr.kx;
+
+	// A cell that wraps or reaches the antimeridian holds points on both sides of it; the planar
+	// test sees those as far apart, so such a cell is tested as every shifted copy that meets the
+	// [-180, 180] strip, and never answers "inside" without the exact test.
+	const fullable = !wrapped && maxU + marginLng < 180 && minU - marginLng > -180;
+	const px = new Float64Array(n);
+	const py = new Float64Array(n);
+	let inside = false;
+	for (const shift of [0, -360, 360]) {
+		if (minU + shift - marginLng > 180 || maxU + shift + marginLng < -180) continue;
+		for (let i = 0; i < n; i++) {
+			px[i] = ((lngs[i] ?? 0) + shift - fr.lng0) * fr.kx;
+			py[i] = ((lats[i] ?? 0) - fr.lat0) * fr.ky;
+		}
+		const cls = classifyProjected(fr, px, py, margin);
+		if (cls === CellClass.Edge) return CellClass.Edge;
+		if (cls === CellClass.Full) inside = true;
+	}
+	if (!inside) return CellClass.Out;
+	return fullable && buffer === 0 ? CellClass.Full : CellClass.Edge;
+}
+
+/**
+ * Edge when the polygon's boundary comes within `margin` of the cell chord polygon or has a ring
+ * inside it; otherwise the two boundaries are apart, so the cell is wholly inside or wholly out.
+ */
+function classifyProjected(fr: PolygonFrame, px: Float64Array, py: Float64Array, margin: number): CellClass {
+	const n = px.length;
+	let minX = Number.POSITIVE_INFINITY;
+	let minY = Number.POSITIVE_INFINITY;
+	let maxX = Number.NEGATIVE_INFINITY;
+	let maxY = Number.NEGATIVE_INFINITY;
+	for (let i = 0; i < n; i++) {
+		const x = px[i] ?? 0;
+		const y = py[i] ?? 0;
+		if (x < minX) minX = x;
+		if (x > maxX) maxX = x;
+		if (y < minY) minY = y;
+		if (y > maxY) maxY = y;
+	}
+	const loX = minX - margin;
+	const loY = minY - margin;
+	const hiX = maxX + margin;
+	const hiY = maxY + margin;
+	const margin2 = margin * margin;
+	const { seg, box } = fr;
+	for (let s = 0; s < seg.length; s += 4) {
+		if ((box[s + 2] ?? 0) < loX || (box[s] ?? 0) > hiX || (box[s + 3] ?? 0) < loY || (box[s + 1] ?? 0) > hiY)
+			continue;
+		const ax = seg[s] ?? 0;
+		const ay = seg[s + 1] ?? 0;
+		const bx = seg[s + 2] ?? 0;
+		const by = seg[s + 3] ?? 0;
+		for (let i = 0; i < n; i++) {
+			const j = i + 1 === n ? 0 : i + 1;
+			if (segmentDistanceSquared(ax, ay, bx, by, px[i] ?? 0, py[i] ?? 0, px[j] ?? 0, py[j] ?? 0) <= margin2) {
+				return CellClass.Edge;
+			}
+		}
+	}
+	const starts = fr.ringStarts;
+	for (let r = 0; r < starts.length; r += 2) {
+		const x = starts[r] ?? 0;
+		const y = starts[r + 1] ?? 0;
+		if (x >= minX && x <= maxX && y >= minY && y <= maxY && insideRing(px, py, x, y)) return CellClass.Edge;
+	}
+	return insideFrame(fr, px[0] ?? 0, py[0] ?? 0) ? CellClass.Full : CellClass.Out;
+}
+
+/** Even-odd test of (x, y) against the closed-by-wrap ring (px, py). */
+function insideRing(px: Float64Array, py: Float64Array, x: number, y: number): boolean {
+	let inside = false;
+	const n = px.length;
+	for (let i = 0, j = n - 1; i < n; j = i++) {
+		const xi = px[i] ?? 0;
+		const yi = py[i] ?? 0;
+		const xj = px[j] ?? 0;
+		const yj = py[j] ?? 0;
+		if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+	}
+	return inside;
+}
+
+/** Planar inside test of a point far from every edge: even-odd per part, any part. */
+function insideFrame(fr: PolygonFrame, x: number, y: number): boolean {
+	for (const part of fr.parts) {
+		let inside = false;
+		for (const ring of part) {
+			for (let i = 0; i + 3 < ring.length; i += 2) {
+				const xi = ring[i] ?? 0;
+				const yi = ring[i + 1] ?? 0;
+				const xj = ring[i + 2] ?? 0;
+				const yj = ring[i + 3] ?? 0;
+				if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+			}
+		}
+		if (inside) return true;
+	}
+	return false;
+}
+
+function cross(ax: number, ay: number, bx: number, by: number, cx: number, cy: number): number {
+	return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax);
+}
+
+function pointSegmentDistanceSquared(
+	x: number,
+	y: number,
+	ax: number,
+	ay: number,
+	bx: number,
+	by: number,
+): number {
+	const dx = bx - ax;
+	const dy = by - ay;
+	const len2 = dx * dx + dy * dy;
+	let t = len2 > 0 ? ((x - ax) * dx + (y - ay) * dy) / len2 : 0;
+	if (t < 0) t = 0;
+	else if (t > 1) t = 1;
+	const ex = ax + t * dx - x;
+	const ey = ay + t * dy - y;
+	return ex * ex + ey * ey;
+}
+
+/** Squared distance between segments AB and CD (0 when they cross). */
+function segmentDistanceSquared(
+	ax: number,
+	ay: number,
+	bx: number,
+	by: number,
+	cx: number,
+	cy: number,
+	dx: number,
+	dy: number,
+): number {
+	const o1 = cross(ax, ay, bx, by, cx, cy);
+	const o2 = cross(ax, ay, bx, by, dx, dy);
+	const o3 = cross(cx, cy, dx, dy, ax, ay);
+	const o4 = cross(cx, cy, dx, dy, bx, by);
+	if (((o1 > 0 && o2 < 0) || (o1 < 0 && o2 > 0)) && ((o3 > 0 && o4 < 0) || (o3 < 0 && o4 > 0))) return 0;
+	return Math.min(
+		pointSegmentDistanceSquared(ax, ay, cx, cy, dx, dy),
+		pointSegmentDistanceSquared(bx, by, cx, cy, dx, dy),
+		pointSegmentDistanceSquared(cx, cy, ax, ay, bx, by),
+		pointSegmentDistanceSquared(dx, dy, ax, ay, bx, by),
+	);
+}
+
+/**
+ * Cells touching a pole or beyond {@link POLAR_LATITUDE}: straight chords say little there, so
+ * only a widened bounding box is compared and the cell is never "full".
+ */
+function classifyPolarCell(
+	p: PreparedPolygon,
+	minLat: number,
+	maxLat: number,
+	maxAbsLat: number,
+	minU: number,
+	maxU: number,
+	containsPole: boolean,
+	buffer: number,
+): CellClass {
+	let lo = minLat;
+	let hi = maxLat;
+	if (containsPole) {
+		if (maxLat > 0) hi = 90;
+		else lo = -90;
+	}
+	const extLat = hi - lo + (buffer + 1) / METERS_PER_DEGREE;
+	if (p.maxLat < lo - extLat || p.minLat > hi + extLat) return CellClass.Out;
+	if (containsPole) return CellClass.Edge;
+	// Great-circle edges between corners less than 180 degrees apart stay within the corners'
+	// longitude range; widen it anyway by its own width and by the buffer at the cell's highest latitude.
+	const cosFar = Math.cos(Math.min(89.999, maxAbsLat + extLat) * DEG_TO_RAD);
+	const extLng = maxU - minU + (buffer + 1) / (METERS_PER_DEGREE * cosFar);
+	for (const shift of [0, -360, 360]) {
+		if (p.maxLng >= minU + shift - extLng && p.minLng <= maxU + shift + extLng) return CellClass.Edge;
+	}
+	return CellClass.Out;
+}

@@ -1,0 +1,192 @@
+import { cellToBoundary, getResolution, latLngToCell } from "h3-js";
+import { describe, expect, it } from "vitest";
+import { GeoError } from "../../src/geo/errors.js";
+import { createFenceIndex } from "../../src/geo/index.js";
+import { SHARD_BUFFER_METERS, SHARD_RESOLUTION, shardOfPoint, shardsOfFence } from "../../src/geo/shard.js";
+import type { Fence, FenceGeometry, Position } from "../../src/geo/types.js";
+
+// Seeded so a failure replays exactly.
+const SEED = 0xc0ffee;
+const R = 6371008.8;
+const D2R = Math.PI / 180;
+const M_PER_DEG = R * D2R;
+
+function prng(seed: number): () => number {
+	let a = seed >>> 0;
+	return () => {
+		a = (a + 0x6d2b79f5) >>> 0;
+		let t = a;
+		t = Math.imul(t ^ (t >>> 15), t | 1);
+		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+	};
+}
+type Rng = () => number;
+const between = (rng: Rng, lo: number, hi: number): number => lo + (hi - lo) * rng();
+const logBetween = (rng: Rng, lo: number, hi: number): number =>
+	Math.exp(between(rng, Math.log(lo), Math.log(hi)));
+
+function destination(lat: number, lng: number, bearing: number, meters: number): [lat: number, lng: number] {
+	const d = meters / R;
+	const t = bearing * D2R;
+	const p1 = lat * D2R;
+	const p2 = Math.asin(Math.sin(p1) * Math.cos(d) + Math.cos(p1) * Math.sin(d) * Math.cos(t));
+	const l2 =
+		lng * D2R +
+		Math.atan2(Math.sin(t) * Math.sin(d) * Math.cos(p1), Math.cos(d) - Math.sin(p1) * Math.sin(p2));
+	return [p2 / D2R, ((((l2 / D2R + 540) % 360) + 360) % 360) - 180];
+}
+
+function fence(id: string, geometry: FenceGeometry, radius: number | null = null): Fence {
+	return { id, name: id, tags: [], dwellSeconds: null, metadata: {}, geometry, radius };
+}
+
+/** A star-shaped (often concave) polygon of about `size` metres radius around (lat, lng). */
+function star(rng: Rng, lat: number, lng: number, size: number): Position[] {
+	const n = Math.floor(between(rng, 3, 25));
+	const kx = M_PER_DEG * Math.cos(lat * D2R);
+	const ring: Position[] = Array.from({ length: n }, (_, i) => {
+		const a = (2 * Math.PI * i) / n;
+		const r = size * between(rng, 0.3, 1);
+		return [lng + (r * Math.cos(a)) / kx, lat + (r * Math.sin(a)) / M_PER_DEG];
+	});
+	const first = ring[0];
+	if (first !== undefined) ring.push([first[0], first[1]]);
+	return ring;
+}
+
+function randomFence(rng: Rng, id: string, lat: number, lng: number): Fence {
+	const size = logBetween(rng, 5, 15_000);
+	const kind = rng();
+	if (kind < 0.35)
+		return fence(id, { type: "Point", coordinates: [lng, lat] }, Math.min(10_000, Math.max(10, size)));
+	if (kind < 0.8) return fence(id, { type: "Polygon", coordinates: [star(rng, lat, lng, size)] });
+	const [oLat, oLng] = destination(lat, lng, between(rng, 0, 360), size * 2);
+	return fence(id, {
+		type: "MultiPolygon",
+		coordinates: [[star(rng, lat, lng, size / 2)], [star(rng, oLat, oLng, size / 2)]],
+	});
+}
+
+/** A place to put a fence: anywhere, near a shard corner, near the antimeridian or far north. */
+function randomPlace(rng: Rng): [number, number] {
+	const kind = rng();
+	if (kind < 0.4) return [between(rng, -70, 70), between(rng, -170, 170)];
+	if (kind < 0.7) {
+		const cell = latLngToCell(between(rng, -70, 70), between(rng, -170, 170), SHARD_RESOLUTION);
+		const corner = cellToBoundary(cell, false)[0] ?? [0, 0];
+		return destination(corner[0], corner[1], between(rng, 0, 360), between(rng, 0, 2_000));
+	}
+	if (kind < 0.85) return [between(rng, -60, 60), (rng() < 0.5 ? -1 : 1) * between(rng, 179.3, 179.7)];
+	return [between(rng, 70, 84), between(rng, -170, 170)];
+}
+
+/** Points around a fence: on its outline, then pushed out by up to 1.3 buffers in any direction. */
+function pointsNear(rng: Rng, f: Fence, buffer: number, count: number): Array<[number, number]> {
+	const g = f.geometry;
+	const out: Array<[number, number]> = [];
+	for (let i = 0; i < count; i++) {
+		let lat: number;
+		let lng: number;
+		if (g.type === "Point") {
+			[lat, lng] = destination(
+				g.coordinates[1],
+				g.coordinates[0],
+				between(rng, 0, 360),
+				(f.radius ?? 0) * rng(),
+			);
+		} else {
+			const rings = g.type === "Polygon" ? g.coordinates : g.coordinates.flat();
+			const ring = rings[Math.floor(rng() * rings.length)] ?? [];
+			const k = Math.floor(rng() * (ring.length - 1));
+			const a = ring[k] ?? [0, 0];
+			const b = ring[k + 1] ?? a;
+			const t = rng();
+			lng = a[0] + (b[0] - a[0]) * t;
+			lat = a[1] + (b[1] - a[1]) * t;
+		}
+		const far = rng() < 0.5 ? buffer * between(rng, 0.97, 1.03) : buffer * 1.3 * rng();
+		out.push(destination(lat, lng, between(rng, 0, 360), far));
+	}
+	return out;
+}
+
+describe("shardOfPoint", () => {
+	it("is the resolution-5 H3 cell of the point", () => {
+		expect(SHARD_RESOLUTION).toBe(5);
+		expect(SHARD_BUFFER_METERS).toBe(1000);
+		const cell = shardOfPoint(48.8566, 2.3522);
+		expect(cell).toBe(latLngToCell(48.8566, 2.3522, 5));
+		expect(getResolution(cell)).toBe(5);
+	});
+
+	it("throws invalid_coordinate for a point off the globe", () => {
+		for (const [lat, lng] of [
+			[Number.NaN, 0],
+			[0, Number.POSITIVE_INFINITY],
+			[91, 0],
+			[0, -181],
+		] as const) {
+			expect(() => shardOfPoint(lat, lng)).toThrow(GeoError);
+			try {
+				shardOfPoint(lat, lng);
+			} catch (error) {
+				expect(error instanceof GeoError && error.code).toBe("invalid_coordinate");
+			}
+		}
+	});
+});
+
+describe("shardsOfFence", () => {
+	it("returns sorted, distinct resolution-5 cells including the fence's own", () => {
+		const f = fence("c", { type: "Point", coordinates: [2.3522, 48.8566] }, 150);
+		const shards = shardsOfFence(f);
+		expect(shards).toEqual([...new Set(shards)].sort());
+		expect(shards).toContain(shardOfPoint(48.8566, 2.3522));
+		for (const s of shards) expect(getResolution(s)).toBe(5);
+	});
+
+	it("lists all three shards meeting at a corner next to the fence", () => {
+		const cell = latLngToCell(48.85, 2.35, SHARD_RESOLUTION);
+		const corner = cellToBoundary(cell, false)[0] ?? [0, 0];
+		const [lat, lng] = destination(corner[0], corner[1], 45, 600);
+		const shards = shardsOfFence(fence("near-corner", { type: "Point", coordinates: [lng, lat] }, 10));
+		for (let bearing = 0; bearing < 360; bearing += 30) {
+			const [pLat, pLng] = destination(corner[0], corner[1], bearing, 50);
+			expect(shards).toContain(shardOfPoint(pLat, pLng));
+		}
+	});
+
+	it("honours a custom buffer, including 0", () => {
+		const f = fence("c", { type: "Point", coordinates: [2.3522, 48.8566] }, 10);
+		expect(shardsOfFence(f, 0)).toEqual([shardOfPoint(48.8566, 2.3522)]);
+		expect(shardsOfFence(f, 50_000).length).toBeGreaterThan(10);
+		expect(() => shardsOfFence(f, -1)).toThrow(GeoError);
+		expect(() => shardsOfFence(f, Number.NaN)).toThrow(GeoError);
+	});
+
+	it("contains the shard of every point within the buffer of random fences", () => {
+		const rng = prng(SEED);
+		const missing: string[] = [];
+		let within = 0;
+		let edgeOfBuffer = 0;
+		for (let i = 0; i < 250; i++) {
+			const [lat, lng] = randomPlace(rng);
+			const f = randomFence(rng, `f${i}`, lat, lng);
+			const buffer = i % 5 === 0 ? ([0, 25, 250, 5_000][i % 4] ?? 0) : SHARD_BUFFER_METERS;
+			const shards = new Set(shardsOfFence(f, buffer));
+			const index = createFenceIndex([f]);
+			for (const [pLat, pLng] of pointsNear(rng, f, buffer, 80)) {
+				const d = index.distanceTo(f.id, pLat, pLng);
+				if (d > buffer) continue;
+				within++;
+				if (d > buffer * 0.97) edgeOfBuffer++;
+				if (!shards.has(shardOfPoint(pLat, pLng)))
+					missing.push(`fence ${i} buffer ${buffer}: (${pLat}, ${pLng}) at ${d} m`);
+			}
+		}
+		expect(missing.slice(0, 10)).toEqual([]);
+		expect(within).toBeGreaterThan(10_000);
+		expect(edgeOfBuffer).toBeGreaterThan(1_000);
+	});
+});
