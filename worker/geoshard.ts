@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { parseStoredFence } from "../src/geo/fence-input.js";
 import { createFenceIndex, type FenceIndex } from "../src/geo/index.js";
 import type { Fence } from "../src/geo/types.js";
 
@@ -54,31 +55,27 @@ export class GeoShardDO extends DurableObject<Env> {
 	}
 
 	/**
-	 * Matches points. `current` are the fences the person is in: their distances are
-	 * returned for exit hysteresis; a current fence this shard does not hold is more
-	 * than the shard buffer away, so the caller treats it as far outside.
+	 * Matches points and measures, for exit hysteresis, each point's distance to every
+	 * candidate: the fences the person was in (`current`) plus every fence any point of
+	 * this request is inside (a fence entered earlier in the batch). A candidate this
+	 * shard does not hold is more than the shard buffer away, so the caller treats it
+	 * as far outside.
 	 */
 	async query(points: { lat: number; lng: number }[], current: string[]): Promise<ShardAnswer> {
 		const { index, fences } = this.load();
-		const named = new Set<string>();
-		const results = points.map(({ lat, lng }) => {
-			const inside = index.match(lat, lng);
+		const matches = points.map(({ lat, lng }) => index.match(lat, lng));
+		const candidates = new Set(current.filter((id) => fences.has(id)));
+		for (const ids of matches) for (const id of ids) candidates.add(id);
+		const results = points.map(({ lat, lng }, i) => {
 			const distances: Record<string, number> = {};
-			for (const id of current) {
-				if (fences.has(id)) {
-					distances[id] = index.distanceTo(id, lat, lng);
-					named.add(id);
-				}
-			}
-			for (const id of inside) named.add(id);
-			return { inside, distances };
+			for (const id of candidates) distances[id] = index.distanceTo(id, lat, lng);
+			return { inside: matches[i] ?? [], distances };
 		});
 		const meta: Record<string, FenceMeta> = {};
-		for (const id of named) {
+		for (const id of candidates) {
 			const f = fences.get(id);
-			if (f) {
+			if (f)
 				meta[id] = { id, name: f.name, tags: f.tags, metadata: f.metadata, dwellSeconds: f.dwellSeconds };
-			}
 		}
 		return { results, fences: meta };
 	}
@@ -94,8 +91,7 @@ export class GeoShardDO extends DurableObject<Env> {
 			for (const row of this.ctx.storage.sql.exec<{ id: string; fence: string }>(
 				"SELECT id, fence FROM fences",
 			)) {
-				// Written by apply() from validated fences only.
-				fences.set(row.id, JSON.parse(row.fence) as Fence);
+				fences.set(row.id, parseStoredFence(JSON.parse(row.fence)));
 			}
 			this.fences = fences;
 			this.index = createFenceIndex([...fences.values()]);

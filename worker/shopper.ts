@@ -268,7 +268,11 @@ export class ShopperDO extends DurableObject<Env> {
 		});
 	}
 
-	/** One shard call per coarse cell the batch touches (almost always exactly one). */
+	/**
+	 * One shard call per coarse cell the batch touches: almost always exactly one. A batch
+	 * that crosses shards is asked again with every fence entered anywhere in it, so exit
+	 * hysteresis holds for a fence entered earlier in the batch on another shard.
+	 */
 	private async lookup(tenantId: string, pings: Ping[], current: string[], s: State): Promise<PingLookup[]> {
 		const byShard = new Map<string, number[]>();
 		pings.forEach((p, i) => {
@@ -278,23 +282,29 @@ export class ShopperDO extends DurableObject<Env> {
 			else byShard.set(cell, [i]);
 		});
 		const out: PingLookup[] = new Array(pings.length);
-		await Promise.all(
-			[...byShard].map(async ([cell, idx]) => {
-				const stub = this.env.GEOSHARD.get(this.env.GEOSHARD.idFromName(`${tenantId}:${cell}`));
-				const answer: ShardAnswer = await stub.query(
-					idx.map((i) => ({ lat: pings[i]?.lat ?? 0, lng: pings[i]?.lng ?? 0 })),
-					current,
-				);
-				for (const [id, meta] of Object.entries(answer.fences)) s.fences[id] = meta;
-				idx.forEach((pingIndex, k) => {
-					const r = answer.results[k] ?? { inside: [], distances: {} };
-					out[pingIndex] = {
-						inside: r.inside,
-						distanceTo: (id) => r.distances[id] ?? Number.POSITIVE_INFINITY,
-					};
-				});
-			}),
-		);
+		const ask = (candidates: string[]) =>
+			Promise.all(
+				[...byShard].map(async ([cell, idx]) => {
+					const stub = this.env.GEOSHARD.get(this.env.GEOSHARD.idFromName(`${tenantId}:${cell}`));
+					const answer: ShardAnswer = await stub.query(
+						idx.map((i) => ({ lat: pings[i]?.lat ?? 0, lng: pings[i]?.lng ?? 0 })),
+						candidates,
+					);
+					for (const [id, meta] of Object.entries(answer.fences)) s.fences[id] = meta;
+					idx.forEach((pingIndex, k) => {
+						const r = answer.results[k] ?? { inside: [], distances: {} };
+						out[pingIndex] = {
+							inside: r.inside,
+							distanceTo: (id) => r.distances[id] ?? Number.POSITIVE_INFINITY,
+						};
+					});
+				}),
+			);
+		await ask(current);
+		if (byShard.size > 1) {
+			const entered = new Set(out.flatMap((l) => l.inside));
+			if ([...entered].some((id) => !current.includes(id))) await ask([...new Set([...current, ...entered])]);
+		}
 		return out;
 	}
 

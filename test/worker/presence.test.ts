@@ -230,12 +230,9 @@ describe("batches", () => {
 		]);
 	});
 
-	// BUG (worker/shopper.ts, ShopperDO.pings → lookup): exit distances are only asked for the
-	// fences the person was in when the batch started (`Object.keys(s.presence.inside)`), so for a
-	// fence entered by an earlier ping of the same batch every later ping gets distance Infinity
-	// and exits at once, even 10 m outside with accuracy 5. The contract: exit only beyond
-	// max(25 m, accuracy). Same across shards.
-	it.fails("keeps exit hysteresis for a fence entered earlier in the same batch", async () => {
+	// A fence entered by an earlier ping of the same batch must get the same hysteresis as
+	// one the person was already in: exit only beyond max(25 m, accuracy).
+	it("keeps exit hysteresis for a fence entered earlier in the same batch", async () => {
 		const t = await tenantWithCircle("pr-batch-hysteresis", 100);
 		const u = await person(t, "u");
 		const w = walker();

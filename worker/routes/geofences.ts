@@ -1,4 +1,6 @@
+import { z } from "zod";
 import { AppError } from "../../src/errors.js";
+import { parseStoredFence } from "../../src/geo/fence-input.js";
 import { shardsOfFence } from "../../src/geo/shard.js";
 import type { Fence } from "../../src/geo/types.js";
 import { fenceContentHash, fenceToFeature, validateFeatureCollection } from "../../src/geo/validate.js";
@@ -178,11 +180,12 @@ function countFeatures(errors: { index: number | null }[]): number {
 	return new Set(errors.map((e) => e.index)).size;
 }
 
-/** Rows written by upsertFences from validated fences. */
 function storedFence(text: string): Fence {
-	return JSON.parse(text) as Fence;
+	return parseStoredFence(JSON.parse(text));
 }
 
+const ShardList = z.array(z.string());
+
 function storedShards(text: string): string[] {
-	return JSON.parse(text) as string[];
+	return ShardList.parse(JSON.parse(text));
 }
