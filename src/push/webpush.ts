@@ -7,6 +7,7 @@ import webpush from "web-push";
 import { z } from "zod";
 import { MAX_ENDPOINT_LENGTH } from "./endpoint.js";
 import { assertPayloadSize, MAX_TOPIC_LENGTH, PushError } from "./payload.js";
+import { parseRetryAfter } from "./retry-after.js";
 
 /** Bytes of an uncompressed P-256 public key: 0x04, then X and Y. */
 const P256_UNCOMPRESSED_POINT_BYTES = 65;
@@ -181,23 +182,6 @@ export type PushOutcome =
 	| { kind: "gone" }
 	| { kind: "retry"; retryAtMs: number | null }
 	| { kind: "failed" };
-
-/**
- * Reads a `Retry-After` value (delay-seconds or HTTP-date, RFC 9110 §10.2.3).
- *
- * @returns Epoch milliseconds, never before `nowMs`; `null` when absent or unreadable.
- */
-function parseRetryAfter(value: string | null, nowMs: number): number | null {
-	if (value === null) return null;
-	const text = value.trim();
-	if (/^\d+$/.test(text)) return nowMs + Number(text) * 1000;
-	// Date.parse also takes non-HTTP forms; requiring a letter keeps bare numbers
-	// like "1.5" or "-3" out, which are neither allowed form.
-	if (!/[A-Za-z]/.test(text)) return null;
-	const at = Date.parse(text);
-	if (Number.isNaN(at)) return null;
-	return Math.max(at, nowMs);
-}
 
 /**
  * Maps a push service's answer to the action the sender takes (DESIGN "Push").
