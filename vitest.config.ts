@@ -2,9 +2,15 @@ import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import webpush from "web-push";
+import { generateTestServiceAccount } from "./test/helpers/fake-fcm.js";
 
-// A fresh VAPID pair per run: tests must not depend on a committed key.
+// Fresh keys per run: tests must not depend on a committed key.
 const vapid = webpush.generateVAPIDKeys();
+// A generated FCM service account; the workerd tests' fake FCM verifies its JWTs with
+// the public half, passed as a JWK binding.
+const FAKE_FCM = "http://127.0.0.1:9";
+const fcmAccount = await generateTestServiceAccount();
+const fcmPublicJwk = JSON.stringify(await crypto.subtle.exportKey("jwk", fcmAccount.publicKey));
 
 // Two projects: the pure core runs in plain Node; integration tests run in workerd
 // with real Durable Objects, alarms and D1 (migrations applied in test/worker/setup.ts).
@@ -40,6 +46,10 @@ export default defineConfig({
 								ALLOW_INSECURE_LOOPBACK_PUSH: "true",
 								VAPID_PUBLIC_KEY: vapid.publicKey,
 								VAPID_PRIVATE_KEY: vapid.privateKey,
+								FCM_SERVICE_ACCOUNT: fcmAccount.json,
+								FCM_API_BASE_URL: `${FAKE_FCM}/fcm`,
+								FCM_TOKEN_URL: `${FAKE_FCM}/fcm-token`,
+								TEST_FCM_PUBLIC_JWK: fcmPublicJwk,
 							},
 						},
 					})),

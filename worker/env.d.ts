@@ -7,6 +7,13 @@ interface SecretsEnv {
 	VAPID_PRIVATE_KEY: string;
 	/** Server-side pepper mixed into API key hashes and the webhook-secret seal. */
 	KEY_PEPPER: string;
+	/** Google service-account JSON for FCM HTTP v1 (Android and iOS); FCM is off when unset. */
+	FCM_SERVICE_ACCOUNT?: string;
+	/** Overrides of FCM's base URLs (tests and staging point them at a local fake). */
+	FCM_API_BASE_URL?: string;
+	FCM_TOKEN_URL?: string;
+	/** Only bound in tests: the FCM test service account's public key (JWK JSON). */
+	TEST_FCM_PUBLIC_JWK?: string;
 	/** Only bound in tests: D1 migrations read by vitest.config.ts. */
 	TEST_MIGRATIONS: import("@cloudflare/vitest-plugin").D1Migration[];
 }

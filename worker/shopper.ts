@@ -19,9 +19,10 @@ import type { PushSubscriptionJSON } from "../src/push/webpush.js";
 import type { DecisionOut } from "../src/schemas/ping.js";
 import type { PutDevice, PutUser } from "../src/schemas/user.js";
 import { loadCampaigns, type OfferRecord, recordDecisions } from "./db.js";
+import { fcmClient, sendFcm } from "./fcm.js";
 import type { FenceMeta, ShardAnswer } from "./geoshard.js";
 import { iso } from "./http.js";
-import { sendWebPush } from "./push.js";
+import { type PushOutcome, sendWebPush } from "./push.js";
 import { loadTenant, type TenantCtx } from "./tenants.js";
 
 interface Profile {
@@ -89,7 +90,8 @@ export interface PingAnswer {
  * Responsibilities:
  * - profile, consent and devices with their push subscriptions;
  * - presence: screening pings, enter/exit with hysteresis, dwell by alarm;
- * - deciding offers for each event (cooldowns), sending them, logging decisions to D1.
+ * - deciding offers for each event (cooldowns, pressure), sending them by Web Push and
+ *   FCM, logging decisions to D1.
  *
  * One object per person serializes that person's pings, alarms and profile changes, so
  * "once per visit" and cooldowns hold without locks. Work that awaits other objects or
@@ -318,6 +320,7 @@ export class ShopperDO extends DurableObject<Env> {
 		const out: DecisionOut[] = [];
 		if (events.length > 0 && s.profile && s.meta) {
 			const campaigns = await loadCampaigns(this.env, tenant.id, "geofence");
+			const fcm = fcmClient(this.env);
 			const records: { trigger: TriggerEvent; decision: Decision; offer: OfferRecord | null }[] = [];
 			for (const e of events) {
 				const fence = s.fences[e.fenceId] ?? {
@@ -332,7 +335,9 @@ export class ShopperDO extends DurableObject<Env> {
 					userId: s.meta.userId,
 					timezone: s.profile.timezone,
 					consent: s.profile.consent,
-					reachable: Object.values(s.devices).some((d) => d.webPush !== null),
+					reachable: Object.values(s.devices).some(
+						(d) => d.webPush !== null || (d.fcmToken !== null && fcm !== null),
+					),
 					lastByCooldownKey: s.cooldowns,
 					sentHistory: s.sent,
 				};
@@ -360,7 +365,7 @@ export class ShopperDO extends DurableObject<Env> {
 		return out;
 	}
 
-	/** Renders the variant and pushes it to every web device; 404/410 drops that subscription. */
+	/** Renders the variant and pushes it to every device; a gone subscription or token is dropped. */
 	private async send(s: State, d: Decision, trigger: TriggerEvent, now: number): Promise<OfferRecord> {
 		const offerId = crypto.randomUUID();
 		const { campaign, variant } = d;
@@ -394,20 +399,39 @@ export class ShopperDO extends DurableObject<Env> {
 			expiresAt: iso(expiresAt),
 		});
 		const topic = pushTopic([campaign.id, trigger.fence.id]);
-		const targets = Object.values(s.devices).flatMap((dev) =>
-			dev.webPush ? [{ dev, sub: dev.webPush }] : [],
-		);
-		const outcomes = await Promise.all(
-			targets.map(async ({ dev, sub }) => {
-				const outcome = await sendWebPush(this.env, sub, payload, {
+		const fcm = fcmClient(this.env);
+		const sends: Promise<PushOutcome>[] = [];
+		for (const dev of Object.values(s.devices)) {
+			const sub = dev.webPush;
+			if (sub) {
+				sends.push(
+					sendWebPush(this.env, sub, payload, { ttlSeconds: campaign.ttlSeconds, topic, now }).then((o) => {
+						if (o.kind === "gone") dev.webPush = null;
+						return o;
+					}),
+				);
+			}
+			const token = dev.fcmToken;
+			if (token && fcm) {
+				const input = {
+					...rendered,
+					offerId,
+					campaignId: campaign.id,
+					variantId: variant.id,
+					expiresAtMs: expiresAt,
 					ttlSeconds: campaign.ttlSeconds,
+					urgency: "high" as const,
 					topic,
-					now,
-				});
-				if (outcome.kind === "gone") dev.webPush = null;
-				return outcome;
-			}),
-		);
+				};
+				sends.push(
+					sendFcm(fcm, token, input).then((o) => {
+						if (o.kind === "gone") dev.fcmToken = null;
+						return o;
+					}),
+				);
+			}
+		}
+		const outcomes = await Promise.all(sends);
 		record.attempts = outcomes.length;
 		record.status = outcomes.some((o) => o.kind === "accepted")
 			? "accepted"

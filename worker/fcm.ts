@@ -1,0 +1,69 @@
+import {
+	createFcmClient,
+	type FcmClient,
+	type FcmMessageInput,
+	parseServiceAccount,
+} from "../src/push/fcm.js";
+import type { PushOutcome } from "./push.js";
+import { allowInsecureLoopback } from "./push.js";
+
+/**
+ * One FCM client per isolate and service account, so the OAuth2 access token is cached
+ * across Durable Objects and requests until it expires.
+ */
+let cached: { account: string; client: FcmClient | null } | null = null;
+
+/** The FCM client, or null when FCM is not configured (or misconfigured: logged once). */
+export function fcmClient(env: Env): FcmClient | null {
+	const account = env.FCM_SERVICE_ACCOUNT;
+	if (!account) return null;
+	if (cached?.account === account) return cached.client;
+	const parsed = parseServiceAccount(account);
+	let client: FcmClient | null = null;
+	if (!parsed.ok) console.error("FCM_SERVICE_ACCOUNT is not a usable service account; FCM disabled");
+	else if (!baseUrlAllowed(env, env.FCM_API_BASE_URL) || !baseUrlAllowed(env, env.FCM_TOKEN_URL)) {
+		console.error(
+			"FCM_API_BASE_URL / FCM_TOKEN_URL must be https (plain http only on loopback in dev); FCM disabled",
+		);
+	} else {
+		client = createFcmClient({
+			serviceAccount: parsed.serviceAccount,
+			fetch: (input, init) => fetch(input, init),
+			now: () => Date.now(),
+			...(env.FCM_TOKEN_URL ? { tokenUrl: env.FCM_TOKEN_URL } : {}),
+			...(env.FCM_API_BASE_URL ? { apiBaseUrl: env.FCM_API_BASE_URL } : {}),
+		});
+	}
+	cached = { account, client };
+	return client;
+}
+
+/** Overrides point tests and staging at a local fake; production keeps https. */
+function baseUrlAllowed(env: Env, url: string | undefined): boolean {
+	if (!url) return true;
+	try {
+		const u = new URL(url);
+		if (u.protocol === "https:") return true;
+		return (
+			u.protocol === "http:" &&
+			allowInsecureLoopback(env) &&
+			/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(u.hostname)
+		);
+	} catch {
+		return false;
+	}
+}
+
+/** Sends one offer to one FCM registration token. */
+export async function sendFcm(
+	client: FcmClient,
+	token: string,
+	input: FcmMessageInput,
+): Promise<PushOutcome> {
+	try {
+		const r = await client.send(token, input);
+		return r.kind === "accepted" ? { kind: "accepted" } : r;
+	} catch (e) {
+		return { kind: "failed", code: e instanceof Error && "code" in e ? String(e.code) : "build_failed" };
+	}
+}
