@@ -121,7 +121,9 @@ export function decide(
 		else eligible.push({ campaign, variant, cooldownKey: key });
 	}
 	eligible.sort(
-		(a, b) => b.campaign.priority - a.campaign.priority || (a.campaign.id < b.campaign.id ? -1 : a.campaign.id > b.campaign.id ? 1 : 0),
+		(a, b) =>
+			b.campaign.priority - a.campaign.priority ||
+			(a.campaign.id < b.campaign.id ? -1 : a.campaign.id > b.campaign.id ? 1 : 0),
 	);
 	const ranked: Decision[] = eligible.map((e, i) => {
 		if (i > 0) return { ...e, decision: "suppressed", reason: "lower_priority" };
