@@ -21,6 +21,9 @@ export interface OfferRecord {
 	campaignId: string;
 	variantId: string | null;
 	geofenceId: string | null;
+	triggerType: "geofence" | "cart";
+	/** Where the offer's links lead, for the click redirect. */
+	links: { url: string | null; actions: Record<string, string> } | null;
 	status: "pending" | "accepted" | "failed" | "gone" | "no_device";
 	attempts: number;
 	expiresAt: number;
@@ -47,12 +50,16 @@ export async function recordDecisions(
 				tenantId,
 				userId,
 				trigger.type,
-				JSON.stringify({
-					type: trigger.type,
-					on: trigger.on,
-					geofenceId: trigger.fence.id,
-					at: iso(trigger.at),
-				}),
+				JSON.stringify(
+					trigger.type === "geofence"
+						? { type: trigger.type, on: trigger.on, geofenceId: trigger.fence.id, at: iso(trigger.at) }
+						: {
+								type: trigger.type,
+								event: trigger.event,
+								skus: trigger.items.map((i) => i.sku),
+								at: iso(trigger.at),
+							},
+				),
 				decision.campaign.id,
 				decision.variant?.id ?? null,
 				decision.decision,
@@ -64,8 +71,8 @@ export async function recordDecisions(
 		if (offer) {
 			stmts.push(
 				env.DB.prepare(
-					`INSERT INTO offers (id, tenant_id, user_id, campaign_id, variant_id, geofence_id, status, attempts, created_at, expires_at)
-					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					`INSERT INTO offers (id, tenant_id, user_id, campaign_id, variant_id, geofence_id, trigger_type, links, status, attempts, created_at, expires_at)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				).bind(
 					offer.id,
 					tenantId,
@@ -73,6 +80,8 @@ export async function recordDecisions(
 					offer.campaignId,
 					offer.variantId,
 					offer.geofenceId,
+					offer.triggerType,
+					offer.links ? JSON.stringify(offer.links) : null,
 					offer.status,
 					offer.attempts,
 					at,
@@ -82,4 +91,33 @@ export async function recordDecisions(
 		}
 	}
 	await env.DB.batch(stmts);
+}
+
+/** Credits a purchase to an offer (or its holdout group); a retried purchase event credits once. */
+export async function recordConversion(
+	env: Env,
+	tenantId: string,
+	userId: string,
+	exposure: { campaignId: string; variantId: string | null; offerId: string | null; holdout: boolean },
+	eventId: string,
+	revenue: number,
+	now: number,
+): Promise<void> {
+	await env.DB.prepare(
+		`INSERT INTO conversions (id, tenant_id, user_id, campaign_id, variant_id, offer_id, holdout, event_id, revenue, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, event_id) DO NOTHING`,
+	)
+		.bind(
+			crypto.randomUUID(),
+			tenantId,
+			userId,
+			exposure.campaignId,
+			exposure.variantId,
+			exposure.offerId,
+			exposure.holdout ? 1 : 0,
+			eventId,
+			revenue,
+			iso(now),
+		)
+		.run();
 }

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { shardOfPoint } from "../src/geo/shard.js";
-import { type Decision, decide, type TriggerEvent } from "../src/offers/decide.js";
+import { type Decision, decide, type PersonView, type TriggerEvent } from "../src/offers/decide.js";
 import { renderOffer } from "../src/offers/render.js";
 import {
 	applyPings,
@@ -11,14 +11,27 @@ import {
 	type PingLookup,
 	type PresenceEvent,
 	type PresenceState,
+	STALE_AFTER_MS,
 	screenPings,
 } from "../src/presence/presence.js";
 import { pruneHistory } from "../src/pressure/policy.js";
 import { buildOfferPayload, pushTopic } from "../src/push/payload.js";
 import type { PushSubscriptionJSON } from "../src/push/webpush.js";
+import {
+	applyCartEvent,
+	type CartEvent,
+	type CartItem,
+	type CartState,
+	cartContents,
+	cartKeys,
+	emptyCart,
+	purchasedWithin,
+} from "../src/rules/cart.js";
+import type { Campaign } from "../src/schemas/campaign.js";
 import type { DecisionOut } from "../src/schemas/ping.js";
 import type { PutDevice, PutUser } from "../src/schemas/user.js";
-import { loadCampaigns, type OfferRecord, recordDecisions } from "./db.js";
+import { cartRules } from "./cart-rules.js";
+import { loadCampaigns, type OfferRecord, recordConversion, recordDecisions } from "./db.js";
 import { fcmClient, sendFcm } from "./fcm.js";
 import type { FenceMeta, ShardAnswer } from "./geoshard.js";
 import { iso } from "./http.js";
@@ -54,9 +67,37 @@ interface State {
 	cooldowns: Record<string, number>;
 	/** When offers counted by the caps were sent, pruned to the last 7 days. */
 	sent: number[];
+	/** Online cart and purchase memory (src/rules/cart.ts). */
+	cart: CartState;
+	/** Answers to cart events already processed, by eventId: duplicates get the first answer. */
+	cartAnswers: Record<string, { offers: DecisionOut[]; at: number }>;
+	/** The last offer sent or held out, for crediting a purchase to it. */
+	exposure: Exposure | null;
 }
 
-const KEYS = ["meta", "profile", "devices", "presence", "fences", "cooldowns", "sent"] as const;
+interface Exposure {
+	campaignId: string;
+	variantId: string | null;
+	offerId: string | null;
+	holdout: boolean;
+	at: number;
+}
+
+const KEYS = [
+	"meta",
+	"profile",
+	"devices",
+	"presence",
+	"fences",
+	"cooldowns",
+	"sent",
+	"cart",
+	"cartAnswers",
+	"exposure",
+] as const;
+/** Remembered cart answers: enough to absorb any webhook retry storm. */
+const CART_ANSWERS_MAX = 500;
+const CART_ANSWERS_TTL_MS = 7 * 86_400_000;
 
 export interface UserView {
 	userId: string;
@@ -76,6 +117,15 @@ export interface UserView {
 	insideGeofences: string[];
 	createdAt: string;
 	updatedAt: string;
+}
+
+/** A validated cart event; items may carry a display name for templates. */
+export type CartEventIn = Omit<CartEvent, "items"> & { items: (CartItem & { name?: string | undefined })[] };
+
+export interface CartAnswer {
+	offers: DecisionOut[];
+	/** True when this eventId was processed before: nothing fired this time. */
+	duplicate: boolean;
 }
 
 export interface PingAnswer {
@@ -120,6 +170,9 @@ export class ShopperDO extends DurableObject<Env> {
 			fences: (m.get("fences") as State["fences"]) ?? {},
 			cooldowns: (m.get("cooldowns") as State["cooldowns"]) ?? {},
 			sent: (m.get("sent") as number[]) ?? [],
+			cart: (m.get("cart") as CartState) ?? emptyCart(),
+			cartAnswers: (m.get("cartAnswers") as State["cartAnswers"]) ?? {},
+			exposure: (m.get("exposure") as Exposure) ?? null,
 		};
 		return this.state;
 	}
@@ -133,6 +186,9 @@ export class ShopperDO extends DurableObject<Env> {
 			fences: s.fences,
 			cooldowns: s.cooldowns,
 			sent: s.sent,
+			cart: s.cart,
+			cartAnswers: s.cartAnswers,
+			exposure: s.exposure,
 		});
 		const next = nextDwellAt(s.presence);
 		if (next === null) await this.ctx.storage.deleteAlarm();
@@ -255,6 +311,57 @@ export class ShopperDO extends DurableObject<Env> {
 		});
 	}
 
+	/**
+	 * POST /v1/cart-events for this person: applies the event to the cart in event-time
+	 * order, credits a purchase to the last offer within the attribution window, and
+	 * decides complementary-product offers for added items. The same eventId again
+	 * returns the first answer and fires nothing, however the duplicates interleave.
+	 */
+	async cartEvent(tenant: TenantCtx, userId: string, event: CartEventIn, now: number): Promise<CartAnswer> {
+		return this.serialize(async () => {
+			const s = await this.load();
+			const seen = s.cartAnswers[event.eventId];
+			if (seen) return { offers: seen.offers, duplicate: true };
+			s.meta ??= { tenantId: tenant.id, userId };
+			s.cart = applyCartEvent(s.cart, event);
+			if (event.type === "purchase") await this.attribute(tenant, s, event, now);
+			let offers: DecisionOut[] = [];
+			if (event.type === "item_added") {
+				const trigger: TriggerEvent = {
+					type: "cart",
+					event: "item_added",
+					items: event.items.map((i) => ({
+						sku: i.sku,
+						category: i.category ?? null,
+						name: i.name ?? null,
+						price: i.price ?? null,
+					})),
+					at: event.occurredAt,
+					stale: now - event.occurredAt > STALE_AFTER_MS,
+				};
+				const keys = cartKeys(s.cart);
+				const candidates = (await cartRules(this.env, tenant)).candidates(keys);
+				if (candidates.length > 0) offers = await this.decideAndSend(tenant, s, [trigger], candidates, now);
+			}
+			s.cartAnswers[event.eventId] = { offers, at: now };
+			s.cartAnswers = boundAnswers(s.cartAnswers, now);
+			await this.save(s);
+			return { offers, duplicate: false };
+		});
+	}
+
+	/** Last exposure wins: a purchase within the window is credited to it, or to its holdout. */
+	private async attribute(tenant: TenantCtx, s: State, event: CartEvent, now: number): Promise<void> {
+		const x = s.exposure;
+		if (!x || !s.meta) return;
+		const windowMs = tenant.settings.attributionWindowSeconds * 1000;
+		if (event.occurredAt < x.at || event.occurredAt - x.at > windowMs) return;
+		const revenue = event.items.reduce((sum, i) => sum + (i.price ?? 0) * (i.quantity ?? 1), 0);
+		await recordConversion(this.env, tenant.id, s.meta.userId, x, event.eventId, revenue, now);
+		// One purchase, one credit: the next purchase needs a new offer to be attributed.
+		s.exposure = null;
+	}
+
 	/** Dwell: fires at the moment it falls due, with no new ping needed. */
 	override async alarm(): Promise<void> {
 		await this.serialize(async () => {
@@ -310,59 +417,99 @@ export class ShopperDO extends DurableObject<Env> {
 		return out;
 	}
 
-	/** Decides every event, sends the winners, logs every decision. */
+	/** Geofence events: decides each against the geofence campaigns. */
 	private async fire(
 		tenant: TenantCtx,
 		s: State,
 		events: PresenceEvent[],
 		now: number,
 	): Promise<DecisionOut[]> {
-		const out: DecisionOut[] = [];
-		if (events.length > 0 && s.profile && s.meta) {
-			const campaigns = await loadCampaigns(this.env, tenant.id, "geofence");
-			const fcm = fcmClient(this.env);
-			const records: { trigger: TriggerEvent; decision: Decision; offer: OfferRecord | null }[] = [];
-			for (const e of events) {
-				const fence = s.fences[e.fenceId] ?? {
+		let out: DecisionOut[] = [];
+		if (events.length > 0 && s.meta) {
+			const triggers: TriggerEvent[] = events.map((e) => ({
+				type: "geofence",
+				on: e.type,
+				fence: s.fences[e.fenceId] ?? {
 					id: e.fenceId,
 					name: e.fenceId,
 					tags: [],
 					metadata: {},
 					dwellSeconds: null,
-				};
-				const trigger: TriggerEvent = { type: "geofence", on: e.type, fence, at: e.at, stale: e.stale };
-				const person = {
-					userId: s.meta.userId,
-					timezone: s.profile.timezone,
-					consent: s.profile.consent,
-					reachable: Object.values(s.devices).some(
-						(d) => d.webPush !== null || (d.fcmToken !== null && fcm !== null),
-					),
-					lastByCooldownKey: s.cooldowns,
-					sentHistory: s.sent,
-				};
-				for (const d of decide(trigger, campaigns, person, tenant.settings, now)) {
-					let offer: OfferRecord | null = null;
-					if (d.decision !== "suppressed") s.cooldowns[d.cooldownKey] = now;
-					if (d.decision === "sent") {
-						// Transactional offers are exempt from the caps, so they do not use them up either.
-						if (!d.campaign.ignoreCaps) s.sent = pruneHistory([...s.sent, now], now);
-						offer = await this.send(s, d, trigger, now);
-					}
-					records.push({ trigger, decision: d, offer });
-					out.push({
-						...(offer ? { offerId: offer.id } : {}),
-						campaignId: d.campaign.id,
-						...(d.variant ? { variantId: d.variant.id } : {}),
-						decision: d.decision,
-						...(d.decision === "suppressed" ? { reason: d.reason } : {}),
-					});
-				}
-			}
-			await recordDecisions(this.env, tenant.id, s.meta.userId, records, now);
+				},
+				at: e.at,
+				stale: e.stale,
+			}));
+			out = await this.decideAndSend(
+				tenant,
+				s,
+				triggers,
+				await loadCampaigns(this.env, tenant.id, "geofence"),
+				now,
+			);
 		}
 		for (const e of events) if (e.type === "exit") delete s.fences[e.fenceId];
 		return out;
+	}
+
+	/** Decides triggers in order, sends the winners, logs every decision in one D1 batch. */
+	private async decideAndSend(
+		tenant: TenantCtx,
+		s: State,
+		triggers: TriggerEvent[],
+		campaigns: Campaign[],
+		now: number,
+	): Promise<DecisionOut[]> {
+		const out: DecisionOut[] = [];
+		if (!s.meta) return out;
+		const records: { trigger: TriggerEvent; decision: Decision; offer: OfferRecord | null }[] = [];
+		const fcm = fcmClient(this.env);
+		for (const trigger of triggers) {
+			for (const d of decide(trigger, campaigns, this.person(s, fcm !== null, now), tenant.settings, now)) {
+				let offer: OfferRecord | null = null;
+				if (d.decision !== "suppressed") {
+					s.cooldowns[d.cooldownKey] = now;
+					s.exposure = {
+						campaignId: d.campaign.id,
+						variantId: d.variant?.id ?? null,
+						offerId: null,
+						holdout: d.decision === "holdout",
+						at: now,
+					};
+				}
+				if (d.decision === "sent") {
+					// Transactional offers are exempt from the caps, so they do not use them up either.
+					if (!d.campaign.ignoreCaps) s.sent = pruneHistory([...s.sent, now], now);
+					offer = await this.send(s, d, trigger, now);
+					if (s.exposure) s.exposure.offerId = offer.id;
+				}
+				records.push({ trigger, decision: d, offer });
+				out.push({
+					...(offer ? { offerId: offer.id } : {}),
+					campaignId: d.campaign.id,
+					...(d.variant ? { variantId: d.variant.id } : {}),
+					decision: d.decision,
+					...(d.decision === "suppressed" ? { reason: d.reason } : {}),
+				});
+			}
+		}
+		await recordDecisions(this.env, tenant.id, s.meta.userId, records, now);
+		return out;
+	}
+
+	private person(s: State, fcmEnabled: boolean, now: number): PersonView {
+		const keys = cartKeys(s.cart);
+		return {
+			userId: s.meta?.userId ?? "",
+			timezone: s.profile?.timezone ?? null,
+			consent: s.profile?.consent ?? { location: false, push: false },
+			reachable: Object.values(s.devices).some(
+				(d) => d.webPush !== null || (d.fcmToken !== null && fcmEnabled),
+			),
+			lastByCooldownKey: s.cooldowns,
+			sentHistory: s.sent,
+			cart: { skus: new Set(keys.skus), categories: new Set(keys.categories) },
+			purchasedWithin: (item, days) => purchasedWithin(s.cart, item, days, now),
+		};
 	}
 
 	/** Renders the variant and pushes it to every device; a gone subscription or token is dropped. */
@@ -374,23 +521,19 @@ export class ShopperDO extends DurableObject<Env> {
 			id: offerId,
 			campaignId: campaign.id,
 			variantId: variant?.id ?? null,
-			geofenceId: trigger.fence.id,
+			geofenceId: trigger.type === "geofence" ? trigger.fence.id : null,
+			triggerType: trigger.type,
+			links: null,
 			status: "failed",
 			attempts: 0,
 			expiresAt,
 		};
 		if (!variant) return record;
-		const rendered = renderOffer(variant, {
-			firstName: s.profile?.firstName ?? "",
-			locale: s.profile?.locale ?? "",
-			attributes: s.profile?.attributes ?? {},
-			geofence: {
-				id: trigger.fence.id,
-				name: trigger.fence.name,
-				tags: trigger.fence.tags,
-				metadata: trigger.fence.metadata,
-			},
-		});
+		const rendered = renderOffer(variant, templateVars(s, campaign, trigger));
+		record.links = {
+			url: rendered.url ?? null,
+			actions: Object.fromEntries((rendered.actions ?? []).flatMap((a) => (a.url ? [[a.id, a.url]] : []))),
+		};
 		const payload = buildOfferPayload({
 			offerId,
 			campaignId: campaign.id,
@@ -398,7 +541,7 @@ export class ShopperDO extends DurableObject<Env> {
 			...rendered,
 			expiresAt: iso(expiresAt),
 		});
-		const topic = pushTopic([campaign.id, trigger.fence.id]);
+		const topic = pushTopic([campaign.id, trigger.type === "geofence" ? trigger.fence.id : "cart"]);
 		const fcm = fcmClient(this.env);
 		const sends: Promise<PushOutcome>[] = [];
 		for (const dev of Object.values(s.devices)) {
@@ -442,6 +585,36 @@ export class ShopperDO extends DurableObject<Env> {
 					: "failed";
 		return record;
 	}
+}
+
+/** What templates can read: the person, and the geofence or the cart item and offered product. */
+function templateVars(s: State, campaign: Campaign, trigger: TriggerEvent): Record<string, unknown> {
+	const base = {
+		firstName: s.profile?.firstName ?? "",
+		locale: s.profile?.locale ?? "",
+		attributes: s.profile?.attributes ?? {},
+		cart: { items: cartContents(s.cart) },
+	};
+	if (trigger.type === "geofence") {
+		const { id, name, tags, metadata } = trigger.fence;
+		return { ...base, geofence: { id, name, tags, metadata } };
+	}
+	const t = campaign.trigger;
+	const when = t.type === "cart" ? t.whenCartHas : { skus: [], categories: [] };
+	const item =
+		trigger.items.find(
+			(i) => when.skus?.includes(i.sku) || (i.category !== null && when.categories?.includes(i.category)),
+		) ?? trigger.items[0];
+	const offerSku = (t.type === "cart" ? t.offerSku : undefined) ?? campaign.offerSku ?? "";
+	return { ...base, item: item ?? {}, offer: { sku: offerSku } };
+}
+
+function boundAnswers(answers: State["cartAnswers"], now: number): State["cartAnswers"] {
+	const kept = Object.entries(answers)
+		.filter(([, a]) => now - a.at < CART_ANSWERS_TTL_MS)
+		.sort(([, a], [, b]) => b.at - a.at)
+		.slice(0, CART_ANSWERS_MAX);
+	return Object.fromEntries(kept);
 }
 
 function view(s: State): UserView {

@@ -8,6 +8,8 @@ export interface TenantCtx {
 	name: string;
 	settings: Settings;
 	geofenceVersion: number;
+	/** Bumped on every campaign change; keys caches of compiled campaigns. */
+	campaignVersion: number;
 }
 
 export type KeyKind = "secret" | "publishable";
@@ -36,34 +38,40 @@ export async function requireKey(req: Request, env: Env, kind: KeyKind): Promise
 	const key = bearer(req);
 	if (!key?.startsWith(PREFIX[kind])) throw unauthorized();
 	const row = await env.DB.prepare(
-		`SELECT t.id, t.name, t.settings, t.geofence_version
+		`SELECT t.id, t.name, t.settings, t.geofence_version, t.campaign_version
 		   FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
 		  WHERE k.key_hash = ? AND k.kind = ?`,
 	)
 		.bind(await hashKey(env.KEY_PEPPER, key), kind)
-		.first<{ id: string; name: string; settings: string; geofence_version: number }>();
+		.first<TenantRow>();
 	if (!row) throw unauthorized();
 	return tenantFromRow(row);
 }
 
 /** Loads a tenant by id (alarms and background work, where no key is at hand). */
 export async function loadTenant(env: Env, tenantId: string): Promise<TenantCtx | null> {
-	const row = await env.DB.prepare("SELECT id, name, settings, geofence_version FROM tenants WHERE id = ?")
+	const row = await env.DB.prepare(
+		"SELECT id, name, settings, geofence_version, campaign_version FROM tenants WHERE id = ?",
+	)
 		.bind(tenantId)
-		.first<{ id: string; name: string; settings: string; geofence_version: number }>();
+		.first<TenantRow>();
 	return row ? tenantFromRow(row) : null;
 }
 
-function tenantFromRow(row: {
+interface TenantRow {
 	id: string;
 	name: string;
 	settings: string;
 	geofence_version: number;
-}): TenantCtx {
+	campaign_version: number;
+}
+
+function tenantFromRow(row: TenantRow): TenantCtx {
 	return {
 		id: row.id,
 		name: row.name,
 		settings: SettingsSchema.parse(JSON.parse(row.settings)),
 		geofenceVersion: row.geofence_version,
+		campaignVersion: row.campaign_version,
 	};
 }

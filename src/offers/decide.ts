@@ -27,7 +27,32 @@ export interface GeofenceTrigger {
 	stale: boolean;
 }
 
-export type TriggerEvent = GeofenceTrigger;
+/** One item of a cart event, as campaigns and templates see it. */
+export interface CartItemView {
+	sku: string;
+	category: string | null;
+	name: string | null;
+	price: number | null;
+}
+
+export interface CartTrigger {
+	type: "cart";
+	/** Only `item_added` fires offers; the other event types update state. */
+	event: "item_added";
+	/** The items of the event that fired. */
+	items: readonly CartItemView[];
+	at: number;
+	/** From an event older than 10 minutes when it arrived. */
+	stale: boolean;
+}
+
+export type TriggerEvent = GeofenceTrigger | CartTrigger;
+
+/** SKUs and categories, e.g. of the person's cart. */
+export interface ItemSet {
+	skus: ReadonlySet<string>;
+	categories: ReadonlySet<string>;
+}
 
 /** What the pipeline needs to know about the person. */
 export interface PersonView {
@@ -41,6 +66,10 @@ export interface PersonView {
 	lastByCooldownKey: Readonly<Record<string, number>>;
 	/** When offers counted by the caps were sent (any campaign), epoch ms. */
 	sentHistory: readonly number[];
+	/** What is in the person's online cart now. */
+	cart: ItemSet;
+	/** Purchase memory: bought this SKU or category within `days`. */
+	purchasedWithin(item: { sku?: string; category?: string }, days: number): boolean;
 }
 
 export type Decision =
@@ -74,6 +103,25 @@ const CHECKS: readonly Check[] = [
 	({ trigger }) => (trigger.stale ? "stale" : null),
 	({ person }) => (person.consent.push ? null : "no_consent"),
 	({ person }) => (person.reachable ? null : "no_subscription"),
+	// Combined signals: an in-store offer for people with something in their online cart.
+	({ campaign, person }) =>
+		campaign.trigger.type === "geofence" &&
+		campaign.trigger.requiresCart &&
+		!intersects(campaign.trigger.requiresCart, person.cart)
+			? "cart_requirement"
+			: null,
+	({ campaign, person, settings }) => {
+		const t = campaign.trigger;
+		const sku = (t.type === "cart" ? t.offerSku : undefined) ?? campaign.offerSku ?? undefined;
+		const category = t.type === "cart" ? t.offerCategory : undefined;
+		if (!sku && !category) return null;
+		const days =
+			(t.type === "cart" ? t.suppressIfPurchasedWithinDays : undefined) ?? settings.purchaseSuppressionDays;
+		const bought =
+			(sku !== undefined && person.purchasedWithin({ sku }, days)) ||
+			(category !== undefined && person.purchasedWithin({ category }, days));
+		return bought ? "already_purchased" : null;
+	},
 	({ campaign, person, now, cooldownKey }) => {
 		const last = person.lastByCooldownKey[cooldownKey];
 		return last !== undefined && now - last < campaign.cooldownSeconds * 1000 ? "cooldown" : null;
@@ -85,17 +133,43 @@ const CHECKS: readonly Check[] = [
 ];
 
 /** Whether a campaign's trigger listens to this event. */
-export function triggerMatches(campaign: Campaign, trigger: TriggerEvent): boolean {
+export function triggerMatches(campaign: Campaign, trigger: TriggerEvent, person: PersonView): boolean {
 	const t = campaign.trigger;
-	if (t.type !== trigger.type || t.on !== trigger.on) return false;
-	if (t.geofenceIds && !t.geofenceIds.includes(trigger.fence.id)) return false;
-	if (t.tags && !t.tags.some((tag) => trigger.fence.tags.includes(tag))) return false;
-	return true;
+	if (t.type === "geofence") {
+		if (trigger.type !== "geofence" || t.on !== trigger.on) return false;
+		if (t.geofenceIds && !t.geofenceIds.includes(trigger.fence.id)) return false;
+		if (t.tags && !t.tags.some((tag) => trigger.fence.tags.includes(tag))) return false;
+		return true;
+	}
+	if (trigger.type !== "cart") return false;
+	// The rule holds for the cart, and one of the items just added is what it is about:
+	// adding milk to a cart that already had chips does not re-fire the chips rule.
+	const added: ItemSet = {
+		skus: new Set(trigger.items.map((i) => i.sku)),
+		categories: new Set(trigger.items.flatMap((i) => (i.category ? [i.category] : []))),
+	};
+	return (
+		intersects(t.whenCartHas, person.cart) &&
+		intersects(t.whenCartHas, added) &&
+		!(t.unlessCartHas && intersects(t.unlessCartHas, person.cart))
+	);
 }
 
-/** Per-campaign, per-fence cooldown key: re-entering the same store does not buzz again. */
+function intersects(
+	m: { skus?: readonly string[] | undefined; categories?: readonly string[] | undefined },
+	set: ItemSet,
+): boolean {
+	return (
+		(m.skus ?? []).some((s) => set.skus.has(s)) || (m.categories ?? []).some((c) => set.categories.has(c))
+	);
+}
+
+/**
+ * Cooldown key: per campaign and fence for geofence triggers (re-entering the same store
+ * does not buzz again), per campaign for cart triggers.
+ */
 export function cooldownKey(campaignId: string, trigger: TriggerEvent): string {
-	return `${campaignId}\u0000${trigger.fence.id}`;
+	return trigger.type === "geofence" ? `${campaignId}\u0000${trigger.fence.id}` : `${campaignId}\u0000cart`;
 }
 
 /**
@@ -112,7 +186,7 @@ export function decide(
 	const out: Decision[] = [];
 	const eligible: { campaign: Campaign; variant: Variant | null; cooldownKey: string }[] = [];
 	for (const campaign of campaigns) {
-		if (!triggerMatches(campaign, trigger)) continue;
+		if (!triggerMatches(campaign, trigger, person)) continue;
 		const key = cooldownKey(campaign.id, trigger);
 		const variant = assignVariant(campaign.id, person.userId, campaign.variants);
 		const input = { campaign, trigger, person, settings, now, cooldownKey: key };

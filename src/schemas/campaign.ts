@@ -68,6 +68,8 @@ export const CartTriggerSchema = z.strictObject({
 	whenCartHas: ItemMatch,
 	unlessCartHas: ItemMatch.optional(),
 	offerSku: z.string().min(1).max(128).optional(),
+	/** Also suppress when anything of this category was bought recently. */
+	offerCategory: z.string().min(1).max(128).optional(),
 	suppressIfPurchasedWithinDays: z.number().int().min(0).max(365).optional(),
 });
 

@@ -40,6 +40,8 @@ const person = (over: Partial<PersonView> = {}): PersonView => ({
 	reachable: true,
 	lastByCooldownKey: {},
 	sentHistory: [],
+	cart: { skus: new Set(), categories: new Set() },
+	purchasedWithin: () => false,
 	...over,
 });
 // Quiet hours off unless a test turns them on: NOW is noon UTC anyway.

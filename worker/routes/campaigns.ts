@@ -35,6 +35,7 @@ export function campaignRoutes(router: AppRouter): void {
 			.run();
 		if (res.meta.changes === 0)
 			throw new AppError("conflict", 409, "A campaign with this id exists; PATCH it instead.");
+		await bumpVersion(env, tenant.id);
 		return json(campaignOut(campaign), 201, { location: `/v1/campaigns/${encodeURIComponent(campaign.id)}` });
 	});
 
@@ -76,6 +77,7 @@ export function campaignRoutes(router: AppRouter): void {
 				id,
 			)
 			.run();
+		await bumpVersion(env, tenant.id);
 		return json(campaignOut(merged));
 	});
 
@@ -86,8 +88,16 @@ export function campaignRoutes(router: AppRouter): void {
 			.bind(tenant.id, id)
 			.run();
 		if (res.meta.changes === 0) throw new AppError("not_found", 404, "No campaign with this id.");
+		await bumpVersion(env, tenant.id);
 		return new Response(null, { status: 204 });
 	});
+}
+
+/** Tells isolates that cache compiled campaigns (cart rule indexes) to rebuild. */
+async function bumpVersion(env: Env, tenantId: string): Promise<void> {
+	await env.DB.prepare("UPDATE tenants SET campaign_version = campaign_version + 1 WHERE id = ?")
+		.bind(tenantId)
+		.run();
 }
 
 async function load(env: Env, tenantId: string, id: string): Promise<Campaign> {

@@ -60,6 +60,10 @@ export function userRoutes(router: AppRouter): void {
 		const userId = parse(UserId, req.params.userId);
 		await shopper(env, tenant.id, userId).erase();
 		await env.DB.batch([
+			env.DB.prepare(
+				"DELETE FROM offer_events WHERE tenant_id = ? AND offer_id IN (SELECT id FROM offers WHERE tenant_id = ? AND user_id = ?)",
+			).bind(tenant.id, tenant.id, userId),
+			env.DB.prepare("DELETE FROM conversions WHERE tenant_id = ? AND user_id = ?").bind(tenant.id, userId),
 			env.DB.prepare("DELETE FROM decisions WHERE tenant_id = ? AND user_id = ?").bind(tenant.id, userId),
 			env.DB.prepare("DELETE FROM offers WHERE tenant_id = ? AND user_id = ?").bind(tenant.id, userId),
 		]);
