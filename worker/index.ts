@@ -1,6 +1,7 @@
 import { problem } from "./http.js";
 import { createRouter } from "./router.js";
 import { campaignRoutes } from "./routes/campaigns.js";
+import { cartRoutes } from "./routes/cart.js";
 import { geofenceRoutes } from "./routes/geofences.js";
 import { metaRoutes } from "./routes/meta.js";
 import { tenantRoutes } from "./routes/tenants.js";
@@ -15,6 +16,7 @@ tenantRoutes(router);
 geofenceRoutes(router);
 campaignRoutes(router);
 userRoutes(router);
+cartRoutes(router);
 router.all("*", () => problem(404, "not_found", "No such route."));
 
 export default {
