@@ -16,6 +16,9 @@ export async function loadCampaigns(
 	return results.map((r) => StoredCampaignSchema.parse(JSON.parse(r.body)));
 }
 
+/** pending: copies are being retried; expired: the TTL passed before any copy got through. */
+export type OfferStatus = "pending" | "accepted" | "failed" | "gone" | "expired";
+
 export interface OfferRecord {
 	id: string;
 	campaignId: string;
@@ -24,7 +27,7 @@ export interface OfferRecord {
 	triggerType: "geofence" | "cart";
 	/** Where the offer's links lead, for the click redirect. */
 	links: { url: string | null; actions: Record<string, string> } | null;
-	status: "pending" | "accepted" | "failed" | "gone" | "no_device";
+	status: OfferStatus;
 	attempts: number;
 	expiresAt: number;
 }
@@ -119,5 +122,24 @@ export async function recordConversion(
 			revenue,
 			iso(now),
 		)
+		.run();
+}
+
+/**
+ * Counts retry attempts, and records the final (or accepted) outcome of an offer when
+ * `status` is given; an accepted offer stays accepted.
+ */
+export async function updateOfferStatus(
+	env: Env,
+	offerId: string,
+	status: OfferStatus | null,
+	attempts: number,
+): Promise<void> {
+	await env.DB.prepare(
+		`UPDATE offers SET attempts = attempts + ?,
+		   status = CASE WHEN ?2 IS NULL OR status = 'accepted' THEN status ELSE ?2 END
+		 WHERE id = ?3`,
+	)
+		.bind(attempts, status, offerId)
 		.run();
 }

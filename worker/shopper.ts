@@ -15,7 +15,9 @@ import {
 	screenPings,
 } from "../src/presence/presence.js";
 import { pruneHistory } from "../src/pressure/policy.js";
+import type { FcmMessageInput } from "../src/push/fcm.js";
 import { buildOfferPayload, pushTopic } from "../src/push/payload.js";
+import { nextRetryAt } from "../src/push/retry.js";
 import type { PushSubscriptionJSON } from "../src/push/webpush.js";
 import {
 	applyCartEvent,
@@ -31,7 +33,14 @@ import type { Campaign } from "../src/schemas/campaign.js";
 import type { DecisionOut } from "../src/schemas/ping.js";
 import type { PutDevice, PutUser } from "../src/schemas/user.js";
 import { cartRules } from "./cart-rules.js";
-import { loadCampaigns, type OfferRecord, recordConversion, recordDecisions } from "./db.js";
+import {
+	loadCampaigns,
+	type OfferRecord,
+	type OfferStatus,
+	recordConversion,
+	recordDecisions,
+	updateOfferStatus,
+} from "./db.js";
 import { fcmClient, sendFcm } from "./fcm.js";
 import type { FenceMeta, ShardAnswer } from "./geoshard.js";
 import { iso } from "./http.js";
@@ -73,6 +82,19 @@ interface State {
 	cartAnswers: Record<string, { offers: DecisionOut[]; at: number }>;
 	/** The last offer sent or held out, for crediting a purchase to it. */
 	exposure: Exposure | null;
+	/** Deliveries a push service asked us to retry (429/5xx), re-sent from the alarm. */
+	deliveries: PendingDelivery[];
+}
+
+interface PendingDelivery {
+	offerId: string;
+	deviceId: string;
+	message: { transport: "web"; payload: string } | { transport: "fcm"; input: FcmMessageInput };
+	topic: string;
+	expiresAt: number;
+	/** Retries made so far. */
+	attempt: number;
+	nextAt: number;
 }
 
 interface Exposure {
@@ -94,6 +116,7 @@ const KEYS = [
 	"cart",
 	"cartAnswers",
 	"exposure",
+	"deliveries",
 ] as const;
 /** Remembered cart answers: enough to absorb any webhook retry storm. */
 const CART_ANSWERS_MAX = 500;
@@ -173,6 +196,7 @@ export class ShopperDO extends DurableObject<Env> {
 			cart: (m.get("cart") as CartState) ?? emptyCart(),
 			cartAnswers: (m.get("cartAnswers") as State["cartAnswers"]) ?? {},
 			exposure: (m.get("exposure") as Exposure) ?? null,
+			deliveries: (m.get("deliveries") as PendingDelivery[]) ?? [],
 		};
 		return this.state;
 	}
@@ -189,10 +213,12 @@ export class ShopperDO extends DurableObject<Env> {
 			cart: s.cart,
 			cartAnswers: s.cartAnswers,
 			exposure: s.exposure,
+			deliveries: s.deliveries,
 		});
-		const next = nextDwellAt(s.presence);
-		if (next === null) await this.ctx.storage.deleteAlarm();
-		else await this.ctx.storage.setAlarm(next);
+		// One alarm serves both dwell and delivery retries: the earliest wins.
+		const times = [nextDwellAt(s.presence), ...s.deliveries.map((d) => d.nextAt)].filter((t) => t !== null);
+		if (times.length === 0) await this.ctx.storage.deleteAlarm();
+		else await this.ctx.storage.setAlarm(Math.min(...times));
 	}
 
 	/** PUT /v1/users/{userId}. Withdrawing location consent forgets where the person is. */
@@ -366,15 +392,78 @@ export class ShopperDO extends DurableObject<Env> {
 	override async alarm(): Promise<void> {
 		await this.serialize(async () => {
 			const s = await this.load();
-			if (!s.meta || !s.profile?.consent.location) return;
-			const tenant = await loadTenant(this.env, s.meta.tenantId);
-			if (!tenant) return;
+			if (!s.meta) return;
 			const now = Date.now();
-			const due = dueDwells(s.presence, now);
-			s.presence = due.state;
-			await this.fire(tenant, s, due.events, now);
+			await this.retryDeliveries(s, now);
+			if (s.profile?.consent.location) {
+				const tenant = await loadTenant(this.env, s.meta.tenantId);
+				if (tenant) {
+					const due = dueDwells(s.presence, now);
+					s.presence = due.state;
+					await this.fire(tenant, s, due.events, now);
+				}
+			}
 			await this.save(s);
 		});
+	}
+
+	/**
+	 * Re-sends the deliveries that fell due. Each delivery is one device's copy of one
+	 * offer, retried only after a retryable answer, so an accepted copy is never sent twice.
+	 */
+	private async retryDeliveries(s: State, now: number): Promise<void> {
+		const due = s.deliveries.filter((d) => d.nextAt <= now);
+		if (due.length === 0) return;
+		s.deliveries = s.deliveries.filter((d) => d.nextAt > now);
+		const fcm = fcmClient(this.env);
+		const ended = new Map<string, OfferStatus>();
+		for (const d of due) {
+			const dev = s.devices[d.deviceId];
+			const ttlSeconds = Math.ceil((d.expiresAt - now) / 1000);
+			let outcome: PushOutcome;
+			if (ttlSeconds <= 0) outcome = { kind: "retry", retryAtMs: null };
+			else if (d.message.transport === "web") {
+				outcome = dev?.webPush
+					? await sendWebPush(this.env, dev.webPush, d.message.payload, { ttlSeconds, topic: d.topic, now })
+					: { kind: "gone" };
+			} else {
+				outcome =
+					dev?.fcmToken && fcm
+						? await sendFcm(fcm, dev.fcmToken, { ...d.message.input, ttlSeconds })
+						: { kind: "gone" };
+			}
+			if (outcome.kind === "gone" && dev) {
+				if (d.message.transport === "web") dev.webPush = null;
+				else dev.fcmToken = null;
+			}
+			if (outcome.kind === "retry") {
+				const at =
+					ttlSeconds <= 0
+						? null
+						: nextRetryAt(d.attempt + 1, now, outcome.retryAtMs, d.expiresAt, Math.random());
+				if (at !== null) {
+					s.deliveries.push({ ...d, attempt: d.attempt + 1, nextAt: at });
+					continue;
+				}
+			}
+			const status: OfferStatus =
+				outcome.kind === "accepted"
+					? "accepted"
+					: outcome.kind === "retry"
+						? "expired"
+						: outcome.kind === "gone"
+							? "gone"
+							: "failed";
+			const prev = ended.get(d.offerId);
+			if (prev !== "accepted") ended.set(d.offerId, status);
+		}
+		for (const offerId of new Set(due.map((d) => d.offerId))) {
+			const attempts = due.filter((d) => d.offerId === offerId).length;
+			const status = ended.get(offerId);
+			// An offer stays pending while any copy is still being retried, and accepted once any copy got through.
+			const final = status === "accepted" || (status && !s.deliveries.some((d) => d.offerId === offerId));
+			await updateOfferStatus(this.env, offerId, final && status ? status : null, attempts);
+		}
 	}
 
 	/**
@@ -544,31 +633,39 @@ export class ShopperDO extends DurableObject<Env> {
 		const topic = pushTopic([campaign.id, trigger.type === "geofence" ? trigger.fence.id : "cart"]);
 		const fcm = fcmClient(this.env);
 		const sends: Promise<PushOutcome>[] = [];
-		for (const dev of Object.values(s.devices)) {
+		const retryLater = (deviceId: string, message: PendingDelivery["message"], o: PushOutcome) => {
+			if (o.kind !== "retry") return;
+			const at = nextRetryAt(1, now, o.retryAtMs, expiresAt, Math.random());
+			if (at !== null)
+				s.deliveries.push({ offerId, deviceId, message, topic, expiresAt, attempt: 0, nextAt: at });
+		};
+		for (const [deviceId, dev] of Object.entries(s.devices)) {
 			const sub = dev.webPush;
 			if (sub) {
 				sends.push(
 					sendWebPush(this.env, sub, payload, { ttlSeconds: campaign.ttlSeconds, topic, now }).then((o) => {
 						if (o.kind === "gone") dev.webPush = null;
+						retryLater(deviceId, { transport: "web", payload }, o);
 						return o;
 					}),
 				);
 			}
 			const token = dev.fcmToken;
 			if (token && fcm) {
-				const input = {
+				const input: FcmMessageInput = {
 					...rendered,
 					offerId,
 					campaignId: campaign.id,
 					variantId: variant.id,
 					expiresAtMs: expiresAt,
 					ttlSeconds: campaign.ttlSeconds,
-					urgency: "high" as const,
+					urgency: "high",
 					topic,
 				};
 				sends.push(
 					sendFcm(fcm, token, input).then((o) => {
 						if (o.kind === "gone") dev.fcmToken = null;
+						retryLater(deviceId, { transport: "fcm", input }, o);
 						return o;
 					}),
 				);
@@ -578,11 +675,13 @@ export class ShopperDO extends DurableObject<Env> {
 		record.attempts = outcomes.length;
 		record.status = outcomes.some((o) => o.kind === "accepted")
 			? "accepted"
-			: outcomes.some((o) => o.kind === "retry")
+			: s.deliveries.some((d) => d.offerId === offerId)
 				? "pending"
-				: outcomes.every((o) => o.kind === "gone")
-					? "gone"
-					: "failed";
+				: outcomes.some((o) => o.kind === "retry")
+					? "expired"
+					: outcomes.every((o) => o.kind === "gone")
+						? "gone"
+						: "failed";
 		return record;
 	}
 }
