@@ -1,5 +1,5 @@
 import type { Variant } from "../schemas/campaign.js";
-import { parseTemplate, renderTemplate, type Template } from "./template.js";
+import { parseTemplate, renderTemplate, renderWorstCase, type Template } from "./template.js";
 
 /** Parsed templates by source: campaigns are few and sent often. */
 const cache = new Map<string, Template>();
@@ -42,4 +42,33 @@ export function renderOffer(variant: Variant, vars: Record<string, unknown>): Re
 		}));
 	}
 	return out;
+}
+
+/** Longest URL a payload can carry for one link: a signed click link through the service. */
+export const MAX_LINK_CHARS = 320;
+
+/**
+ * The largest plaintext payload any person could get from this variant, in UTF-8 bytes:
+ * checked when the campaign is saved, so a send never fails for size.
+ */
+export function worstCasePayloadBytes(campaignId: string, variant: Variant): number {
+	const link = (url: string | undefined) =>
+		url ? "x".repeat(Math.max(url.length, MAX_LINK_CHARS)) : undefined;
+	const json = JSON.stringify({
+		offerId: "00000000-0000-0000-0000-000000000000",
+		campaignId,
+		variantId: variant.id,
+		title: renderWorstCase(compiled(variant.title)),
+		body: renderWorstCase(compiled(variant.body)),
+		url: link(variant.url),
+		actions: variant.actions?.map((a) => ({
+			id: a.id,
+			title: renderWorstCase(compiled(a.title)),
+			url: link(a.url),
+		})),
+		icon: variant.icon,
+		image: variant.image,
+		expiresAt: "2026-01-01T00:00:00.000Z",
+	});
+	return new TextEncoder().encode(json).byteLength;
 }

@@ -5,7 +5,14 @@
  * template that parses always renders, and a missing value renders as "".
  *
  * Filters: `default: "x"` (when empty or missing), `upcase`, `downcase`, `capitalize`.
+ *
+ * Every expression renders at most {@link MAX_VALUE_CHARS} characters, control characters
+ * removed: a person's attributes cannot blow a push past its size limit, and the worst
+ * case is known when the campaign is saved ({@link renderWorstCase}).
  */
+
+/** The most characters one `{{ expression }}` renders. */
+export const MAX_VALUE_CHARS = 64;
 
 type Filter = { name: string; arg: string | null };
 type Part = { kind: "text"; text: string } | { kind: "expr"; path: string[]; filters: Filter[] };
@@ -90,9 +97,32 @@ export function renderTemplate(t: Template, vars: Record<string, unknown>): stri
 	let out = "";
 	for (const p of t.parts) {
 		if (p.kind === "text") out += p.text;
-		else out += applyFilters(lookup(vars, p.path), p.filters);
+		else out += bound(applyFilters(lookup(vars, p.path), p.filters));
 	}
 	return out;
+}
+
+/**
+ * The longest UTF-8 rendering possible: every expression at its maximum length in a
+ * 3-byte character (no UTF-16 code unit takes more, and none needs JSON escaping).
+ */
+export function renderWorstCase(t: Template): string {
+	let out = "";
+	for (const p of t.parts) out += p.kind === "text" ? p.text : "\u20ac".repeat(MAX_VALUE_CHARS);
+	return out;
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point.
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+
+function bound(v: string): string {
+	const clean = v.replace(CONTROL, "");
+	if (clean.length <= MAX_VALUE_CHARS) return clean;
+	// Do not cut a surrogate pair in half.
+	const end = /[\ud800-\udbff]/.test(clean.charAt(MAX_VALUE_CHARS - 1))
+		? MAX_VALUE_CHARS - 1
+		: MAX_VALUE_CHARS;
+	return clean.slice(0, end);
 }
 
 function lookup(vars: unknown, path: readonly string[]): string {

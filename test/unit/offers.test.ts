@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { assignVariant, inHoldout } from "../../src/offers/assign.js";
 import { decide, type GeofenceTrigger, type PersonView } from "../../src/offers/decide.js";
-import { parseTemplate, renderTemplate, TemplateError } from "../../src/offers/template.js";
+import { renderOffer, worstCasePayloadBytes } from "../../src/offers/render.js";
+import { MAX_VALUE_CHARS, parseTemplate, renderTemplate, TemplateError } from "../../src/offers/template.js";
 import type { Campaign } from "../../src/schemas/campaign.js";
 import { defaultSettings, type Settings } from "../../src/schemas/settings.js";
 
@@ -242,5 +243,39 @@ describe("templates", () => {
 		expect(code("{{ 1+1 }}")).toBe("bad_expression");
 		expect(code("{{ a | shout }}")).toBe("unknown_filter");
 		expect(code('{{ a | default: "x|y" }}')).toBeNull();
+	});
+});
+
+describe("payload size bounds", () => {
+	it("caps each expression at MAX_VALUE_CHARS, strips control characters, never splits a surrogate pair", () => {
+		const t = parseTemplate("Hi {{ firstName }}!");
+		expect(renderTemplate(t, { firstName: "x".repeat(500) })).toBe(`Hi ${"x".repeat(MAX_VALUE_CHARS)}!`);
+		expect(renderTemplate(t, { firstName: "A\u0000d\u001fa\u007f" })).toBe("Hi Ada!");
+		const emoji = `${"x".repeat(MAX_VALUE_CHARS - 1)}😀`;
+		expect(renderTemplate(t, { firstName: emoji })).toBe(`Hi ${"x".repeat(MAX_VALUE_CHARS - 1)}!`);
+	});
+
+	it("bounds what any person could get, above what a real render produces", () => {
+		const variant = {
+			id: "a",
+			weight: 1,
+			title: "{{ firstName }}, -20%",
+			body: "At {{ geofence.name }} {{ attributes.x }}",
+		};
+		const worst = worstCasePayloadBytes("c1", variant);
+		const real = renderOffer(variant, {
+			firstName: "€".repeat(500),
+			geofence: { name: "€".repeat(500) },
+			attributes: { x: '"'.repeat(500) },
+		});
+		const payload = JSON.stringify({
+			offerId: "00000000-0000-0000-0000-000000000000",
+			campaignId: "c1",
+			variantId: "a",
+			...real,
+			expiresAt: "2026-01-01T00:00:00.000Z",
+		});
+		expect(new TextEncoder().encode(payload).byteLength).toBeLessThanOrEqual(worst);
+		expect(worstCasePayloadBytes("c1", { ...variant, body: "{{ a }}".repeat(40) })).toBeGreaterThan(3993);
 	});
 });

@@ -84,14 +84,19 @@ describe("geofence campaigns", () => {
 		expect(push.sent.length).toBe(1);
 	});
 
-	it("sends once per visit even when the same pings arrive concurrently", async () => {
+	it("sends exactly one push when 20 pings that all enter the fence arrive at once", async () => {
 		const t = await shop("of-concurrent");
 		const push = capturePush();
 		const p = await registerPerson(t, "u");
 		const at = Date.now() - 5_000;
 		const answers = await Promise.all(
-			Array.from({ length: 5 }, () =>
-				postPings(t, p.userId, [{ ...BORDEAUX, accuracy: 5, timestamp: at }], p.deviceId),
+			Array.from({ length: 20 }, (_, i) =>
+				postPings(
+					t,
+					p.userId,
+					[{ ...offset(BORDEAUX, i, -i), accuracy: 5, timestamp: at + i * 10 }],
+					p.deviceId,
+				),
 			),
 		);
 		expect(answers.flatMap(eventsOf)).toEqual(["enter:grocery-1"]);
@@ -506,5 +511,24 @@ describe("campaign CRUD", () => {
 		);
 		expect(p.errors).toContainEqual(expect.objectContaining({ path: ["variants", 0, "title"] }));
 		await expectProblem(await call("GET", "/v1/campaigns/tpl", { key: t.secretKey }), 404, "not_found");
+	});
+});
+
+describe("campaign payload size", () => {
+	it("refuses at save time a variant whose push could exceed 3,993 bytes, naming the variant", async () => {
+		const t = await createTenant("of-size");
+		const variants = [
+			{ id: "ok", weight: 1, title: "Hi {{ firstName }}", body: "Fine" },
+			{ id: "big", weight: 1, title: "Hi", body: "{{ attributes.note }} ".repeat(40) },
+		];
+		const res = await call("POST", "/v1/campaigns", {
+			key: t.secretKey,
+			body: campaignBody("size", { variants }),
+		});
+		const problem = await expectProblem(res, 422, "validation_failed");
+		expect(problem.errors).toEqual([
+			expect.objectContaining({ path: ["variants", 1], code: "payload_too_large" }),
+		]);
+		await expectProblem(await call("GET", "/v1/campaigns/size", { key: t.secretKey }), 404);
 	});
 });

@@ -1,4 +1,6 @@
 import { AppError } from "../../src/errors.js";
+import { worstCasePayloadBytes } from "../../src/offers/render.js";
+import { MAX_PAYLOAD_BYTES } from "../../src/push/payload.js";
 import {
 	type Campaign,
 	CreateCampaignSchema,
@@ -17,6 +19,7 @@ export function campaignRoutes(router: AppRouter): void {
 		const tenant = await requireKey(req, env, "secret");
 		const input = await body(req, CreateCampaignSchema);
 		const campaign: Campaign = { ...input, id: input.id ?? randomToken("cmp_", 9) };
+		checkPayloadSizes(campaign);
 		const now = iso(Date.now());
 		const res = await env.DB.prepare(
 			`INSERT INTO campaigns (tenant_id, id, status, priority, trigger_type, body, created_at, updated_at)
@@ -64,6 +67,7 @@ export function campaignRoutes(router: AppRouter): void {
 			...parse(CreateCampaignSchema, { ...campaignOut(current), ...definedOnly(patch), id }),
 			id,
 		};
+		checkPayloadSizes(merged);
 		await env.DB.prepare(
 			"UPDATE campaigns SET status = ?, priority = ?, trigger_type = ?, body = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
 		)
@@ -91,6 +95,24 @@ export function campaignRoutes(router: AppRouter): void {
 		await bumpVersion(env, tenant.id);
 		return new Response(null, { status: 204 });
 	});
+}
+
+/** Refuses a campaign whose pushes could exceed the Web Push payload limit for some person. */
+function checkPayloadSizes(c: Campaign): void {
+	const errors = c.variants.flatMap((v, i) => {
+		const bytes = worstCasePayloadBytes(c.id, v);
+		return bytes > MAX_PAYLOAD_BYTES
+			? [
+					{
+						path: ["variants", i],
+						code: "payload_too_large",
+						message: `the push could reach ${bytes} bytes (limit ${MAX_PAYLOAD_BYTES}) with the longest values; shorten texts or links`,
+					},
+				]
+			: [];
+	});
+	if (errors.length > 0)
+		throw new AppError("validation_failed", 422, "A variant's push could be too large.", errors);
 }
 
 /** Tells isolates that cache compiled campaigns (cart rule indexes) to rebuild. */
