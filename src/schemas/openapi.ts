@@ -5,8 +5,9 @@
 import { z } from "zod";
 import { PushSubscriptionSchema } from "../push/webpush.js";
 import { CreateCampaignSchema, PatchCampaignSchema } from "./campaign.js";
+import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
 import { GeofenceFeatureCollectionSchema } from "./geofence.js";
-import { PingAnswerSchema, PingBatchSchema } from "./ping.js";
+import { DecisionSchema, PingAnswerSchema, PingBatchSchema } from "./ping.js";
 import { SettingsPatchSchema, SettingsSchema } from "./settings.js";
 import { CreateTenantSchema, TenantCreatedSchema } from "./tenant.js";
 import { PutDeviceSchema, PutUserSchema } from "./user.js";
@@ -194,6 +195,34 @@ const OPERATIONS: Operation[] = [
 		response: { status: 200, schema: PingAnswerSchema, description: "events and offer decisions" },
 	},
 ];
+
+OPERATIONS.push(
+	{
+		method: "post",
+		path: "/v1/cart-events",
+		summary:
+			"Cart webhook: signed with X-Signature (HMAC-SHA256 of `<t>.<raw body>`), tenant named by X-Tenant-Id; the same eventId again returns the first answer",
+		auth: "webhook",
+		request: CartEventSchema,
+		response: {
+			status: 200,
+			schema: z.object({ offers: z.array(DecisionSchema), duplicate: z.boolean().optional() }),
+			description: "offer decisions",
+		},
+	},
+	{
+		method: "post",
+		path: "/v1/webhook-secret/rotate",
+		summary: "New webhook secret (shown once); the previous one stays valid for graceSeconds",
+		auth: "secret",
+		request: RotateWebhookSecretSchema,
+		response: {
+			status: 200,
+			schema: z.object({ webhookSecret: z.string(), previousValidUntil: z.string() }),
+			description: "the new secret",
+		},
+	},
+);
 
 const SECURITY: Record<Auth, { [k: string]: string[] }[]> = {
 	none: [],
