@@ -74,3 +74,18 @@ export async function openSecret(pepper: string, sealed: string): Promise<string
 	);
 	return new TextDecoder().decode(pt);
 }
+
+let derived: { pepper: string; key: Promise<string> } | null = null;
+
+/**
+ * The click-link secret, derived from `KEY_PEPPER` under its own label so it differs from
+ * every other use of the pepper (key hashes, the webhook-secret seal). Sign links with
+ * `signClick(await clickKey(env), offerId, action)` and build them with `clickUrl`.
+ */
+export function clickKey(env: Env): Promise<string> {
+	// An empty pepper would make every link forgeable: fail closed.
+	if (!env.KEY_PEPPER) return Promise.reject(new Error("KEY_PEPPER is not set"));
+	if (derived?.pepper !== env.KEY_PEPPER)
+		derived = { pepper: env.KEY_PEPPER, key: hmacHex(env.KEY_PEPPER, "edge-offers/click-links/v1") };
+	return derived.key;
+}

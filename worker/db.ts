@@ -1,3 +1,4 @@
+import type { OfferLinks } from "../src/offers/click.js";
 import type { Decision, TriggerEvent } from "../src/offers/decide.js";
 import { type Campaign, StoredCampaignSchema } from "../src/schemas/campaign.js";
 import { iso } from "./http.js";
@@ -26,7 +27,7 @@ export interface OfferRecord {
 	geofenceId: string | null;
 	triggerType: "geofence" | "cart";
 	/** Where the offer's links lead, for the click redirect. */
-	links: { url: string | null; actions: Record<string, string> } | null;
+	links: OfferLinks | null;
 	status: OfferStatus;
 	attempts: number;
 	expiresAt: number;

@@ -4,6 +4,8 @@ import { campaignRoutes } from "./routes/campaigns.js";
 import { cartRoutes } from "./routes/cart.js";
 import { geofenceRoutes } from "./routes/geofences.js";
 import { metaRoutes } from "./routes/meta.js";
+import { offerRoutes } from "./routes/offers.js";
+import { statsRoutes } from "./routes/stats.js";
 import { tenantRoutes } from "./routes/tenants.js";
 import { userRoutes } from "./routes/users.js";
 
@@ -17,6 +19,8 @@ geofenceRoutes(router);
 campaignRoutes(router);
 userRoutes(router);
 cartRoutes(router);
+offerRoutes(router);
+statsRoutes(router);
 router.all("*", () => problem(404, "not_found", "No such route."));
 
 export default {

@@ -1,7 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { shardOfPoint } from "../src/geo/shard.js";
+import { clickUrl, linksOf, type OfferLinks, signClick } from "../src/offers/click.js";
 import { type Decision, decide, type PersonView, type TriggerEvent } from "../src/offers/decide.js";
-import { renderOffer } from "../src/offers/render.js";
+import { type RenderedOffer, renderOffer } from "../src/offers/render.js";
 import {
 	applyPings,
 	dueDwells,
@@ -33,6 +34,7 @@ import type { Campaign } from "../src/schemas/campaign.js";
 import type { DecisionOut } from "../src/schemas/ping.js";
 import type { PutDevice, PutUser } from "../src/schemas/user.js";
 import { cartRules } from "./cart-rules.js";
+import { clickKey } from "./crypto.js";
 import {
 	loadCampaigns,
 	type OfferRecord,
@@ -66,7 +68,8 @@ interface Device {
 }
 
 interface State {
-	meta: { tenantId: string; userId: string } | null;
+	/** `baseUrl`: the service's public origin, for click links sent from alarms. */
+	meta: { tenantId: string; userId: string; baseUrl?: string } | null;
 	profile: Profile | null;
 	devices: Record<string, Device>;
 	presence: PresenceState;
@@ -225,7 +228,7 @@ export class ShopperDO extends DurableObject<Env> {
 	async putProfile(tenantId: string, userId: string, input: PutUser, now: number): Promise<UserView> {
 		return this.serialize(async () => {
 			const s = await this.load();
-			s.meta = { tenantId, userId };
+			s.meta = { tenantId, userId, ...(s.meta?.baseUrl ? { baseUrl: s.meta.baseUrl } : {}) };
 			const prev = s.profile;
 			s.profile = {
 				firstName: input.firstName ?? null,
@@ -287,6 +290,7 @@ export class ShopperDO extends DurableObject<Env> {
 		deviceId: string | null,
 		input: Omit<Ping, "index">[],
 		now: number,
+		baseUrl: string,
 	): Promise<PingAnswer> {
 		return this.serialize(async () => {
 			const s = await this.load();
@@ -304,7 +308,7 @@ export class ShopperDO extends DurableObject<Env> {
 					rejected: pings.map((p) => ({ index: p.index, reason: "no_location_consent" })),
 				};
 			}
-			s.meta = { tenantId: tenant.id, userId };
+			s.meta = { tenantId: tenant.id, userId, baseUrl };
 			const device = deviceId ? s.devices[deviceId] : undefined;
 			if (device) device.lastSeenAt = now;
 
@@ -343,12 +347,18 @@ export class ShopperDO extends DurableObject<Env> {
 	 * decides complementary-product offers for added items. The same eventId again
 	 * returns the first answer and fires nothing, however the duplicates interleave.
 	 */
-	async cartEvent(tenant: TenantCtx, userId: string, event: CartEventIn, now: number): Promise<CartAnswer> {
+	async cartEvent(
+		tenant: TenantCtx,
+		userId: string,
+		event: CartEventIn,
+		now: number,
+		baseUrl: string,
+	): Promise<CartAnswer> {
 		return this.serialize(async () => {
 			const s = await this.load();
 			const seen = s.cartAnswers[event.eventId];
 			if (seen) return { offers: seen.offers, duplicate: true };
-			s.meta ??= { tenantId: tenant.id, userId };
+			s.meta = { tenantId: tenant.id, userId, baseUrl };
 			s.cart = applyCartEvent(s.cart, event);
 			if (event.type === "purchase") await this.attribute(tenant, s, event, now);
 			let offers: DecisionOut[] = [];
@@ -585,6 +595,38 @@ export class ShopperDO extends DurableObject<Env> {
 		return out;
 	}
 
+	/**
+	 * Replaces the offer's links with signed click links through the service, which
+	 * record the click and redirect; the real targets are kept for the redirect. Without a
+	 * known public origin the links go out as they are.
+	 */
+	private async withClickLinks(
+		offerId: string,
+		offer: RenderedOffer,
+		baseUrl: string | undefined,
+	): Promise<{ offer: RenderedOffer; links: OfferLinks }> {
+		const links = linksOf(offer);
+		const base = this.env.PUBLIC_BASE_URL || baseUrl;
+		if (!base) return { offer, links };
+		const key = await clickKey(this.env);
+		const link = async (action: string | null) =>
+			clickUrl(base, offerId, action, await signClick(key, offerId, action));
+		return {
+			offer: {
+				...offer,
+				...(offer.url ? { url: await link(null) } : {}),
+				...(offer.actions
+					? {
+							actions: await Promise.all(
+								offer.actions.map(async (a) => ({ ...a, ...(a.url ? { url: await link(a.id) } : {}) })),
+							),
+						}
+					: {}),
+			},
+			links,
+		};
+	}
+
 	private person(s: State, fcmEnabled: boolean, now: number): PersonView {
 		const keys = cartKeys(s.cart);
 		return {
@@ -618,16 +660,17 @@ export class ShopperDO extends DurableObject<Env> {
 			expiresAt,
 		};
 		if (!variant) return record;
-		const rendered = renderOffer(variant, templateVars(s, campaign, trigger));
-		record.links = {
-			url: rendered.url ?? null,
-			actions: Object.fromEntries((rendered.actions ?? []).flatMap((a) => (a.url ? [[a.id, a.url]] : []))),
-		};
+		const rendered = await this.withClickLinks(
+			offerId,
+			renderOffer(variant, templateVars(s, campaign, trigger)),
+			s.meta?.baseUrl,
+		);
+		record.links = rendered.links;
 		const payload = buildOfferPayload({
 			offerId,
 			campaignId: campaign.id,
 			variantId: variant.id,
-			...rendered,
+			...rendered.offer,
 			expiresAt: iso(expiresAt),
 		});
 		const topic = pushTopic([campaign.id, trigger.type === "geofence" ? trigger.fence.id : "cart"]);
@@ -653,7 +696,7 @@ export class ShopperDO extends DurableObject<Env> {
 			const token = dev.fcmToken;
 			if (token && fcm) {
 				const input: FcmMessageInput = {
-					...rendered,
+					...rendered.offer,
 					offerId,
 					campaignId: campaign.id,
 					variantId: variant.id,

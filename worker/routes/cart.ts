@@ -40,7 +40,13 @@ export function cartRoutes(router: AppRouter): void {
 		}
 		const tenant = await loadTenant(env, tenantId);
 		if (!tenant) throw unauthorized("bad_signature");
-		const answer = await shopper(env, tenant.id, input.userId).cartEvent(tenant, input.userId, event, now);
+		const answer = await shopper(env, tenant.id, input.userId).cartEvent(
+			tenant,
+			input.userId,
+			event,
+			now,
+			new URL(req.url).origin,
+		);
 		return json({ offers: answer.offers, ...(answer.duplicate ? { duplicate: true } : {}) });
 	});
 

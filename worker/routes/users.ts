@@ -112,6 +112,7 @@ export function userRoutes(router: AppRouter): void {
 				batch.deviceId ?? null,
 				pings,
 				Date.now(),
+				new URL(req.url).origin,
 			),
 		);
 	});

@@ -1,0 +1,126 @@
+import { type OfferLinks, OfferLinksSchema, resolveClick, verifyClick } from "../../src/offers/click.js";
+import { ClickQuerySchema, OfferEventSchema, OfferId } from "../../src/schemas/tracking.js";
+import { clickKey } from "../crypto.js";
+import { body, iso, parse, problem } from "../http.js";
+import type { AppRouter } from "../router.js";
+import { SERVICE_WORKER_JS } from "../static/sw.js";
+import { requireKey } from "../tenants.js";
+
+interface OfferRow {
+	tenant_id: string;
+	campaign_id: string;
+	variant_id: string | null;
+	links: string | null;
+}
+
+/** A click link is opened by a browser from a notification: never cached, never leaking the signed URL onwards. */
+const CLICK_HEADERS = { "cache-control": "no-store", "referrer-policy": "no-referrer" };
+
+function withClickHeaders(res: Response): Response {
+	const h = new Headers(res.headers);
+	for (const [k, v] of Object.entries(CLICK_HEADERS)) h.set(k, v);
+	return new Response(res.body, { status: res.status, headers: h });
+}
+
+/** Offer tracking: the signed click link, events reported by apps, and the web service worker. */
+export function offerRoutes(router: AppRouter): void {
+	router.get("/v1/offers/:offerId/click", async (req, env) => {
+		const url = new URL(req.url);
+		const one = (name: string) => {
+			const all = url.searchParams.getAll(name);
+			return all.length === 1 ? all[0] : all.length === 0 ? undefined : null;
+		};
+		const id = OfferId.safeParse(req.params.offerId);
+		const q = ClickQuerySchema.safeParse({ sig: one("sig"), action: one("action") });
+		// Anything we did not sign (missing, malformed, repeated or wrong) is one answer, checked
+		// before the database so it tells nothing about which offers exist.
+		if (
+			!id.success ||
+			!q.success ||
+			!(await verifyClick(await clickKey(env), id.data, q.data.action ?? null, q.data.sig))
+		)
+			return withClickHeaders(problem(403, "bad_signature", "This link is not valid."));
+		const action = q.data.action ?? null;
+
+		const offer = await env.DB.prepare(
+			"SELECT tenant_id, campaign_id, variant_id, links FROM offers WHERE id = ?",
+		)
+			.bind(id.data)
+			.first<OfferRow>();
+		if (!offer) return withClickHeaders(problem(404, "not_found", "This offer no longer exists."));
+
+		const target = resolveClick(offerLinks(offer), action);
+		if (target.kind === "unknown_action")
+			return withClickHeaders(problem(404, "unknown_action", "This offer has no such action."));
+		await recordEvent(env, id.data, offer, "clicked", action);
+		if (target.kind === "none") return new Response(null, { status: 204, headers: CLICK_HEADERS });
+		return new Response(null, { status: 302, headers: { ...CLICK_HEADERS, location: target.url } });
+	});
+
+	router.post("/v1/offers/:offerId/events", async (req, env) => {
+		const tenant = await requireKey(req, env, "publishable");
+		const offerId = parse(OfferId, req.params.offerId);
+		const event = await body(req, OfferEventSchema, 4096);
+		const offer = await env.DB.prepare(
+			"SELECT tenant_id, campaign_id, variant_id, links FROM offers WHERE id = ? AND tenant_id = ?",
+		)
+			.bind(offerId, tenant.id)
+			.first<OfferRow>();
+		if (!offer) return problem(404, "not_found", "No offer with this id.");
+		await recordEvent(env, offerId, offer, event.type, event.action ?? null);
+		return new Response(null, { status: 204 });
+	});
+
+	router.get(
+		"/sw.js",
+		() =>
+			new Response(SERVICE_WORKER_JS, {
+				headers: {
+					"content-type": "text/javascript; charset=utf-8",
+					"service-worker-allowed": "/",
+					// Browsers check a service worker for updates at least daily whatever this says.
+					"cache-control": "public, max-age=3600",
+					"x-content-type-options": "nosniff",
+				},
+			}),
+	);
+}
+
+/** The offer's stored links; null when none were stored (the variant had none) or they do not parse. */
+function offerLinks(offer: OfferRow): OfferLinks | null {
+	if (offer.links === null) return null;
+	const stored = OfferLinksSchema.safeParse(safeJson(offer.links));
+	return stored.success ? stored.data : null;
+}
+
+function safeJson(text: string): unknown {
+	try {
+		return JSON.parse(text);
+	} catch {
+		return null;
+	}
+}
+
+function recordEvent(
+	env: Env,
+	offerId: string,
+	offer: OfferRow,
+	type: "displayed" | "dismissed" | "clicked",
+	action: string | null,
+): Promise<unknown> {
+	return env.DB.prepare(
+		`INSERT INTO offer_events (id, tenant_id, offer_id, campaign_id, variant_id, type, action, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	)
+		.bind(
+			crypto.randomUUID(),
+			offer.tenant_id,
+			offerId,
+			offer.campaign_id,
+			offer.variant_id,
+			type,
+			action,
+			iso(Date.now()),
+		)
+		.run();
+}
