@@ -10,6 +10,7 @@ import { GeofenceFeatureCollectionSchema } from "./geofence.js";
 import { DecisionSchema, PingAnswerSchema, PingBatchSchema } from "./ping.js";
 import { SettingsPatchSchema, SettingsSchema } from "./settings.js";
 import { CreateTenantSchema, TenantCreatedSchema } from "./tenant.js";
+import { CampaignStatsSchema, OfferEventSchema } from "./tracking.js";
 import { PutDeviceSchema, PutUserSchema } from "./user.js";
 
 type Auth = "none" | "admin" | "secret" | "publishable" | "webhook";
@@ -221,6 +222,38 @@ OPERATIONS.push(
 			schema: z.object({ webhookSecret: z.string(), previousValidUntil: z.string() }),
 			description: "the new secret",
 		},
+	},
+);
+
+OPERATIONS.push(
+	{
+		method: "get",
+		path: "/v1/offers/{offerId}/click",
+		summary: "Signed click link from a push (?sig=&action=): records the click, 302 to the offer's URL",
+		auth: "none",
+		response: { status: 302, description: "redirect to the stored target" },
+	},
+	{
+		method: "post",
+		path: "/v1/offers/{offerId}/events",
+		summary: "Report displayed, dismissed or clicked",
+		auth: "publishable",
+		request: OfferEventSchema,
+		response: { status: 204, description: "recorded" },
+	},
+	{
+		method: "get",
+		path: "/v1/campaigns/{id}/stats",
+		summary: "Funnel per variant and holdout",
+		auth: "secret",
+		response: { status: 200, schema: CampaignStatsSchema, description: "funnel" },
+	},
+	{
+		method: "get",
+		path: "/sw.js",
+		summary: "Service worker for web apps: shows offers, reports display and dismissal",
+		auth: "none",
+		response: { status: 200, description: "text/javascript" },
 	},
 );
 
