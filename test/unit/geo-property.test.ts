@@ -13,24 +13,13 @@ import { prepareFence } from "../../src/geo/exact.js";
 import { createFenceIndex } from "../../src/geo/index.js";
 import type { Fence, FenceGeometry, Position } from "../../src/geo/types.js";
 import { validateFeatureCollection } from "../../src/geo/validate.js";
+import { prng } from "../helpers/prng.js";
 
 // Seeded so a failure replays exactly; change SEED to explore other cases.
 const SEED = 0x5eed_2024;
 const R = 6371008.8;
 const D2R = Math.PI / 180;
 const M_PER_DEG = R * D2R;
-
-/** mulberry32: a small, fast, seedable PRNG. */
-function prng(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
 
 type Rng = () => number;
 const between = (rng: Rng, lo: number, hi: number): number => lo + (hi - lo) * rng();

@@ -17,6 +17,7 @@ import {
 	MAX_TOTAL_OPS,
 	purchasedWithin,
 } from "../../src/rules/cart.js";
+import { prng } from "../helpers/prng.js";
 
 const MIN = 60_000;
 const DAY = 86_400_000;
@@ -39,18 +40,6 @@ function deepFreeze<T>(x: T): T {
 		Object.freeze(x);
 	}
 	return x;
-}
-
-/** mulberry32: small, seeded, good enough to shuffle test inputs reproducibly. */
-function prng(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-	};
 }
 
 function shuffle<T>(xs: readonly T[], rnd: () => number): T[] {

@@ -6,18 +6,7 @@ import {
 	type ItemMatch,
 	matchLinear,
 } from "../../src/rules/index.js";
-
-/** mulberry32: small, seeded, reproducible. */
-function prng(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-	};
-}
+import { prng } from "../helpers/prng.js";
 
 const rule = (id: string, priority: number, whenCartHas: ItemMatch, unlessCartHas?: ItemMatch): CartRule => ({
 	id,
