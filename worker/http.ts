@@ -50,7 +50,11 @@ export function toProblem(err: unknown): Response {
 }
 
 /** Reads a JSON body, bounded in size; malformed input is a 400 that stores nothing. */
-export async function readJson(req: Request, maxBytes: number): Promise<unknown> {
+export async function readJson(
+	req: Request,
+	maxBytes: number,
+	opts: { emptyAs?: unknown } = {},
+): Promise<unknown> {
 	const type = req.headers.get("content-type") ?? "";
 	if (type && !/^application\/(.+\+)?json\b/i.test(type)) {
 		throw new AppError("unsupported_media_type", 415, "Send the body as application/json.");
@@ -66,6 +70,7 @@ export async function readJson(req: Request, maxBytes: number): Promise<unknown>
 	} catch {
 		throw new AppError("malformed_json", 400, "The body is not valid UTF-8.");
 	}
+	if (opts.emptyAs !== undefined && text.trim() === "") return opts.emptyAs;
 	try {
 		return JSON.parse(text);
 	} catch {

@@ -4,6 +4,7 @@
  * order, complementary-product rules, purchase memory, conversions in D1 and combined
  * cart + geofence campaigns. Every test has its own tenant and people.
  */
+import { SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { signPayload } from "../../src/webhook/signature";
 import {
@@ -202,6 +203,28 @@ describe("signature", () => {
 		expect((await postCart(t, event)).duplicate).toBeUndefined();
 	});
 
+	it("an eventId names one event per tenant: reused for another user it is refused, and fires nothing", async () => {
+		const t = await createTenant("ct-eventid-tenant");
+		await createCartCampaign(t, "beer");
+		const push = capturePush();
+		const a = await registerPerson(t, "a");
+		const b = await registerPerson(t, "b");
+		const first = await postCart(t, cartEvent(a.userId, "item_added", [CHIPS], { eventId: "evt-shared" }));
+		expect(first.offers.map((o) => o.decision)).toEqual(["sent"]);
+		const problem = await expectProblem(
+			await sendCart(t, cartEvent(b.userId, "item_added", [CHIPS], { eventId: "evt-shared" })),
+			409,
+			"event_id_reused",
+		);
+		expect(problem.errors?.[0]?.path).toEqual(["eventId"]);
+		expect(push.sent.length).toBe(1);
+		// The same id for the same user is still a duplicate with the first answer.
+		expect(await postCart(t, cartEvent(a.userId, "item_added", [CHIPS], { eventId: "evt-shared" }))).toEqual({
+			...first,
+			duplicate: true,
+		});
+	});
+
 	it("rotation: old and new secrets both verify during the grace period", async () => {
 		const t = await createTenant("ct-rotate");
 		const p = await registerPerson(t, "u");
@@ -234,13 +257,25 @@ describe("signature", () => {
 		await postCart(t, cartEvent(p.userId, "item_added", [CHIPS]), { secret: r.webhookSecret });
 	});
 
-	it("after two rotations the last two secrets verify", async () => {
+	it("after two rotations every secret still in its grace period verifies, the first one included", async () => {
 		const t = await createTenant("ct-rotate-twice");
 		const p = await registerPerson(t, "u");
 		const second = (await rotateWebhookSecret(t)).webhookSecret;
 		const third = (await rotateWebhookSecret(t)).webhookSecret;
+		await postCart(t, cartEvent(p.userId, "item_added", [CHIPS]), { secret: t.webhookSecret });
 		await postCart(t, cartEvent(p.userId, "item_added", [CHIPS]), { secret: second });
 		await postCart(t, cartEvent(p.userId, "item_added", [CHIPS]), { secret: third });
+	});
+
+	it("rotation with an empty body uses the default grace period", async () => {
+		const t = await createTenant("ct-rotate-empty");
+		const res = await SELF.fetch("https://api.test/v1/webhook-secret/rotate", {
+			method: "POST",
+			headers: { authorization: `Bearer ${t.secretKey}` },
+		});
+		expect(res.status).toBe(200);
+		const r = (await res.json()) as { webhookSecret: string; previousValidUntil: string };
+		expect(Date.parse(r.previousValidUntil) - Date.now()).toBeGreaterThan(DAY - MINUTE);
 	});
 
 	it("a sender mid-rotation may send one v1 per secret; one valid MAC is enough", async () => {

@@ -1,9 +1,10 @@
+import { z } from "zod";
 import { AppError } from "../../src/errors.js";
 import { isFutureCartEvent } from "../../src/rules/cart.js";
 import { CartEventSchema, RotateWebhookSecretSchema } from "../../src/schemas/cart.js";
 import { verifySignature } from "../../src/webhook/signature.js";
 import { openSecret, randomToken, sealSecret } from "../crypto.js";
-import { body, iso, json, parse } from "../http.js";
+import { iso, json, parse, readJson } from "../http.js";
 import type { AppRouter } from "../router.js";
 import { loadTenant, requireKey } from "../tenants.js";
 import { shopper } from "./users.js";
@@ -40,6 +41,7 @@ export function cartRoutes(router: AppRouter): void {
 		}
 		const tenant = await loadTenant(env, tenantId);
 		if (!tenant) throw unauthorized("bad_signature");
+		await claimEventId(env, tenant.id, input.eventId, input.userId, now);
 		const answer = await shopper(env, tenant.id, input.userId).cartEvent(
 			tenant,
 			input.userId,
@@ -52,46 +54,92 @@ export function cartRoutes(router: AppRouter): void {
 
 	router.post("/v1/webhook-secret/rotate", async (req, env) => {
 		const tenant = await requireKey(req, env, "secret");
-		const { graceSeconds } = await body(req, RotateWebhookSecretSchema);
-		const row = await env.DB.prepare("SELECT webhook_secret_enc FROM tenants WHERE id = ?")
+		// Every field is optional, so an empty body means the defaults.
+		const raw = await readJson(req, 4096, { emptyAs: {} });
+		const { graceSeconds } = parse(RotateWebhookSecretSchema, raw);
+		const now = Date.now();
+		const row = await env.DB.prepare(
+			"SELECT webhook_secret_enc, webhook_secret_prev_enc FROM tenants WHERE id = ?",
+		)
 			.bind(tenant.id)
-			.first<{ webhook_secret_enc: string }>();
+			.first<{ webhook_secret_enc: string; webhook_secret_prev_enc: string | null }>();
 		if (!row) throw new AppError("not_found", 404, "Unknown tenant.");
 		const webhookSecret = randomToken("whsec_");
-		const previousValidUntil = iso(Date.now() + graceSeconds * 1000);
+		const until = now + graceSeconds * 1000;
+		// Earlier secrets keep the grace period they were promised; the newest few are kept.
+		const previous = [{ enc: row.webhook_secret_enc, until }, ...previousSecrets(row.webhook_secret_prev_enc)]
+			.filter((p) => p.until > now)
+			.slice(0, MAX_PREVIOUS_SECRETS);
 		await env.DB.prepare(
 			`UPDATE tenants SET webhook_secret_enc = ?, webhook_secret_prev_enc = ?, webhook_secret_prev_expires_at = ?
 			  WHERE id = ?`,
 		)
 			.bind(
 				await sealSecret(env.KEY_PEPPER, webhookSecret),
-				row.webhook_secret_enc,
-				previousValidUntil,
+				JSON.stringify(previous),
+				iso(Math.max(now, ...previous.map((p) => p.until))),
 				tenant.id,
 			)
 			.run();
 		// Shown once, like every key.
-		return json({ webhookSecret, previousValidUntil });
+		return json({ webhookSecret, previousValidUntil: iso(until) });
 	});
 }
 
-/** The current secret, and the previous one while its grace period lasts. */
+/** How many rotated-out secrets can still be in their grace period at once. */
+const MAX_PREVIOUS_SECRETS = 3;
+const PreviousSecrets = z.array(z.object({ enc: z.string(), until: z.number() }));
+
+function previousSecrets(text: string | null): { enc: string; until: number }[] {
+	if (!text) return [];
+	try {
+		const r = PreviousSecrets.safeParse(JSON.parse(text));
+		return r.success ? r.data : [];
+	} catch {
+		return [];
+	}
+}
+
+/**
+ * Reserves an eventId for one user of the tenant. The same id for the same user goes on
+ * to the person's object, which answers duplicates; for another user it is refused.
+ */
+async function claimEventId(
+	env: Env,
+	tenantId: string,
+	eventId: string,
+	userId: string,
+	now: number,
+): Promise<void> {
+	const owner = await env.DB.prepare(
+		`INSERT INTO cart_events (tenant_id, event_id, user_id, created_at) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (tenant_id, event_id) DO UPDATE SET event_id = excluded.event_id
+		 RETURNING user_id`,
+	)
+		.bind(tenantId, eventId, userId, iso(now))
+		.first<{ user_id: string }>();
+	if (owner && owner.user_id !== userId) {
+		throw new AppError("event_id_reused", 409, "This eventId was already used for another user.", [
+			{ path: ["eventId"], message: "already used for another user", code: "event_id_reused" },
+		]);
+	}
+}
+
+/** The current secret, and the previous ones while their grace periods last. */
 async function webhookSecrets(env: Env, tenantId: string, now: number): Promise<string[]> {
 	const row = await env.DB.prepare(
-		"SELECT webhook_secret_enc, webhook_secret_prev_enc, webhook_secret_prev_expires_at FROM tenants WHERE id = ?",
+		"SELECT webhook_secret_enc, webhook_secret_prev_enc FROM tenants WHERE id = ?",
 	)
 		.bind(tenantId)
-		.first<{
-			webhook_secret_enc: string;
-			webhook_secret_prev_enc: string | null;
-			webhook_secret_prev_expires_at: string | null;
-		}>();
+		.first<{ webhook_secret_enc: string; webhook_secret_prev_enc: string | null }>();
 	if (!row) return [];
-	const secrets = [await openSecret(env.KEY_PEPPER, row.webhook_secret_enc)];
-	const until = row.webhook_secret_prev_expires_at ? Date.parse(row.webhook_secret_prev_expires_at) : 0;
-	if (row.webhook_secret_prev_enc && until > now)
-		secrets.push(await openSecret(env.KEY_PEPPER, row.webhook_secret_prev_enc));
-	return secrets;
+	const sealed = [
+		row.webhook_secret_enc,
+		...previousSecrets(row.webhook_secret_prev_enc)
+			.filter((p) => p.until > now)
+			.map((p) => p.enc),
+	];
+	return Promise.all(sealed.map((enc) => openSecret(env.KEY_PEPPER, enc)));
 }
 
 async function readRaw(req: Request): Promise<ArrayBuffer> {
