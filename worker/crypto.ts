@@ -20,10 +20,24 @@ function hex(buf: ArrayBuffer): string {
 
 const enc = new TextEncoder();
 
-async function hmacKey(secret: string): Promise<CryptoKey> {
-	return crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-		"sign",
-	]);
+/**
+ * Imported HMAC keys by secret. Every authenticated request hashes its API key with the
+ * pepper, so importing that key once per isolate keeps it off the ping path; only
+ * server-side secrets (the pepper and keys derived from it) come here, never request data.
+ */
+const hmacKeys = new Map<string, Promise<CryptoKey>>();
+const HMAC_KEYS_MAX = 16;
+
+function hmacKey(secret: string): Promise<CryptoKey> {
+	let key = hmacKeys.get(secret);
+	if (!key) {
+		key = crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+			"sign",
+		]);
+		if (hmacKeys.size >= HMAC_KEYS_MAX) hmacKeys.clear();
+		hmacKeys.set(secret, key);
+	}
+	return key;
 }
 
 /** HMAC-SHA256 as hex. */
