@@ -108,7 +108,8 @@ interface Exposure {
 	at: number;
 }
 
-const KEYS = [
+type StateKey = keyof State;
+const KEYS: readonly StateKey[] = [
 	"meta",
 	"profile",
 	"devices",
@@ -120,7 +121,11 @@ const KEYS = [
 	"cartAnswers",
 	"exposure",
 	"deliveries",
-] as const;
+];
+/** What deciding and sending offers can change. */
+const OFFER_KEYS: readonly StateKey[] = ["meta", "devices", "cooldowns", "sent", "exposure", "deliveries"];
+const PING_KEYS: readonly StateKey[] = [...OFFER_KEYS, "presence", "fences"];
+const CART_KEYS: readonly StateKey[] = [...OFFER_KEYS, "cart", "cartAnswers"];
 /** Remembered cart answers: enough to absorb any webhook retry storm. */
 const CART_ANSWERS_MAX = 500;
 const CART_ANSWERS_TTL_MS = 7 * 86_400_000;
@@ -204,20 +209,12 @@ export class ShopperDO extends DurableObject<Env> {
 		return this.state;
 	}
 
-	private async save(s: State): Promise<void> {
-		await this.ctx.storage.put({
-			meta: s.meta,
-			profile: s.profile,
-			devices: s.devices,
-			presence: s.presence,
-			fences: s.fences,
-			cooldowns: s.cooldowns,
-			sent: s.sent,
-			cart: s.cart,
-			cartAnswers: s.cartAnswers,
-			exposure: s.exposure,
-			deliveries: s.deliveries,
-		});
+	/**
+	 * Writes the given parts of the state (each its own storage key, so a ping does not
+	 * rewrite the cart), then sets the alarm for the next dwell or delivery retry.
+	 */
+	private async save(s: State, keys: readonly StateKey[]): Promise<void> {
+		await this.ctx.storage.put(Object.fromEntries(keys.map((k) => [k, s[k]])));
 		// One alarm serves both dwell and delivery retries: the earliest wins.
 		const times = [nextDwellAt(s.presence), ...s.deliveries.map((d) => d.nextAt)].filter((t) => t !== null);
 		if (times.length === 0) await this.ctx.storage.deleteAlarm();
@@ -243,7 +240,7 @@ export class ShopperDO extends DurableObject<Env> {
 				s.presence = emptyPresence();
 				s.fences = {};
 			}
-			await this.save(s);
+			await this.save(s, ["meta", "profile", "presence", "fences"]);
 			return view(s);
 		});
 	}
@@ -261,7 +258,7 @@ export class ShopperDO extends DurableObject<Env> {
 				createdAt: prev?.createdAt ?? now,
 				lastSeenAt: now,
 			};
-			await this.save(s);
+			await this.save(s, ["devices"]);
 			return view(s);
 		});
 	}
@@ -332,7 +329,7 @@ export class ShopperDO extends DurableObject<Env> {
 			s.presence = due.state;
 			events.push(...due.events);
 			const offers = await this.fire(tenant, s, events, now);
-			await this.save(s);
+			await this.save(s, PING_KEYS);
 			return {
 				events: events.map((e) => ({ type: e.type, geofenceId: e.fenceId, at: iso(e.at) })),
 				offers,
@@ -381,7 +378,7 @@ export class ShopperDO extends DurableObject<Env> {
 			}
 			s.cartAnswers[event.eventId] = { offers, at: now };
 			s.cartAnswers = boundAnswers(s.cartAnswers, now);
-			await this.save(s);
+			await this.save(s, CART_KEYS);
 			return { offers, duplicate: false };
 		});
 	}
@@ -413,7 +410,7 @@ export class ShopperDO extends DurableObject<Env> {
 					await this.fire(tenant, s, due.events, now);
 				}
 			}
-			await this.save(s);
+			await this.save(s, PING_KEYS);
 		});
 	}
 

@@ -5,83 +5,25 @@
  * is decrypted by an independent RFC 8291 decoder, its VAPID token checked as a push
  * service would, and the hook's answer lists the decision that led to it.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { type DevServer, startDevServer } from "../../scripts/lib/devserver.mjs";
 import { signPayload } from "../../src/webhook/signature.js";
 import { createTestSubscriber, verifyVapidAuthorization } from "../helpers/ece.js";
-import { type PushReceiver, type ReceivedPush, startPushReceiver } from "../helpers/push-receiver.js";
+import { DecisionSchema, PushPayloadSchema, useE2eService } from "./harness.js";
 
 const OFFER_URL = "https://shop.example/cart/add/beer";
 
-const TenantSchema = z.object({
-	id: z.string(),
-	secretKey: z.string().startsWith("sk_"),
-	publishableKey: z.string().startsWith("pk_"),
-	webhookSecret: z.string().min(1),
-});
-const VapidKeySchema = z.object({ publicKey: z.string().regex(/^[\w-]+$/) });
-const DecisionSchema = z.object({
-	offerId: z.string().optional(),
-	campaignId: z.string(),
-	variantId: z.string().optional(),
-	decision: z.enum(["sent", "holdout", "suppressed"]),
-	reason: z.string().optional(),
-});
 const CartAnswerSchema = z.object({ offers: z.array(DecisionSchema), duplicate: z.boolean().optional() });
-const PushPayloadSchema = z.object({
-	offerId: z.string(),
-	title: z.string(),
-	body: z.string(),
-	url: z.string(),
-});
 
-let server: DevServer | undefined;
-let receiver: PushReceiver | undefined;
-let persistDir: string | undefined;
-const serverLog: string[] = [];
-
-let tenant: z.infer<typeof TenantSchema> | undefined;
-let vapidPublicKey = "";
-
-function api(): DevServer {
-	if (!server) throw new Error("dev server is not running");
-	return server;
-}
-
-function pushReceiver(): PushReceiver {
-	if (!receiver) throw new Error("push receiver is not running");
-	return receiver;
-}
-
-function theTenant(): z.infer<typeof TenantSchema> {
-	if (!tenant) throw new Error("the tenant was not created");
-	return tenant;
-}
-
-/** Calls the Worker with a bearer key; fails with the body when the status is not `expected`. */
-async function expectCall(
-	expected: number,
-	method: string,
-	route: string,
-	key: string | null,
-	body?: unknown,
-): Promise<unknown> {
-	const headers: Record<string, string> = {};
-	if (key !== null) headers.authorization = `Bearer ${key}`;
-	if (body !== undefined) headers["content-type"] = "application/json";
-	const res = await fetch(`${api().origin}${route}`, {
-		method,
-		headers,
-		body: body === undefined ? undefined : JSON.stringify(body),
-	});
-	const text = await res.text();
-	expect(res.status, `${method} ${route} answered ${res.status}: ${text.slice(0, 600)}`).toBe(expected);
-	return text === "" ? null : JSON.parse(text);
-}
+const {
+	api,
+	pushReceiver,
+	tenant: theTenant,
+	vapidPublicKey,
+	expectCall,
+	requestsTo,
+	expectLeadsTo,
+} = useE2eService({ name: "cart" });
 
 /** Posts a cart event the way a cart platform does: raw JSON, HMAC-signed, tenant named. */
 async function postCartEvent(
@@ -101,45 +43,8 @@ async function postCartEvent(
 	return { status: res.status, text: await res.text() };
 }
 
-function requestsTo(endpoint: string): ReceivedPush[] {
-	const { pathname, search } = new URL(endpoint);
-	return pushReceiver().received.filter((r) => r.path === pathname + search);
-}
-
-/** The push may carry the offer URL itself or the service's signed click link that redirects to it. */
-async function expectLeadsTo(url: string, target: string): Promise<void> {
-	if (url === target) return;
-	const link = new URL(url);
-	expect(link.pathname, `push url ${url} is neither ${target} nor a click link`).toMatch(
-		/^\/v1\/offers\/[^/]+\/click$/,
-	);
-	const res = await fetch(`${api().origin}${link.pathname}${link.search}`, { redirect: "manual" });
-	expect(res.status).toBe(302);
-	expect(res.headers.get("location")).toBe(target);
-}
-
 beforeAll(async () => {
-	persistDir = await mkdtemp(path.join(tmpdir(), "edge-offers-e2e-cart-"));
-	receiver = await startPushReceiver();
-	server = await startDevServer({
-		port: 0,
-		persistDir,
-		vars: { ALLOW_INSECURE_LOOPBACK_PUSH: "true" },
-		log: (line) => {
-			serverLog.push(line);
-			if (serverLog.length > 200) serverLog.shift();
-		},
-	});
-
-	tenant = TenantSchema.parse(
-		await expectCall(201, "POST", "/v1/tenants", api().adminToken, {
-			name: "e2e cart",
-			timezone: "Europe/Paris",
-		}),
-	);
-	// Quiet hours would make the outcome depend on when the suite runs.
-	await expectCall(200, "PUT", "/v1/settings", tenant.secretKey, { quietHours: null });
-	await expectCall(201, "POST", "/v1/campaigns", tenant.secretKey, {
+	await expectCall(201, "POST", "/v1/campaigns", theTenant().secretKey, {
 		id: "beer-with-chips",
 		name: "Beer goes with chips",
 		status: "active",
@@ -164,20 +69,10 @@ beforeAll(async () => {
 		ttlSeconds: 600,
 		cooldownSeconds: 86400,
 	});
-	vapidPublicKey = VapidKeySchema.parse(
-		await expectCall(200, "GET", "/v1/push/vapid-public-key", null),
-	).publicKey;
-}, 180_000);
-
-afterAll(async () => {
-	await server?.stop();
-	await receiver?.close();
-	if (persistDir) await rm(persistDir, { recursive: true, force: true });
 });
 
 describe("cart hook end to end", () => {
 	it("a signed item_added for chips sends Ada a decrypted web push for beer, and the answer lists it", async () => {
-		onTestFailed(() => console.error(`wrangler output:\n${serverLog.slice(-60).join("\n")}`));
 		const t = theTenant();
 		const ada = await createTestSubscriber(pushReceiver().endpointFor("cart-u1-d1"));
 		await expectCall(200, "PUT", "/v1/users/cart-u1", t.publishableKey, {
@@ -219,7 +114,7 @@ describe("cart hook end to end", () => {
 			push.headers.authorization ?? "",
 			ada.subscription.endpoint,
 			{
-				publicKey: vapidPublicKey,
+				publicKey: vapidPublicKey(),
 			},
 		);
 		expect(claims.aud).toBe(pushReceiver().origin);
@@ -243,7 +138,6 @@ describe("cart hook end to end", () => {
 	});
 
 	it("a forged signature is refused with 401 and sends nothing", async () => {
-		onTestFailed(() => console.error(`wrangler output:\n${serverLog.slice(-60).join("\n")}`));
 		const t = theTenant();
 		const grace = await createTestSubscriber(pushReceiver().endpointFor("cart-u2-d2"));
 		await expectCall(200, "PUT", "/v1/users/cart-u2", t.publishableKey, {

@@ -5,34 +5,16 @@
  * VAPID token checked as a push service would, and a 410 from the push service
  * removes that subscription.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { type DevServer, startDevServer } from "../../scripts/lib/devserver.mjs";
 import { createTestSubscriber, type TestSubscriber, verifyVapidAuthorization } from "../helpers/ece.js";
-import { type PushReceiver, type ReceivedPush, startPushReceiver } from "../helpers/push-receiver.js";
+import { DecisionSchema, PushPayloadSchema, useE2eService } from "./harness.js";
 
 // Paris Rivoli; the outside point is about 1 km north, a plausible walk in 60 s.
 const STORE = { lat: 48.8566, lng: 2.3522 };
 const OUTSIDE = { lat: 48.8656, lng: 2.3522 };
 const OFFER_URL = "https://shop.example/beer";
 
-const TenantSchema = z.object({
-	id: z.string(),
-	secretKey: z.string().startsWith("sk_"),
-	publishableKey: z.string().startsWith("pk_"),
-	webhookSecret: z.string(),
-});
-const VapidKeySchema = z.object({ publicKey: z.string().regex(/^[\w-]+$/) });
-const DecisionSchema = z.object({
-	offerId: z.string().optional(),
-	campaignId: z.string(),
-	variantId: z.string().optional(),
-	decision: z.enum(["sent", "holdout", "suppressed"]),
-	reason: z.string().optional(),
-});
 const PingsResponseSchema = z.object({
 	events: z.array(
 		z.object({ type: z.enum(["enter", "exit", "dwell"]), geofenceId: z.string(), at: z.string() }),
@@ -40,72 +22,13 @@ const PingsResponseSchema = z.object({
 	offers: z.array(DecisionSchema),
 });
 const UserViewSchema = z.object({ devices: z.array(z.unknown()) });
-const PushPayloadSchema = z.object({
-	offerId: z.string(),
-	title: z.string(),
-	body: z.string(),
-	url: z.string(),
+
+const { pushReceiver, tenant, vapidPublicKey, expectCall, requestsTo, expectLeadsTo } = useE2eService({
+	name: "webpush",
 });
 
-let server: DevServer | undefined;
-let receiver: PushReceiver | undefined;
-let persistDir: string | undefined;
-const serverLog: string[] = [];
-
-// Set up by the first tests, used by the later ones (they run in order).
-let sk = "";
-let pk = "";
-let vapidPublicKey = "";
+// Set up by the first test, used by the later ones (they run in order).
 let ada: TestSubscriber | undefined;
-
-/** The running dev server, or a clear failure when start-up did not get that far. */
-function api(): DevServer {
-	if (!server) throw new Error("dev server is not running");
-	return server;
-}
-
-function pushReceiver(): PushReceiver {
-	if (!receiver) throw new Error("push receiver is not running");
-	return receiver;
-}
-
-/** Calls the Worker; the body is parsed JSON, or the raw text when it is not JSON. */
-async function call(
-	method: string,
-	route: string,
-	key: string | null,
-	body?: unknown,
-): Promise<{ status: number; json: unknown; text: string; headers: Headers }> {
-	const headers: Record<string, string> = {};
-	if (key !== null) headers.authorization = `Bearer ${key}`;
-	if (body !== undefined) headers["content-type"] = "application/json";
-	const res = await fetch(`${api().origin}${route}`, {
-		method,
-		headers,
-		body: body === undefined ? undefined : JSON.stringify(body),
-	});
-	const text = await res.text();
-	let json: unknown = null;
-	try {
-		json = text === "" ? null : JSON.parse(text);
-	} catch {
-		json = null;
-	}
-	return { status: res.status, json, text, headers: res.headers };
-}
-
-/** Like {@link call}, but fails with the response body when the status is not `expected`. */
-async function expectCall(
-	expected: number,
-	method: string,
-	route: string,
-	key: string | null,
-	body?: unknown,
-): Promise<unknown> {
-	const res = await call(method, route, key, body);
-	expect(res.status, `${method} ${route} answered ${res.status}: ${res.text.slice(0, 600)}`).toBe(expected);
-	return res.json;
-}
 
 function pingAt(point: { lat: number; lng: number }, timestampMs: number) {
 	return { lat: point.lat, lng: point.lng, accuracy: 10, timestamp: new Date(timestampMs).toISOString() };
@@ -113,7 +36,7 @@ function pingAt(point: { lat: number; lng: number }, timestampMs: number) {
 
 async function sendPings(userId: string, deviceId: string, pings: ReturnType<typeof pingAt>[]) {
 	return PingsResponseSchema.parse(
-		await expectCall(200, "POST", "/v1/pings", pk, { userId, deviceId, pings }),
+		await expectCall(200, "POST", "/v1/pings", tenant().publishableKey, { userId, deviceId, pings }),
 	);
 }
 
@@ -123,6 +46,7 @@ async function registerShopper(
 	deviceId: string,
 	subscriber: TestSubscriber,
 ) {
+	const pk = tenant().publishableKey;
 	await expectCall(200, "PUT", `/v1/users/${userId}`, pk, {
 		firstName,
 		locale: "en",
@@ -137,49 +61,12 @@ async function registerShopper(
 /** The person's devices as the back office sees them, serialised for content checks. */
 async function devicesJson(userId: string): Promise<string> {
 	return JSON.stringify(
-		UserViewSchema.parse(await expectCall(200, "GET", `/v1/users/${userId}`, sk)).devices,
+		UserViewSchema.parse(await expectCall(200, "GET", `/v1/users/${userId}`, tenant().secretKey)).devices,
 	);
-}
-
-function requestsTo(endpoint: string): ReceivedPush[] {
-	const { pathname, search } = new URL(endpoint);
-	return pushReceiver().received.filter((r) => r.path === pathname + search);
-}
-
-/** The push carries the service's signed click link, which records the click and redirects to the offer URL. */
-async function expectLeadsTo(url: string, target: string): Promise<void> {
-	const link = new URL(url);
-	expect(link.pathname, `push url ${url} is not a click link`).toMatch(
-		/^\/v1\/offers\/[^/]+\/click$/,
-	);
-	const res = await fetch(`${api().origin}${link.pathname}${link.search}`, { redirect: "manual" });
-	expect(res.status).toBe(302);
-	expect(res.headers.get("location")).toBe(target);
 }
 
 beforeAll(async () => {
-	persistDir = await mkdtemp(path.join(tmpdir(), "edge-offers-e2e-webpush-"));
-	receiver = await startPushReceiver();
-	server = await startDevServer({
-		port: 0,
-		persistDir,
-		vars: { ALLOW_INSECURE_LOOPBACK_PUSH: "true" },
-		log: (line) => {
-			serverLog.push(line);
-			if (serverLog.length > 200) serverLog.shift();
-		},
-	});
-
-	const tenant = TenantSchema.parse(
-		await expectCall(201, "POST", "/v1/tenants", api().adminToken, {
-			name: "e2e webpush",
-			timezone: "Europe/Paris",
-		}),
-	);
-	sk = tenant.secretKey;
-	pk = tenant.publishableKey;
-	// Quiet hours would make the outcome depend on when the suite runs.
-	await expectCall(200, "PUT", "/v1/settings", sk, { quietHours: null });
+	const sk = tenant().secretKey;
 	await expectCall(200, "PUT", "/v1/geofences", sk, {
 		type: "FeatureCollection",
 		features: [
@@ -210,20 +97,10 @@ beforeAll(async () => {
 		ttlSeconds: 600,
 		cooldownSeconds: 86400,
 	});
-	vapidPublicKey = VapidKeySchema.parse(
-		await expectCall(200, "GET", "/v1/push/vapid-public-key", null),
-	).publicKey;
-}, 180_000);
-
-afterAll(async () => {
-	await server?.stop();
-	await receiver?.close();
-	if (persistDir) await rm(persistDir, { recursive: true, force: true });
 });
 
 describe("Web Push end to end", () => {
 	it("walking into the store sends Ada one personalized, encrypted, VAPID-signed push", async () => {
-		onTestFailed(() => console.error(`wrangler output:\n${serverLog.slice(-60).join("\n")}`));
 		ada = await createTestSubscriber(pushReceiver().endpointFor("u1-d1"));
 		await registerShopper("u1", "Ada", "d1", ada);
 
@@ -259,7 +136,7 @@ describe("Web Push end to end", () => {
 			push.headers.authorization ?? "",
 			ada.subscription.endpoint,
 			{
-				publicKey: vapidPublicKey,
+				publicKey: vapidPublicKey(),
 			},
 		);
 		expect(claims.aud).toBe(pushReceiver().origin);
@@ -272,7 +149,6 @@ describe("Web Push end to end", () => {
 	});
 
 	it("a second ping inside the store sends nothing more", async () => {
-		onTestFailed(() => console.error(`wrangler output:\n${serverLog.slice(-60).join("\n")}`));
 		if (!ada) throw new Error("the first test did not register Ada");
 		const before = pushReceiver().received.length;
 
@@ -289,7 +165,6 @@ describe("Web Push end to end", () => {
 	});
 
 	it("a 410 Gone from the push service removes exactly that subscription", async () => {
-		onTestFailed(() => console.error(`wrangler output:\n${serverLog.slice(-60).join("\n")}`));
 		if (!ada) throw new Error("the first test did not register Ada");
 		const grace = await createTestSubscriber(pushReceiver().endpointFor("u2-d2"));
 		pushReceiver().respondWith(grace.subscription.endpoint, 410);
