@@ -11,7 +11,7 @@ import { ExternalId } from "../../src/schemas/common.js";
 import { randomToken } from "../crypto.js";
 import { body, iso, json, parse } from "../http.js";
 import type { AppRouter } from "../router.js";
-import { requireKey } from "../tenants.js";
+import { forgetCachedTenants, requireKey } from "../tenants.js";
 
 /** Campaign CRUD (secret key). Stored whole as JSON; status, priority and trigger type are columns for lookups. */
 export function campaignRoutes(router: AppRouter): void {
@@ -117,6 +117,7 @@ function checkPayloadSizes(c: Campaign): void {
 
 /** Tells isolates that cache compiled campaigns (cart rule indexes) to rebuild. */
 async function bumpVersion(env: Env, tenantId: string): Promise<void> {
+	forgetCachedTenants();
 	await env.DB.prepare("UPDATE tenants SET campaign_version = campaign_version + 1 WHERE id = ?")
 		.bind(tenantId)
 		.run();

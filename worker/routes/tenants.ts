@@ -3,7 +3,7 @@ import { CreateTenantSchema } from "../../src/schemas/tenant.js";
 import { hashKey, randomToken, sealSecret } from "../crypto.js";
 import { body, json } from "../http.js";
 import type { AppRouter } from "../router.js";
-import { requireAdmin, requireKey } from "../tenants.js";
+import { forgetCachedTenants, requireAdmin, requireKey } from "../tenants.js";
 
 /** POST /v1/tenants (admin) and the tenant's settings (secret key). */
 export function tenantRoutes(router: AppRouter): void {
@@ -40,6 +40,7 @@ export function tenantRoutes(router: AppRouter): void {
 		await env.DB.prepare("UPDATE tenants SET settings = ? WHERE id = ?")
 			.bind(JSON.stringify(next), tenant.id)
 			.run();
+		forgetCachedTenants();
 		return json(next);
 	});
 }
