@@ -1,5 +1,4 @@
 import { DurableObject } from "cloudflare:workers";
-import { shardOfPoint } from "../src/geo/shard.js";
 import { clickUrl, linksOf, type OfferLinks, signClick } from "../src/offers/click.js";
 import { type Decision, decide, type PersonView, type TriggerEvent } from "../src/offers/decide.js";
 import { type RenderedOffer, renderOffer } from "../src/offers/render.js";
@@ -47,6 +46,7 @@ import { fcmClient, sendFcm } from "./fcm.js";
 import type { FenceMeta, ShardAnswer } from "./geoshard.js";
 import { iso } from "./http.js";
 import { type PushOutcome, sendWebPush } from "./push.js";
+import { shardKeyOfPoint, shardStub } from "./shards.js";
 import { loadTenant, type TenantCtx } from "./tenants.js";
 
 interface Profile {
@@ -481,7 +481,7 @@ export class ShopperDO extends DurableObject<Env> {
 	private async lookup(tenantId: string, pings: Ping[], current: string[], s: State): Promise<PingLookup[]> {
 		const byShard = new Map<string, number[]>();
 		pings.forEach((p, i) => {
-			const cell = shardOfPoint(p.lat, p.lng);
+			const cell = shardKeyOfPoint(p.lat, p.lng, s.meta?.userId ?? "");
 			const list = byShard.get(cell);
 			if (list) list.push(i);
 			else byShard.set(cell, [i]);
@@ -490,7 +490,7 @@ export class ShopperDO extends DurableObject<Env> {
 		const ask = (candidates: string[]) =>
 			Promise.all(
 				[...byShard].map(async ([cell, idx]) => {
-					const stub = this.env.GEOSHARD.get(this.env.GEOSHARD.idFromName(`${tenantId}:${cell}`));
+					const stub = shardStub(this.env, tenantId, cell);
 					const answer: ShardAnswer = await stub.query(
 						idx.map((i) => ({ lat: pings[i]?.lat ?? 0, lng: pings[i]?.lng ?? 0 })),
 						candidates,

@@ -1,13 +1,13 @@
 import { z } from "zod";
 import { AppError } from "../../src/errors.js";
 import { parseStoredFence } from "../../src/geo/fence-input.js";
-import { shardsOfFence } from "../../src/geo/shard.js";
 import type { Fence } from "../../src/geo/types.js";
 import { fenceContentHash, fenceToFeature, validateFeatureCollection } from "../../src/geo/validate.js";
 import { ExternalId, PageLimit } from "../../src/schemas/common.js";
 import { base64url, fromBase64url } from "../crypto.js";
 import { json, parse, readJson } from "../http.js";
 import type { AppRouter } from "../router.js";
+import { shardKeysOfFence, shardStub } from "../shards.js";
 import { requireKey, type TenantCtx } from "../tenants.js";
 
 /** Large store networks upload in one go; the validator bounds features and vertices. */
@@ -108,9 +108,14 @@ async function upsertFences(
 			.all<{ id: string; content_hash: string; shards: string }>();
 		for (const r of results) existing.set(r.id, { hash: r.content_hash, shards: storedShards(r.shards) });
 	}
+	// A fence whose content is the same but whose shard objects differ (the replica count
+	// changed since it was stored) is written again too.
 	const changed = fences
-		.map((f) => ({ f, hash: fenceContentHash(f) }))
-		.filter(({ f, hash }) => existing.get(f.id)?.hash !== hash);
+		.map((f) => ({ f, hash: fenceContentHash(f), shards: shardKeysOfFence(f) }))
+		.filter(({ f, hash, shards }) => {
+			const old = existing.get(f.id);
+			return old?.hash !== hash || old.shards.join() !== shards.join();
+		});
 	if (changed.length === 0) return { upserted: 0, unchanged: fences.length, version: tenant.geofenceVersion };
 
 	const changes = new Map<string, ShardChange>();
@@ -122,8 +127,7 @@ async function upsertFences(
 		}
 		return c;
 	};
-	const rows = changed.map(({ f, hash }) => {
-		const shards = shardsOfFence(f);
+	const rows = changed.map(({ f, hash, shards }) => {
 		for (const cell of shards) change(cell).upserts.push(f);
 		const keep = new Set(shards);
 		for (const cell of existing.get(f.id)?.shards ?? [])
@@ -157,7 +161,7 @@ async function applyShards(env: Env, tenantId: string, changes: Map<string, Shar
 	const run = async () => {
 		for (let next = work.shift(); next; next = work.shift()) {
 			const [cell, c] = next;
-			const stub = env.GEOSHARD.get(env.GEOSHARD.idFromName(`${tenantId}:${cell}`));
+			const stub = shardStub(env, tenantId, cell);
 			await stub.apply(c.upserts, c.removals);
 		}
 	};
