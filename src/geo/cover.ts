@@ -1,12 +1,14 @@
 /**
- * H3 cell covers of fences, shared by the fence index (buffer 0) and the shard assignment
- * (buffer = shard buffer).
+ * Cell covers of fences: H3 covers for the shard assignment (buffer = shard buffer) and for
+ * fence-sized H3 covers (buffer 0, `chooseResolution`); and, at the end of this file, the planar
+ * grid covers the fence index looks points up in (see "Planar grid covers" below for why the
+ * index does not use H3 per ping).
  *
  * A cover is a breadth-first search over H3 neighbours from the cell of one vertex of each part
  * (the centre for a circle). Each visited cell is classified as
  *   - out:  no point of the cell lies within the buffer of the fence (proved with a margin),
  *   - full: every point of the cell is inside the fence (proved with a margin; buffer 0 only),
- *   - edge: anything else; the index runs the exact test there.
+ *   - edge: anything else; a point there needs the exact test.
  * Search continues through full and edge cells only. Why this is a superset of the cells the
  * fence (or its buffer) touches: that set is connected under H3 adjacency, because the region is
  * connected and the cells met along any path inside it share an edge or a vertex (three cells meet
@@ -32,14 +34,16 @@ import {
 	EARTH_RADIUS_METERS,
 	haversineMeters,
 	METERS_PER_DEGREE,
+	type PackedFences,
 	type PreparedCircle,
 	type PreparedFence,
 	type PreparedPolygon,
+	packedCircleDistance,
 } from "./exact.js";
 
-/** Finest resolution the index uses: 10.8 m average edge, well under GPS accuracy. */
+/** Finest resolution of a fence-sized H3 cover: 10.8 m average edge, well under GPS accuracy. */
 export const MAX_INDEX_RESOLUTION = 12;
-/** Upper bound on the cells of one fence in the index; a fence that would need more gets a coarser resolution. */
+/** Upper bound on the cells of one fence-sized H3 cover; a fence that would need more gets a coarser resolution. */
 export const MAX_CELLS_PER_FENCE = 4_096;
 /** Cells with a corner beyond this latitude get conservative bounds only (the chord bow grows with tan(lat)). */
 export const POLAR_LATITUDE = 88;
@@ -74,7 +78,7 @@ export function cellMarginMeters(edgeMeters: number, maxAbsLat: number): number 
 }
 
 /**
- * The index resolution for a fence: the finest (at most {@link MAX_INDEX_RESOLUTION}) whose
+ * The H3 resolution of a fence-sized cover: the finest (at most {@link MAX_INDEX_RESOLUTION}) whose
  * average edge is at least 1/16 of the fence's larger side (its diameter for a circle).
  *
  * @param p a prepared fence
@@ -457,4 +461,170 @@ function classifyPolarCell(
 		if (p.maxLng >= minU + shift - extLng && p.minLng <= maxU + shift + extLng) return CellClass.Edge;
 	}
 	return CellClass.Out;
+}
+
+/*
+ * Planar grid covers, for the fence index.
+ *
+ * The index does not look H3 cells up per ping: h3-js's latLngToCell costs about 1.5 µs (wasm-
+ * free asm.js, two mallocs and a hex string per call), more than a whole R-tree query, and a
+ * point's cell at one resolution says nothing exact about its cell at another. Instead the
+ * index uses a quadtree-like grid of lng/lat squares: level L has squares of 2^L / GRID_SCALE
+ * degrees, and a point's square at every level follows from one pair of integers,
+ * `floor((lng + 180) * GRID_SCALE) >> L` and `floor((lat + 90) * GRID_SCALE) >> L`: scaling by a
+ * power of two is exact in floating point, so the levels nest exactly. The squares are
+ * rectangles in the very plane where turf's polygon test is defined, so a "full" square needs no
+ * chord-bow margin for polygons, only one for rounding.
+ */
+
+/** Points per degree at level 0 (cells of 1/2^18 degree, about 0.4 m). */
+export const GRID_SCALE = 2 ** 18;
+/** Coarsest grid level: cells of 256 degrees. */
+export const GRID_MAX_LEVEL = 26;
+// A fence spans at most this many cells (+1) across its larger side at its level.
+const GRID_CELLS_ACROSS = 2;
+// Degrees by which a cell is widened before it is called edge-free: rounding of the cell bounds
+// and of the point's (lng + 180) is below 1e-13 degrees; 1e-9 (0.1 mm) is far above it.
+const GRID_EPS = 1e-9;
+// Circle cells are only called "out" or "full" when small and away from the poles, where the
+// bounds below hold with room to spare.
+const GRID_CIRCLE_MAX_CELL_DEG = 0.5;
+const GRID_CIRCLE_MAX_LAT = 85;
+
+/**
+ * The grid level of a fence: the finest at which its box, `extent` degrees across its larger
+ * side, spans at most {@link GRID_CELLS_ACROSS} + 1 cells per axis.
+ *
+ * @param extent the larger side of the fence's lng/lat box, in degrees
+ * @returns a level in [0, GRID_MAX_LEVEL]
+ */
+export function gridLevel(extent: number): number {
+	let level = 0;
+	while (level < GRID_MAX_LEVEL && extent > (GRID_CELLS_ACROSS * 2 ** level) / GRID_SCALE) level++;
+	return level;
+}
+
+/**
+ * The grid coordinate of a shifted coordinate at a level, exactly as the index computes a ping's.
+ *
+ * @param shifted lng + 180 or lat + 90
+ * @param level grid level
+ */
+export function gridCoordinate(shifted: number, level: number): number {
+	return Math.floor(shifted * GRID_SCALE) >> level;
+}
+
+/**
+ * How grid cell (ix, iy) of a level relates to packed fence `f`: Out (no point of the cell is in
+ * the fence), Full (every point is, by the exact test), or Edge.
+ *
+ * @param p packed fences
+ * @param f fence number
+ * @param level grid level
+ * @param ix cell column, {@link gridCoordinate} of lng + 180
+ * @param iy cell row, {@link gridCoordinate} of lat + 90
+ * @returns the cell's class
+ */
+export function gridCellClass(p: PackedFences, f: number, level: number, ix: number, iy: number): CellClass {
+	const size = 2 ** level / GRID_SCALE;
+	const x0 = ix * size - 180 - GRID_EPS;
+	const x1 = (ix + 1) * size - 180 + GRID_EPS;
+	const y0 = iy * size - 90 - GRID_EPS;
+	const y1 = (iy + 1) * size - 90 + GRID_EPS;
+	const s = p.shape[f] ?? 0;
+	return s < 0 ? circleCellClass(p, -1 - s, size, x0, y0, x1, y1) : polygonCellClass(p, s, x0, y0, x1, y1);
+}
+
+/**
+ * A polygon against a widened cell: Edge when any ring edge meets it (separating-axis test:
+ * the two boxes, then the edge's normal), else the inside-ness of the whole cell is that of
+ * its centre, a point more than GRID_EPS / 2 from every edge, where floating-point even-odd
+ * answers (turf's and this one) agree with the true geometry.
+ */
+function polygonCellClass(
+	p: PackedFences,
+	at: number,
+	x0: number,
+	y0: number,
+	x1: number,
+	y1: number,
+): CellClass {
+	const { layout, coords } = p;
+	const parts = layout[at] ?? 0;
+	let q = at + 1;
+	const cx = (x0 + x1) / 2;
+	const cy = (y0 + y1) / 2;
+	let inside = false;
+	for (let part = 0; part < parts; part++) {
+		const rings = layout[q++] ?? 0;
+		let odd = false;
+		for (let r = 0; r < rings; r++) {
+			const start = layout[q++] ?? 0;
+			const end = layout[q++] ?? 0;
+			for (let i = start; i + 2 < end; i += 2) {
+				const ax = coords[i] ?? 0;
+				const ay = coords[i + 1] ?? 0;
+				const bx = coords[i + 2] ?? 0;
+				const by = coords[i + 3] ?? 0;
+				if (ay > cy !== by > cy && cx < ((bx - ax) * (cy - ay)) / (by - ay) + ax) odd = !odd;
+				if ((ax < x0 && bx < x0) || (ax > x1 && bx > x1) || (ay < y0 && by < y0) || (ay > y1 && by > y1))
+					continue;
+				const dx = bx - ax;
+				const dy = by - ay;
+				const s00 = dx * (y0 - ay) - dy * (x0 - ax);
+				const s10 = dx * (y0 - ay) - dy * (x1 - ax);
+				const s01 = dx * (y1 - ay) - dy * (x0 - ax);
+				const s11 = dx * (y1 - ay) - dy * (x1 - ax);
+				if ((s00 > 0 && s10 > 0 && s01 > 0 && s11 > 0) || (s00 < 0 && s10 < 0 && s01 < 0 && s11 < 0))
+					continue;
+				return CellClass.Edge;
+			}
+		}
+		if (odd) inside = true;
+	}
+	return inside ? CellClass.Full : CellClass.Out;
+}
+
+/**
+ * A circle against a widened cell. Out: the cell's nearest point to the centre (clamped lng/lat,
+ * which for cells this small is within a fraction of a percent of the true spherical nearest
+ * point) is farther than 1.05 radius + 1 m. Full: the four corners are within the radius less a
+ * margin: meridian sides are great-circle arcs, inside the (convex) cap with their ends;
+ * parallel sides bow from the great circle through their ends by at most W² tan(lat) / 8R; and a
+ * region whose whole outline is in the cap is in it.
+ */
+function circleCellClass(
+	p: PackedFences,
+	c: number,
+	size: number,
+	x0: number,
+	y0: number,
+	x1: number,
+	y1: number,
+): CellClass {
+	const maxAbsLat = Math.max(Math.abs(y0), Math.abs(y1));
+	if (size > GRID_CIRCLE_MAX_CELL_DEG || maxAbsLat > GRID_CIRCLE_MAX_LAT) return CellClass.Edge;
+	const lat = p.circles[4 * c] ?? 0;
+	const lng = p.circles[4 * c + 1] ?? 0;
+	const radius = p.circles[4 * c + 3] ?? 0;
+	// Nearest longitude offset from the centre to [x0, x1], across the antimeridian if shorter.
+	let lo = x0 - lng;
+	while (lo > 180) lo -= 360;
+	while (lo < -180) lo += 360;
+	const hi = lo + (x1 - x0);
+	const dLng = lo > 0 ? Math.min(lo, 360 - hi) : hi < 0 ? Math.min(-hi, 360 + lo) : 0;
+	const nearLat = Math.min(y1, Math.max(y0, lat));
+	if (haversineMeters(lat, lng, nearLat, lng + dLng) > radius * 1.05 + 1) return CellClass.Out;
+	const width = size * METERS_PER_DEGREE;
+	const margin = (2 * width * width * Math.tan(maxAbsLat * DEG_TO_RAD)) / (8 * EARTH_RADIUS_METERS) + 0.001;
+	const limit = radius - margin;
+	if (
+		packedCircleDistance(p, c, y0, x0) <= limit &&
+		packedCircleDistance(p, c, y0, x1) <= limit &&
+		packedCircleDistance(p, c, y1, x0) <= limit &&
+		packedCircleDistance(p, c, y1, x1) <= limit
+	) {
+		return CellClass.Full;
+	}
+	return CellClass.Edge;
 }

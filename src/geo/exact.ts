@@ -195,3 +195,302 @@ function originToSegmentDistanceSquared(ax: number, ay: number, bx: number, by: 
 	const y = ay + t * dy;
 	return x * x + y * y;
 }
+
+/**
+ * Fences packed into a few flat typed arrays, for the index: one allocation per array instead of
+ * a nested GeoJSON tree per fence, and an exact test that walks plain numbers.
+ *
+ * Fence `f` (0-based) has its box at `box[4f..4f+3]` (minLng, minLat, maxLng, maxLat). A polygon
+ * box is its vertices' bbox. A circle box holds its whole cap with a wide margin; when the cap
+ * crosses the antimeridian `minLng > maxLng` (the box wraps), and when it reaches a pole the box
+ * spans every longitude. `shape[f]` is `-1 - c` for a circle with data at `circles[4c..4c+3]`
+ * (lat, lng, cos(lat) as turf computes it, radius), or the offset in `layout` of a polygon:
+ * `parts, (rings, (start, end)*rings)*parts`, where start/end index `coords` (lng, lat pairs;
+ * end exclusive, closing vertex included, as in GeoJSON).
+ */
+export interface PackedFences {
+	readonly count: number;
+	readonly box: Float64Array;
+	readonly shape: Int32Array;
+	readonly circles: Float64Array;
+	readonly layout: Int32Array;
+	readonly coords: Float64Array;
+}
+
+// turf's constants, spelled as turf spells them, so the replicated arithmetic is bit for bit its own.
+const TURF_EARTH_RADIUS = 63710088e-1;
+// robust-predicates' orient2d error bound for its floating-point fast path.
+const ORIENT_EPSILON = 1.1102230246251565e-16;
+const ORIENT_ERRBOUND = (3 + 16 * ORIENT_EPSILON) * ORIENT_EPSILON;
+// A circle's box margin: far above the rounding of turf's haversine.
+const CIRCLE_BOX_SLACK = 1.001;
+const CIRCLE_BOX_SLACK_DEG = 1e-9;
+
+/** turf's `degreesToRadians`, operation for operation. */
+function turfRadians(degrees: number): number {
+	return ((degrees % 360) * Math.PI) / 180;
+}
+
+/**
+ * Packs prepared-to-be fences (validated shapes) in the given order.
+ *
+ * @param shapes fences; the position in this array is the fence number
+ * @returns the packed fences
+ */
+export function packFences(shapes: ReadonlyArray<FenceShape>): PackedFences {
+	let circleCount = 0;
+	let layoutLength = 0;
+	let coordLength = 0;
+	for (const s of shapes) {
+		const g = s.geometry;
+		if (g.type === "Point") {
+			circleCount++;
+			continue;
+		}
+		const polygons = g.type === "Polygon" ? [g.coordinates] : g.coordinates;
+		layoutLength += 1;
+		for (const polygon of polygons) {
+			layoutLength += 1 + 2 * polygon.length;
+			for (const ring of polygon) coordLength += 2 * ring.length;
+		}
+	}
+	const count = shapes.length;
+	const box = new Float64Array(count * 4);
+	const shape = new Int32Array(count);
+	const circles = new Float64Array(circleCount * 4);
+	const layout = new Int32Array(layoutLength);
+	const coords = new Float64Array(coordLength);
+	let c = 0;
+	let l = 0;
+	let k = 0;
+	shapes.forEach((s, f) => {
+		const g = s.geometry;
+		if (g.type === "Point") {
+			const [lng, lat] = g.coordinates;
+			const radius = s.radius ?? 0;
+			circles[4 * c] = lat;
+			circles[4 * c + 1] = lng;
+			circles[4 * c + 2] = Math.cos(turfRadians(lat));
+			circles[4 * c + 3] = radius;
+			shape[f] = -1 - c;
+			c++;
+			circleBox(lat, lng, radius, box, 4 * f);
+			return;
+		}
+		shape[f] = l;
+		const polygons = g.type === "Polygon" ? [g.coordinates] : g.coordinates;
+		let minLng = Number.POSITIVE_INFINITY;
+		let minLat = Number.POSITIVE_INFINITY;
+		let maxLng = Number.NEGATIVE_INFINITY;
+		let maxLat = Number.NEGATIVE_INFINITY;
+		layout[l++] = polygons.length;
+		for (const polygon of polygons) {
+			layout[l++] = polygon.length;
+			for (const ring of polygon) {
+				layout[l++] = k;
+				for (const [lng, lat] of ring) {
+					coords[k++] = lng;
+					coords[k++] = lat;
+					if (lng < minLng) minLng = lng;
+					if (lng > maxLng) maxLng = lng;
+					if (lat < minLat) minLat = lat;
+					if (lat > maxLat) maxLat = lat;
+				}
+				layout[l++] = k;
+			}
+		}
+		box[4 * f] = minLng;
+		box[4 * f + 1] = minLat;
+		box[4 * f + 2] = maxLng;
+		box[4 * f + 3] = maxLat;
+	});
+	return { count, box, shape, circles, layout, coords };
+}
+
+/** Writes the lng/lat box of a circle's cap (see {@link PackedFences}) at `out[at..at+3]`. */
+function circleBox(lat: number, lng: number, radius: number, out: Float64Array, at: number): void {
+	const angle = radius / EARTH_RADIUS_METERS;
+	const dLat = (angle / DEG_TO_RAD) * CIRCLE_BOX_SLACK + CIRCLE_BOX_SLACK_DEG;
+	const minLat = Math.max(-90, lat - dLat);
+	const maxLat = Math.min(90, lat + dLat);
+	// Widest longitude of a cap of angular radius `angle` centred at `lat`: asin(sin a / cos lat).
+	const s = Math.sin(angle) / Math.cos(Math.min(90, Math.abs(lat) + dLat) * DEG_TO_RAD);
+	let minLng = -180;
+	let maxLng = 180;
+	if (minLat > -90 && maxLat < 90 && s < 1) {
+		const dLng = (Math.asin(s) / DEG_TO_RAD) * CIRCLE_BOX_SLACK + CIRCLE_BOX_SLACK_DEG;
+		if (dLng < 90) {
+			minLng = lng - dLng;
+			maxLng = lng + dLng;
+			if (minLng < -180) minLng += 360;
+			if (maxLng > 180) maxLng -= 360;
+		}
+	}
+	out[at] = minLng;
+	out[at + 1] = minLat;
+	out[at + 2] = maxLng;
+	out[at + 3] = maxLat;
+}
+
+/**
+ * `@turf/distance` in metres from a packed circle's centre to (lat, lng), operation for operation
+ * (same formula, same order, same constants), so it returns the very same number.
+ */
+export function packedCircleDistance(p: PackedFences, c: number, lat: number, lng: number): number {
+	const circles = p.circles;
+	const cLat = circles[4 * c] ?? 0;
+	const cLng = circles[4 * c + 1] ?? 0;
+	const cosLat1 = circles[4 * c + 2] ?? 0;
+	const dLat = turfRadians(lat - cLat);
+	const dLon = turfRadians(lng - cLng);
+	const lat2 = turfRadians(lat);
+	// Math.pow as turf writes it: the same operation gives the same bits.
+	// biome-ignore lint/style/useExponentiationOperator: replicates turf's expression exactly
+	const a = Math.pow(Math.sin(dLat / 2), 2) + Math.pow(Math.sin(dLon / 2), 2) * cosLat1 * Math.cos(lat2);
+	return 2 * Math.atan2(Math.sqrt(a), Math.sqrt(1 - a)) * TURF_EARTH_RADIUS;
+}
+
+/** Whether (lat, lng) lies in fence `f`'s box (wrapping boxes included). */
+export function inPackedBox(p: PackedFences, f: number, lat: number, lng: number): boolean {
+	const b = p.box;
+	const minLng = b[4 * f] ?? 0;
+	const maxLng = b[4 * f + 2] ?? 0;
+	if (lat < (b[4 * f + 1] ?? 0) || lat > (b[4 * f + 3] ?? 0)) return false;
+	return minLng <= maxLng ? lng >= minLng && lng <= maxLng : lng >= minLng || lng <= maxLng;
+}
+
+const PIP_OUTSIDE = 0;
+const PIP_INSIDE = 1;
+const PIP_UNSURE = 2;
+
+/**
+ * point-in-polygon-hao (what turf's booleanPointInPolygon runs) on one packed polygon part,
+ * statement for statement, except that its robust orientation test is replaced by the same
+ * floating-point fast path robust-predicates takes first: when that path would defer to exact
+ * arithmetic, this says "unsure" and the caller asks turf itself.
+ *
+ * @returns PIP_INSIDE (inside or on the boundary), PIP_OUTSIDE or PIP_UNSURE; and the next layout offset
+ */
+function pipPart(p: PackedFences, at: number, x: number, y: number): number {
+	const layout = p.layout;
+	const coords = p.coords;
+	const rings = layout[at] ?? 0;
+	let k = 0;
+	for (let r = 0; r < rings; r++) {
+		const start = layout[at + 1 + 2 * r] ?? 0;
+		const end = layout[at + 2 + 2 * r] ?? 0;
+		let u1 = (coords[start] ?? 0) - x;
+		let v1 = (coords[start + 1] ?? 0) - y;
+		for (let i = start + 2; i < end; i += 2) {
+			const u2 = (coords[i] ?? 0) - x;
+			const v2 = (coords[i + 1] ?? 0) - y;
+			if (v1 === 0 && v2 === 0) {
+				if ((u2 <= 0 && u1 >= 0) || (u1 <= 0 && u2 >= 0)) return PIP_INSIDE;
+			} else if ((v2 >= 0 && v1 <= 0) || (v2 <= 0 && v1 >= 0)) {
+				// orient2d(u1, u2, v1, v2, 0, 0), fast path.
+				const detLeft = u2 * v1;
+				const detRight = u1 * v2;
+				const f = detLeft - detRight;
+				if (!(Math.abs(f) >= ORIENT_ERRBOUND * Math.abs(detLeft + detRight))) return PIP_UNSURE;
+				if (f === 0) return PIP_INSIDE;
+				if ((f > 0 && v2 > 0 && v1 <= 0) || (f < 0 && v2 <= 0 && v1 > 0)) k++;
+			}
+			u1 = u2;
+			v1 = v2;
+		}
+	}
+	return k % 2 === 0 ? PIP_OUTSIDE : PIP_INSIDE;
+}
+
+/** The GeoJSON of a packed polygon, for turf (rare: only when the fast path is unsure). */
+function packedPolygonGeometry(p: PackedFences, f: number): MultiPolygonGeometry {
+	const layout = p.layout;
+	let at = p.shape[f] ?? 0;
+	const parts = layout[at++] ?? 0;
+	const coordinates: Position[][][] = [];
+	for (let part = 0; part < parts; part++) {
+		const rings = layout[at++] ?? 0;
+		const polygon: Position[][] = [];
+		for (let r = 0; r < rings; r++) {
+			const start = layout[at++] ?? 0;
+			const end = layout[at++] ?? 0;
+			const ring: Position[] = [];
+			for (let i = start; i < end; i += 2) ring.push([p.coords[i] ?? 0, p.coords[i + 1] ?? 0]);
+			polygon.push(ring);
+		}
+		coordinates.push(polygon);
+	}
+	return { type: "MultiPolygon", coordinates };
+}
+
+/**
+ * The exact membership test on a packed fence: the same answer as {@link fenceContains} on the
+ * same fence, for every point.
+ *
+ * @param p packed fences
+ * @param f fence number
+ * @param lat latitude in degrees
+ * @param lng longitude in degrees
+ * @returns true when the point is in the fence
+ */
+export function packedContains(p: PackedFences, f: number, lat: number, lng: number): boolean {
+	if (!inPackedBox(p, f, lat, lng)) return false;
+	const s = p.shape[f] ?? 0;
+	if (s < 0) {
+		const c = -1 - s;
+		return packedCircleDistance(p, c, lat, lng) <= (p.circles[4 * c + 3] ?? 0);
+	}
+	const layout = p.layout;
+	const parts = layout[s] ?? 0;
+	let at = s + 1;
+	for (let part = 0; part < parts; part++) {
+		const answer = pipPart(p, at, lng, lat);
+		if (answer === PIP_INSIDE) return true;
+		if (answer === PIP_UNSURE) {
+			scratch[0] = lng;
+			scratch[1] = lat;
+			return booleanPointInPolygon(scratch, packedPolygonGeometry(p, f));
+		}
+		at += 1 + 2 * (layout[at] ?? 0);
+	}
+	return false;
+}
+
+/**
+ * {@link fenceDistanceMeters} on a packed fence: the same number, computed the same way.
+ *
+ * @returns metres, >= 0
+ */
+export function packedDistanceMeters(p: PackedFences, f: number, lat: number, lng: number): number {
+	const s = p.shape[f] ?? 0;
+	if (s < 0) {
+		const c = -1 - s;
+		return Math.max(0, packedCircleDistance(p, c, lat, lng) - (p.circles[4 * c + 3] ?? 0));
+	}
+	if (packedContains(p, f, lat, lng)) return 0;
+	const kx = Math.cos(lat * DEG_TO_RAD) * METERS_PER_DEGREE;
+	const ky = METERS_PER_DEGREE;
+	const layout = p.layout;
+	const coords = p.coords;
+	let best = Number.POSITIVE_INFINITY;
+	let at = s;
+	const parts = layout[at++] ?? 0;
+	for (let part = 0; part < parts; part++) {
+		const rings = layout[at++] ?? 0;
+		for (let r = 0; r < rings; r++) {
+			const start = layout[at++] ?? 0;
+			const end = layout[at++] ?? 0;
+			for (let i = start; i + 2 < end; i += 2) {
+				const lngA = coords[i] ?? 0;
+				const dA = wrapLongitudeDelta(lngA - lng);
+				const ax = dA * kx;
+				const ay = ((coords[i + 1] ?? 0) - lat) * ky;
+				const bx = (dA + (coords[i + 2] ?? 0) - lngA) * kx;
+				const by = ((coords[i + 3] ?? 0) - lat) * ky;
+				const d2 = originToSegmentDistanceSquared(ax, ay, bx, by);
+				if (d2 < best) best = d2;
+			}
+		}
+	}
+	return Math.sqrt(best);
+}

@@ -1,30 +1,37 @@
 /**
- * The H3 fence index: which fences contain a point, with the exact answer of `fenceContains`
+ * The fence index: which fences contain a point, with the exact answer of `fenceContains`
  * (turf point-in-polygon for polygons, turf haversine <= radius for circles) and no false
  * positive or negative.
  *
- * Choices:
- * - Resolution per fence: the finest resolution (at most 12, 10.8 m edges) whose average edge
- *   is at least 1/16 of the fence's larger side, so a fence spans about 4 to 9 cells across: a
- *   10 m circle or a 5 m square sits on 1 to 4 res-12 cells (smaller than a cell, never lost: the
- *   cover starts from the cell of a fence point), a 10 km circle on ~70 res-7 cells. Finer cells
- *   would mostly add build time and memory: the exact test in an edge cell costs about a
- *   microsecond for a store-sized polygon. Per-fence resolutions keep small fences precise
- *   without flooding big ones. Above 4,096 cells (odd shapes) a fence is re-covered one
- *   resolution coarser.
- * - Cover: `coverFence` (see cover.ts): a neighbour search with a proved superset and
- *   margin-protected "full" cells, not `polygonToCells`, whose centre/overlap rules use straight
- *   lng/lat chords and would need a safety ring without a bound on how wide it must be.
- * - Lookup: one `latLngToCell` per resolution in use (not `cellToParent`: H3 children are not
- *   geometrically nested in their parent), a map hit per level, then full cells answer at once and
- *   edge cells run the exact test (bbox reject first). No allocation beyond the result array and
- *   the cell strings h3-js returns.
+ * Choices (measured with `npm run bench:match`; see bench/README.md):
+ * - Cells: a grid of lng/lat squares whose levels nest exactly (see "Planar grid covers" in
+ *   cover.ts), not H3 cells. An H3 lookup per ping costs about 1.5 µs in h3-js, and a per-fence
+ *   H3 resolution meant one lookup per resolution in use (three for store-sized fences): that
+ *   was 85 % of the time of a ping, and 5x slower than an R-tree of bounding boxes. A point's
+ *   grid square at every level comes from one pair of integer coordinates instead. H3 remains
+ *   the shard key (shard.ts), where its equal-area cells matter.
+ * - Level per fence: the finest at which the fence's box spans at most 3 squares per axis, so a
+ *   fence sits in 1 to 9 squares and a tenant's fences use a handful of levels (one probe each).
+ * - Cover: every square of the fence's box at its level, classified (cover.ts) as out (not
+ *   stored), full (every point inside: answered without a test) or edge (exact test).
+ * - Storage: fences packed into flat typed arrays (exact.ts), squares in one open-addressing
+ *   hash table of Int32Arrays keyed by (level, column, row): a few hundred bytes a fence, no
+ *   object per fence or square.
+ * - Lookup: per level a hash probe, then full entries answer at once and edge entries run the
+ *   exact test on the packed geometry (box reject first; turf's own point-in-polygon arithmetic,
+ *   and turf itself in the rare case its floating-point fast path would not decide). No
+ *   allocation but the result array.
  * - Points outside lat [-90, 90] / lng [-180, 180] or non-finite match nothing: callers validate
  *   pings first, and the planar exact test is not meaningful for unnormalized longitudes.
  */
-import { latLngToCell } from "h3-js";
-import { chooseResolution, coverFence, MAX_CELLS_PER_FENCE } from "./cover.js";
-import { fenceContains, fenceDistanceMeters, type PreparedFence, prepareFence } from "./exact.js";
+import { CellClass, GRID_MAX_LEVEL, GRID_SCALE, gridCellClass, gridCoordinate, gridLevel } from "./cover.js";
+import {
+	type FenceShape,
+	type PackedFences,
+	packedContains,
+	packedDistanceMeters,
+	packFences,
+} from "./exact.js";
 import { type FenceFeatureLike, readFenceShape } from "./fence-input.js";
 import type { Fence } from "./types.js";
 
@@ -40,11 +47,223 @@ export interface FenceIndex {
 	readonly size: number;
 }
 
-/** Cells of one resolution: cell -> entries `fence * 2 + (wholly inside ? 1 : 0)`. */
-interface Level {
-	res: number;
-	cells: Map<string, number[]>;
+/**
+ * The squares of all fences in one hash table. A fence at level L within DEPTH levels below the
+ * base level B is stored under its square's ancestor at B (its "home"), tagged with which of the
+ * 2^d x 2^d descendants at L = B - d it is; coarser fences are stored at their own level. So a ping
+ * probes the base level once (plus one probe per coarser level in use) and filters the home's
+ * entries by one integer comparison each.
+ */
+interface Grid {
+	/** Home levels to probe: the base level, then coarser ones. */
+	homes: Int32Array;
+	base: number;
+	depth: number;
+	mask: number;
+	/** Per slot: `home << 27 | column` (-1 when empty), row, offset of the list in `lists`. */
+	slots: Int32Array;
+	/** At an offset: count, then (entry, tag) pairs; entry `fence * 2 + (full ? 1 : 0)`, tag as {@link tagOf}. */
+	lists: Int32Array;
 }
+
+const EMPTY = -1;
+// Column bits: a column at level 0 is below 360 * GRID_SCALE < 2^27.
+const COLUMN_BITS = 27;
+const MAX_LOAD = 0.6;
+// Levels a home holds below itself (tags have 5 bits per axis), and the share of fences at or
+// below the base level.
+const MAX_DEPTH = 5;
+const BASE_SHARE = 0.97;
+// A fence coarser than the base level is stored at the base when its box spans at most this many
+// base squares, which saves every ping a probe of its level.
+const MAX_SQUARES_AT_BASE = 36;
+
+function gridKey(level: number, column: number): number {
+	return (level << COLUMN_BITS) | column;
+}
+
+function slotOf(kx: number, ky: number, mask: number): number {
+	let h = Math.imul(kx, 0x9e3779b1) ^ Math.imul(ky, 0x85ebca6b);
+	h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+	return (h ^ (h >>> 13)) & mask;
+}
+
+/** The tag of square (ix, iy) at `d` levels below its home: d and its offsets in the home. */
+function tagOf(d: number, ix: number, iy: number): number {
+	const low = (1 << d) - 1;
+	return (d << 10) | ((ix & low) << 5) | (iy & low);
+}
+
+/** A growable Int32Array, for building without an array of boxed numbers. */
+class IntList {
+	data = new Int32Array(1024);
+	length = 0;
+	push(x: number): void {
+		if (this.length === this.data.length) {
+			const next = new Int32Array(this.data.length * 2);
+			next.set(this.data);
+			this.data = next;
+		}
+		this.data[this.length++] = x;
+	}
+}
+
+function chooseBase(levels: Int32Array): number {
+	const histogram = new Int32Array(GRID_MAX_LEVEL + 1);
+	for (const level of levels) histogram[level] = (histogram[level] ?? 0) + 1;
+	let seen = 0;
+	for (let level = 0; level <= GRID_MAX_LEVEL; level++) {
+		seen += histogram[level] ?? 0;
+		if (seen >= levels.length * BASE_SHARE) return level;
+	}
+	return GRID_MAX_LEVEL;
+}
+
+/** How many squares of a level a fence's box spans (without the antimeridian split, an upper bound). */
+function squaresAt(box: Float64Array, f: number, level: number): number {
+	const minLng = box[4 * f] ?? 0;
+	const maxLng = box[4 * f + 2] ?? 0;
+	const columns =
+		minLng <= maxLng
+			? gridCoordinate(maxLng + 180, level) - gridCoordinate(minLng + 180, level) + 1
+			: gridCoordinate(360, level) + 1;
+	const rows =
+		gridCoordinate((box[4 * f + 3] ?? 0) + 90, level) - gridCoordinate((box[4 * f + 1] ?? 0) + 90, level) + 1;
+	return columns * rows;
+}
+
+function buildGrid(packed: PackedFences): Grid {
+	const { box, count: fences } = packed;
+	const levels = new Int32Array(fences);
+	for (let f = 0; f < fences; f++) {
+		const minLng = box[4 * f] ?? 0;
+		const maxLng = box[4 * f + 2] ?? 0;
+		const width = minLng > maxLng ? maxLng + 360 - minLng : maxLng - minLng;
+		levels[f] = gridLevel(Math.max(width, (box[4 * f + 3] ?? 0) - (box[4 * f + 1] ?? 0)));
+	}
+	const base = chooseBase(levels);
+	const depth = Math.min(MAX_DEPTH, base);
+	const homes = new Set<number>([base]);
+
+	const kxs = new IntList();
+	const kys = new IntList();
+	const entries = new IntList();
+	const tags = new IntList();
+	const add = (f: number, level: number, ix0: number, ix1: number, iy0: number, iy1: number): void => {
+		const home = Math.max(level, base);
+		const d = home - level;
+		for (let ix = ix0; ix <= ix1; ix++) {
+			for (let iy = iy0; iy <= iy1; iy++) {
+				const cls = gridCellClass(packed, f, level, ix, iy);
+				if (cls === CellClass.Out) continue;
+				kxs.push(gridKey(home, ix >> d));
+				kys.push(iy >> d);
+				entries.push(f * 2 + (cls === CellClass.Full ? 1 : 0));
+				tags.push(tagOf(d, ix, iy));
+			}
+		}
+	};
+	for (let f = 0; f < fences; f++) {
+		const minLng = box[4 * f] ?? 0;
+		const maxLng = box[4 * f + 2] ?? 0;
+		// A fence finer than the base can hold is stored at the finest level it can (fewer, larger
+		// squares); a coarser one at the base too when that takes few squares, else at its own level.
+		let level = Math.max(levels[f] ?? 0, base - depth);
+		if (level > base && squaresAt(box, f, base) <= MAX_SQUARES_AT_BASE) level = base;
+		if (level > base) homes.add(level);
+		const iy0 = gridCoordinate((box[4 * f + 1] ?? 0) + 90, level);
+		const iy1 = gridCoordinate((box[4 * f + 3] ?? 0) + 90, level);
+		const west = gridCoordinate(minLng + 180, level);
+		const east = gridCoordinate(maxLng + 180, level);
+		if (minLng <= maxLng) add(f, level, west, east, iy0, iy1);
+		else {
+			// The box crosses the antimeridian: [minLng, 180] and [-180, maxLng], never the same square.
+			const last = gridCoordinate(360, level);
+			if (east >= west) add(f, level, 0, last, iy0, iy1);
+			else {
+				add(f, level, west, last, iy0, iy1);
+				add(f, level, 0, east, iy0, iy1);
+			}
+		}
+	}
+
+	// Distinct keys first (in a table sized for the worst case), then the final table sized for them.
+	const n = entries.length;
+	const firstOf = new Int32Array(n);
+	let distinct = 0;
+	{
+		let capacity = 16;
+		while (capacity * MAX_LOAD < n) capacity *= 2;
+		const mask = capacity - 1;
+		const seen = new Int32Array(capacity).fill(EMPTY);
+		for (let t = 0; t < n; t++) {
+			const kx = kxs.data[t] ?? 0;
+			const ky = kys.data[t] ?? 0;
+			let slot = slotOf(kx, ky, mask);
+			for (;;) {
+				const first = seen[slot] ?? EMPTY;
+				if (first === EMPTY) {
+					seen[slot] = t;
+					firstOf[t] = t;
+					distinct++;
+					break;
+				}
+				if (kxs.data[first] === kx && kys.data[first] === ky) {
+					firstOf[t] = first;
+					break;
+				}
+				slot = (slot + 1) & mask;
+			}
+		}
+	}
+	let capacity = 16;
+	while (capacity * MAX_LOAD < distinct) capacity *= 2;
+	const mask = capacity - 1;
+	const slots = new Int32Array(capacity * 3);
+	for (let slot = 0; slot < capacity; slot++) slots[3 * slot] = EMPTY;
+	const counts = new Int32Array(capacity);
+	const slotOfEntry = new Int32Array(n);
+	for (let t = 0; t < n; t++) {
+		const first = firstOf[t] ?? t;
+		if (first !== t) {
+			const slot = slotOfEntry[first] ?? 0;
+			slotOfEntry[t] = slot;
+			counts[slot] = (counts[slot] ?? 0) + 1;
+			continue;
+		}
+		const kx = kxs.data[t] ?? 0;
+		const ky = kys.data[t] ?? 0;
+		let slot = slotOf(kx, ky, mask);
+		while (slots[3 * slot] !== EMPTY) slot = (slot + 1) & mask;
+		slots[3 * slot] = kx;
+		slots[3 * slot + 1] = ky;
+		slotOfEntry[t] = slot;
+		counts[slot] = 1;
+	}
+	const used = distinct;
+	// Lists in slot order; entries within a list in fence order (they come in fence order).
+	const lists = new Int32Array(used + 2 * n);
+	let offset = 0;
+	for (let slot = 0; slot < capacity; slot++) {
+		const c = counts[slot] ?? 0;
+		if (c === 0) continue;
+		slots[3 * slot + 2] = offset;
+		offset += 1 + 2 * c;
+	}
+	for (let t = 0; t < n; t++) {
+		const at = slots[3 * (slotOfEntry[t] ?? 0) + 2] ?? 0;
+		const filled = lists[at] ?? 0;
+		lists[at + 1 + 2 * filled] = entries.data[t] ?? 0;
+		lists[at + 2 + 2 * filled] = tags.data[t] ?? 0;
+		lists[at] = filled + 1;
+	}
+	return { homes: Int32Array.from([...homes].sort((a, b) => a - b)), base, depth, mask, slots, lists };
+}
+
+// Fence numbers of the current match; JS is single-threaded and match does not re-enter.
+let found = new Int32Array(64);
+// The current point's tag at each depth below the base level.
+const pointTags = new Int32Array(MAX_DEPTH + 1);
 
 /**
  * Builds the index. Fences are re-read cheaply (not trusted as cast); when two share an id the
@@ -58,64 +277,80 @@ interface Level {
 export function createFenceIndex(
 	features: ReadonlyArray<FenceFeatureLike> | ReadonlyArray<Fence>,
 ): FenceIndex {
-	const byId = new Map<string, PreparedFence>();
+	const byId = new Map<string, FenceShape>();
 	features.forEach((value, i) => {
-		const prepared = prepareFence(readFenceShape(value, i));
-		byId.set(prepared.id, prepared);
+		const shape = readFenceShape(value, i);
+		byId.set(shape.id, shape);
 	});
 	// Fence numbers follow id order, so sorting numbers sorts ids.
 	const ids = [...byId.keys()].sort();
-	const fences = ids.map((id) => byId.get(id)).filter((f): f is PreparedFence => f !== undefined);
-	const numberOfId = new Map(ids.map((id, i) => [id, i]));
+	const packed = packFences(ids.map((id) => byId.get(id)).filter((s) => s !== undefined));
+	byId.clear();
+	const { homes, base, depth, mask, slots, lists } = buildGrid(packed);
 
-	const levelByRes = new Map<number, Level>();
-	fences.forEach((fence, number) => {
-		let res = chooseResolution(fence);
-		let cover = coverFence(fence, res, 0, MAX_CELLS_PER_FENCE);
-		while (cover === null) {
-			res -= 1;
-			// Resolution 0 has 122 cells in all: no cap needed, and the loop ends there.
-			cover = coverFence(fence, res, 0, res === 0 ? Number.POSITIVE_INFINITY : MAX_CELLS_PER_FENCE);
+	const numberOf = (id: string): number => {
+		let lo = 0;
+		let hi = ids.length - 1;
+		while (lo <= hi) {
+			const mid = (lo + hi) >> 1;
+			const at = ids[mid] ?? "";
+			if (at === id) return mid;
+			if (at < id) lo = mid + 1;
+			else hi = mid - 1;
 		}
-		let level = levelByRes.get(res);
-		if (level === undefined) {
-			level = { res, cells: new Map() };
-			levelByRes.set(res, level);
-		}
-		for (const [cell, full] of cover) {
-			const entry = number * 2 + (full ? 1 : 0);
-			const entries = level.cells.get(cell);
-			if (entries === undefined) level.cells.set(cell, [entry]);
-			else entries.push(entry);
-		}
-	});
-	const levels = [...levelByRes.values()].sort((a, b) => b.res - a.res);
+		return -1;
+	};
 
 	return {
-		size: fences.length,
+		size: ids.length,
 		match(lat: number, lng: number): string[] {
 			if (!(lat >= -90 && lat <= 90 && lng >= -180 && lng <= 180)) return [];
-			const found: number[] = [];
-			for (const level of levels) {
-				const entries = level.cells.get(latLngToCell(lat, lng, level.res));
-				if (entries === undefined) continue;
-				for (const entry of entries) {
-					const number = entry >> 1;
-					if ((entry & 1) === 1) found.push(number);
-					else {
-						const fence = fences[number];
-						if (fence !== undefined && fenceContains(fence, lat, lng)) found.push(number);
+			const column = Math.floor((lng + 180) * GRID_SCALE);
+			const row = Math.floor((lat + 90) * GRID_SCALE);
+			let n = 0;
+			let tagged = false;
+			for (let i = 0; i < homes.length; i++) {
+				const home = homes[i] ?? base;
+				const kx = gridKey(home, column >> home);
+				const ky = row >> home;
+				let slot = slotOf(kx, ky, mask);
+				let k = slots[3 * slot];
+				while (k !== EMPTY && (k !== kx || slots[3 * slot + 1] !== ky)) {
+					slot = (slot + 1) & mask;
+					k = slots[3 * slot];
+				}
+				if (k === EMPTY) continue;
+				if (!tagged) {
+					for (let d = 0; d <= depth; d++) pointTags[d] = tagOf(d, column >> (base - d), row >> (base - d));
+					tagged = true;
+				}
+				const at = slots[3 * slot + 2] ?? 0;
+				const end = at + 1 + 2 * (lists[at] ?? 0);
+				for (let e = at + 1; e < end; e += 2) {
+					const tag = lists[e + 1] ?? 0;
+					if (tag !== pointTags[tag >> 10]) continue;
+					const entry = lists[e] ?? 0;
+					const f = entry >> 1;
+					if ((entry & 1) === 1 || packedContains(packed, f, lat, lng)) {
+						if (n === found.length) {
+							const more = new Int32Array(n * 2);
+							more.set(found);
+							found = more;
+						}
+						found[n++] = f;
 					}
 				}
 			}
-			if (found.length > 1) found.sort((a, b) => a - b);
-			return found.map((number) => ids[number] ?? "");
+			if (n === 0) return [];
+			if (n > 1) found.subarray(0, n).sort();
+			const out = new Array<string>(n);
+			for (let i = 0; i < n; i++) out[i] = ids[found[i] ?? 0] ?? "";
+			return out;
 		},
 		distanceTo(id: string, lat: number, lng: number): number {
-			const number = numberOfId.get(id);
-			const fence = number === undefined ? undefined : fences[number];
-			if (fence === undefined) return Number.POSITIVE_INFINITY;
-			return fenceDistanceMeters(fence, lat, lng);
+			const f = numberOf(id);
+			if (f < 0) return Number.POSITIVE_INFINITY;
+			return packedDistanceMeters(packed, f, lat, lng);
 		},
 	};
 }
