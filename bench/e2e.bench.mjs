@@ -27,6 +27,7 @@ import { coldness, idleProbe, runStep, summarize } from "./lib/e2e-load.mjs";
 import { cpuBetween, sampleCpu } from "./lib/e2e-proc.mjs";
 import { snapshotService } from "./lib/e2e-snapshot.mjs";
 import { placePeople } from "./lib/e2e-world.mjs";
+import { replaceBlock } from "./lib/readme-block.mjs";
 
 // TypeScript sources (loaded through the ts-hooks above) and the shared scripts.
 const { PROJECT_ROOT, startDevServer } = await import("../scripts/lib/devserver.mjs");
@@ -637,6 +638,12 @@ async function main() {
 	await writeFile(out, `${JSON.stringify(result, null, "\t")}\n`);
 
 	console.log(`\n${table(result)}\n`);
+	if (mode !== "quick") {
+		const block = `${measuredLine(result)}\n\n${table(result)}`;
+		replaceBlock(path.join(HERE, "README-e2e.md"), "e2e:results", block);
+		replaceBlock(path.join(HERE, "..", "README.md"), "e2e:summary", block);
+		console.log("bench/README-e2e.md and README.md: results table regenerated");
+	}
 	console.log(
 		`exactly-once: ${exactlyOnce.held ? "HELD" : "VIOLATED"} (${exactlyOnce.receivedOnce}/${exactlyOnce.expected} expected pushes received once; missing ${exactlyOnce.missing}, duplicated ${exactlyOnce.duplicated}, unexpected ${exactlyOnce.unexpected}, answers not as expected ${exactlyOnce.answerMismatches}; ${exactlyOnce.failedEnters} enter requests failed, ${exactlyOnce.pushedForFailedEnters} of them pushed once anyway, ${exactlyOnce.duplicatedForFailedEnters} more than once)`,
 	);
@@ -661,7 +668,17 @@ function wranglerVersion() {
 	}
 }
 
-/** The results as a Markdown table (printed, and pasted into bench/README-e2e.md). */
+/** Which code and setup a result measured, for the README blocks. */
+function measuredLine(result) {
+	const sv = result.service;
+	const code = sv.commit
+		? `commit \`${sv.commit.slice(0, 7)}\`${sv.uncommittedFiles.length > 0 ? ` plus uncommitted changes to ${sv.uncommittedFiles.join(", ")}` : ""}`
+		: "a checkout outside git";
+	const e = result.exactlyOnce;
+	return `Measured ${result.generatedAt.slice(0, 10)} at ${code} with \`npm run bench:e2e\` (wrangler dev on one 2-core machine, not Cloudflare's network): ${result.config.fences.toLocaleString("en")} fences, ${result.config.people.toLocaleString("en")} people, ${result.config.stepSeconds} s per rate. Exactly-once ${e.held ? "held" : "**violated**"}: ${e.receivedOnce} of ${e.expected} announced offers arrived once each.`;
+}
+
+/** The results as a Markdown table (printed, and written into bench/README-e2e.md and README.md). */
 function table(result) {
 	const head = [
 		"target pings/s",

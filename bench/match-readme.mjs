@@ -1,11 +1,13 @@
 // Regenerates the matcher tables of bench/README.md from bench/results/match.json (and
 // match-quick.json): the text between `<!-- match:results:start -->` and
-// `<!-- match:results:end -->` is replaced. Run after `npm run bench:match`:
+// `<!-- match:results:end -->` is replaced; and the full run's main table in the top-level
+// README.md, between the same markers. Run after `npm run bench:match`:
 //
 //   node bench/match-readme.mjs
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { replaceBlock } from "./lib/readme-block.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const label = {
@@ -18,11 +20,19 @@ const label = {
 const n = (x, d = 0) => x.toLocaleString("en", { maximumFractionDigits: d, minimumFractionDigits: d });
 const ratio = (x) => (x >= 100 ? `${n(x)}×` : `${n(x, 1)}×`);
 
-function tables(report) {
+function measuredAt(report) {
+	const code = report.code;
+	if (!code?.commit) return "";
+	const dirty =
+		code.uncommitted.length > 0 ? ` plus uncommitted changes to ${code.uncommitted.join(", ")}` : "";
+	return ` at commit \`${code.commit.slice(0, 7)}\`${dirty}`;
+}
+
+function tables(report, { mainOnly = false } = {}) {
 	const lines = [];
 	const env = report.environment;
 	lines.push(
-		`Measured ${report.date.slice(0, 10)} with \`${report.command}\`: Node ${env.node}, ${env.cpu}, ${env.cpus} vCPUs, ${env.memoryGiB} GiB; PostGIS ${env.postgis}; ${n(report.method.pings)} pings, medians of ${report.method.runs} runs.`,
+		`Measured ${report.date.slice(0, 10)}${measuredAt(report)} with \`${report.command}\`: Node ${env.node}, ${env.cpu}, ${env.cpus} vCPUs, ${env.memoryGiB} GiB; PostGIS ${env.postgis}; ${n(report.method.pings)} pings, medians of ${report.method.runs} runs.`,
 		"",
 		"| fences | engine | pings/s per core | ours ÷ engine | pings timed | build | bytes / fence |",
 		"| -----: | ------ | ---------------: | ------------: | ----------: | ----: | ------------: |",
@@ -36,6 +46,7 @@ function tables(report) {
 			);
 		}
 	}
+	if (mainOnly) return lines.join("\n");
 	lines.push(
 		"",
 		"| fences | pings inside a fence | in several | answers checked equal to ours |",
@@ -59,8 +70,6 @@ function tables(report) {
 	return lines.join("\n");
 }
 
-const readme = join(here, "README.md");
-let text = readFileSync(readme, "utf8");
 const parts = [];
 for (const [file, title] of [
 	["match.json", "Full run"],
@@ -69,11 +78,14 @@ for (const [file, title] of [
 	const path = join(here, "results", file);
 	if (existsSync(path)) parts.push(`#### ${title}\n\n${tables(JSON.parse(readFileSync(path, "utf8")))}`);
 }
-const start = "<!-- match:results:start -->";
-const end = "<!-- match:results:end -->";
-const a = text.indexOf(start);
-const b = text.indexOf(end);
-if (a < 0 || b < a) throw new Error(`bench/README.md has no ${start} ... ${end} block`);
-text = `${text.slice(0, a + start.length)}\n\n${parts.join("\n\n")}\n\n${text.slice(b)}`;
-writeFileSync(readme, text);
+replaceBlock(join(here, "README.md"), "match:results", parts.join("\n\n"));
 console.log("bench/README.md: matcher tables regenerated");
+const full = join(here, "results", "match.json");
+if (existsSync(full)) {
+	replaceBlock(
+		join(here, "..", "README.md"),
+		"match:results",
+		tables(JSON.parse(readFileSync(full, "utf8")), { mainOnly: true }),
+	);
+	console.log("README.md: matcher table regenerated");
+}
