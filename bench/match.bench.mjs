@@ -66,7 +66,12 @@ const report = {
 	command: `npm run bench:match${quick ? " -- --quick" : ""}`,
 	date: new Date().toISOString(),
 	// The matcher's code (src/geo and its dependencies' lock) and the benchmark's own.
-	code: measuredCode(join(here, ".."), ["src/geo", "package-lock.json", "bench/lib", "bench/match.bench.mjs"]),
+	code: measuredCode(join(here, ".."), [
+		"src/geo",
+		"package-lock.json",
+		"bench/lib",
+		"bench/match.bench.mjs",
+	]),
 	environment: {
 		node: process.version,
 		platform: `${process.platform} ${process.arch}`,
