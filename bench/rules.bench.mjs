@@ -11,6 +11,7 @@ import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRuleIndex, matchLinear } from "../src/rules/index.ts";
+import { prng } from "../test/helpers/prng.ts";
 
 const SKUS = 50_000;
 const CATEGORIES = 300;
@@ -19,17 +20,6 @@ const RUNS = Math.max(5, Number(process.env.RUNS ?? 7));
 const CARTS = Math.max(100, Number(process.env.CARTS ?? 500));
 const SEED = 0x5eed_2026;
 
-/** mulberry32: small and seeded, so the workload is the same on every run. */
-function prng(seed) {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-	};
-}
 const rnd = prng(SEED);
 const int = (n) => Math.floor(rnd() * n);
 const between = (lo, hi) => lo + int(hi - lo + 1);

@@ -14,17 +14,7 @@
 //   around stores, mostly not in one), 12 % visitors near a store (uniform in a disc 1.3 times
 //   its size), 8 % anywhere in the region (roads, countryside). Most are outside every fence.
 
-/** mulberry32: small and seeded. */
-export function prng(seed) {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-	};
-}
+import { prng } from "../../test/helpers/prng.ts";
 
 const M_PER_DEG = (6371008.8 * Math.PI) / 180;
 const D2R = Math.PI / 180;
