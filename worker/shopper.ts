@@ -1,16 +1,24 @@
 import { DurableObject } from "cloudflare:workers";
 import { clickUrl, linksOf, type OfferLinks, signClick } from "../src/offers/click.js";
-import { type Decision, decide, type PersonView, type TriggerEvent } from "../src/offers/decide.js";
+import {
+	campaignDwellSeconds,
+	type Decision,
+	decide,
+	type PersonView,
+	type TriggerEvent,
+} from "../src/offers/decide.js";
 import { type RenderedOffer, renderOffer } from "../src/offers/render.js";
 import {
 	applyPings,
 	dueDwells,
+	dwellThresholds,
 	emptyPresence,
 	nextDwellAt,
 	type Ping,
 	type PingLookup,
 	type PresenceEvent,
 	type PresenceState,
+	readPresence,
 	STALE_AFTER_MS,
 	screenPings,
 } from "../src/presence/presence.js";
@@ -160,7 +168,7 @@ export interface CartAnswer {
 }
 
 export interface PingAnswer {
-	events: { type: "enter" | "exit" | "dwell"; geofenceId: string; at: string }[];
+	events: { type: "enter" | "exit" | "dwell"; geofenceId: string; at: string; dwellSeconds?: number }[];
 	offers: DecisionOut[];
 	rejected: { index: number; reason: string }[];
 }
@@ -197,7 +205,7 @@ export class ShopperDO extends DurableObject<Env> {
 			meta: (m.get("meta") as State["meta"]) ?? null,
 			profile: (m.get("profile") as Profile) ?? null,
 			devices: (m.get("devices") as State["devices"]) ?? {},
-			presence: (m.get("presence") as PresenceState) ?? emptyPresence(),
+			presence: readPresence(m.get("presence")),
 			fences: (m.get("fences") as State["fences"]) ?? {},
 			cooldowns: (m.get("cooldowns") as State["cooldowns"]) ?? {},
 			sent: (m.get("sent") as number[]) ?? [],
@@ -314,12 +322,23 @@ export class ShopperDO extends DurableObject<Env> {
 				maxAccuracyMeters: tenant.settings.maxAccuracyMeters,
 			});
 			let events: PresenceEvent[] = [];
+			// Read once per request, and only when a ping may enter a fence (the dwell thresholds
+			// of campaigns are fixed at entry) or an event fires.
+			let campaigns: Campaign[] | null = null;
 			if (screened.usable.length > 0) {
 				const lookups = await this.lookup(tenant.id, screened.usable, Object.keys(s.presence.inside), s);
+				if (lookups.some((l) => l.inside.some((id) => !s.presence.inside[id])))
+					campaigns = await loadCampaigns(this.env, tenant.id, "geofence");
+				const geofenceCampaigns = campaigns ?? [];
 				const applied = applyPings(
 					s.presence,
 					screened.usable.map((ping, i) => ({ ping, lookup: lookups[i] as PingLookup })),
-					(id) => s.fences[id]?.dwellSeconds ?? null,
+					(id) => {
+						const fence = s.fences[id];
+						return fence
+							? dwellThresholds(fence.dwellSeconds, campaignDwellSeconds(geofenceCampaigns, fence))
+							: [];
+					},
 					now,
 				);
 				s.presence = applied.state;
@@ -328,10 +347,15 @@ export class ShopperDO extends DurableObject<Env> {
 			const due = dueDwells(s.presence, now);
 			s.presence = due.state;
 			events.push(...due.events);
-			const offers = await this.fire(tenant, s, events, now);
+			const offers = await this.fire(tenant, s, events, now, campaigns);
 			await this.save(s, PING_KEYS);
 			return {
-				events: events.map((e) => ({ type: e.type, geofenceId: e.fenceId, at: iso(e.at) })),
+				events: events.map((e) => ({
+					type: e.type,
+					geofenceId: e.fenceId,
+					at: iso(e.at),
+					...(e.dwellSeconds !== undefined ? { dwellSeconds: e.dwellSeconds } : {}),
+				})),
 				offers,
 				rejected: screened.rejected,
 			};
@@ -513,12 +537,13 @@ export class ShopperDO extends DurableObject<Env> {
 		return out;
 	}
 
-	/** Geofence events: decides each against the geofence campaigns. */
+	/** Geofence events: decides each against the geofence campaigns (read here unless given). */
 	private async fire(
 		tenant: TenantCtx,
 		s: State,
 		events: PresenceEvent[],
 		now: number,
+		campaigns: Campaign[] | null = null,
 	): Promise<DecisionOut[]> {
 		let out: DecisionOut[] = [];
 		if (events.length > 0 && s.meta) {
@@ -532,6 +557,7 @@ export class ShopperDO extends DurableObject<Env> {
 					metadata: {},
 					dwellSeconds: null,
 				},
+				...(e.dwellSeconds !== undefined ? { dwellSeconds: e.dwellSeconds } : {}),
 				at: e.at,
 				stale: e.stale,
 			}));
@@ -539,7 +565,7 @@ export class ShopperDO extends DurableObject<Env> {
 				tenant,
 				s,
 				triggers,
-				await loadCampaigns(this.env, tenant.id, "geofence"),
+				campaigns ?? (await loadCampaigns(this.env, tenant.id, "geofence")),
 				now,
 			);
 		}

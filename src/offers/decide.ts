@@ -15,12 +15,16 @@ export interface FenceView {
 	name: string;
 	tags: readonly string[];
 	metadata: Record<string, unknown>;
+	/** The fence's own dwell threshold (seconds), the one dwell campaigns without their own use. */
+	dwellSeconds?: number | null;
 }
 
 export interface GeofenceTrigger {
 	type: "geofence";
 	on: "enter" | "exit" | "dwell";
 	fence: FenceView;
+	/** For a dwell: the threshold that fell due (seconds inside); absent means the fence's own. */
+	dwellSeconds?: number;
 	/** When the event happened (ms). */
 	at: number;
 	/** From a ping older than 10 minutes: presence moved on, no offer fires. */
@@ -136,10 +140,11 @@ const CHECKS: readonly Check[] = [
 export function triggerMatches(campaign: Campaign, trigger: TriggerEvent, person: PersonView): boolean {
 	const t = campaign.trigger;
 	if (t.type === "geofence") {
-		if (trigger.type !== "geofence" || t.on !== trigger.on) return false;
-		if (t.geofenceIds && !t.geofenceIds.includes(trigger.fence.id)) return false;
-		if (t.tags && !t.tags.some((tag) => trigger.fence.tags.includes(tag))) return false;
-		return true;
+		if (trigger.type !== "geofence" || t.on !== trigger.on || !appliesToFence(t, trigger.fence)) return false;
+		if (t.on !== "dwell") return true;
+		// A dwell campaign waits for its own threshold, or for the fence's when it names none.
+		const own = trigger.fence.dwellSeconds ?? null;
+		return (t.dwellSeconds ?? own) === (trigger.dwellSeconds ?? own);
 	}
 	if (trigger.type !== "cart") return false;
 	// The rule holds for the cart, and one of the items just added is what it is about:
@@ -153,6 +158,32 @@ export function triggerMatches(campaign: Campaign, trigger: TriggerEvent, person
 		intersects(t.whenCartHas, added) &&
 		!(t.unlessCartHas && intersects(t.unlessCartHas, person.cart))
 	);
+}
+
+type GeofenceCampaignTrigger = Extract<Campaign["trigger"], { type: "geofence" }>;
+
+/** Whether a geofence trigger names this fence (by id and tag; no filter means every fence). */
+function appliesToFence(t: GeofenceCampaignTrigger, fence: FenceView): boolean {
+	if (t.geofenceIds && !t.geofenceIds.includes(fence.id)) return false;
+	return !t.tags || t.tags.some((tag) => fence.tags.includes(tag));
+}
+
+/**
+ * The dwell thresholds that dwell campaigns of their own set for a fence, for the presence state
+ * to schedule at entry (the fence's own `dwellSeconds` comes on top).
+ *
+ * @param campaigns the tenant's geofence campaigns
+ * @param fence the fence entered
+ * @returns seconds, in campaign order, possibly repeated
+ */
+export function campaignDwellSeconds(campaigns: readonly Campaign[], fence: FenceView): number[] {
+	const out: number[] = [];
+	for (const c of campaigns) {
+		const t = c.trigger;
+		if (t.type === "geofence" && t.on === "dwell" && t.dwellSeconds !== undefined && appliesToFence(t, fence))
+			out.push(t.dwellSeconds);
+	}
+	return out;
 }
 
 function intersects(

@@ -18,9 +18,11 @@ export interface Ping {
 
 export interface InsideFence {
 	enteredAt: number;
-	/** When dwell is due (ms), null when the fence has no dwell threshold. */
-	dwellAt: number | null;
-	dwellFired: boolean;
+	/**
+	 * Dwell thresholds (seconds after `enteredAt`) not fired yet, ascending: the fence's own
+	 * `dwellSeconds` and those of dwell campaigns that name their own. Each fires once a visit.
+	 */
+	dwells: number[];
 }
 
 export interface PresenceState {
@@ -35,6 +37,8 @@ export interface PresenceEvent {
 	type: "enter" | "exit" | "dwell";
 	fenceId: string;
 	at: number;
+	/** For a dwell: the threshold that fell due (seconds inside). */
+	dwellSeconds?: number;
 	/** Older than {@link STALE_AFTER_MS} when processed: updates presence, fires no offer. */
 	stale: boolean;
 }
@@ -55,6 +59,38 @@ export const EXIT_MARGIN_MIN_M = 25;
 /** A state for someone never seen. */
 export function emptyPresence(): PresenceState {
 	return { last: null, inside: {} };
+}
+
+/**
+ * Reads a stored presence state, including one written before dwell thresholds became a list
+ * (`dwellAt` and `dwellFired` per fence): its pending dwell is kept.
+ */
+export function readPresence(stored: unknown): PresenceState {
+	if (typeof stored !== "object" || stored === null) return emptyPresence();
+	const { last = null, inside = {} } = stored as {
+		last?: PresenceState["last"];
+		inside?: Record<string, Partial<InsideFence> & { dwellAt?: number | null; dwellFired?: boolean }>;
+	};
+	const out: Record<string, InsideFence> = {};
+	for (const [id, f] of Object.entries(inside)) {
+		const enteredAt = f.enteredAt ?? 0;
+		const legacy =
+			f.dwellAt !== undefined && f.dwellAt !== null && !f.dwellFired ? [(f.dwellAt - enteredAt) / 1000] : [];
+		out[id] = { enteredAt, dwells: f.dwells ?? legacy };
+	}
+	return { last, inside: out };
+}
+
+/**
+ * The dwell thresholds of one fence, sorted and without repeats.
+ *
+ * @param own the fence's `dwellSeconds` (null when it has none)
+ * @param campaigns the `dwellSeconds` of dwell campaigns that apply to the fence and name one
+ */
+export function dwellThresholds(own: number | null, campaigns: Iterable<number>): number[] {
+	const all = new Set<number>(campaigns);
+	if (own !== null) all.add(own);
+	return [...all].filter((s) => s > 0).sort((a, b) => a - b);
 }
 
 /**
@@ -109,7 +145,7 @@ function rejectReason(
 export function applyPings(
 	state: PresenceState,
 	pings: readonly { ping: Ping; lookup: PingLookup }[],
-	dwellSecondsOf: (fenceId: string) => number | null,
+	dwellThresholdsOf: (fenceId: string) => readonly number[],
 	now: number,
 ): { state: PresenceState; events: PresenceEvent[] } {
 	const inside: Record<string, InsideFence> = structuredClone(state.inside);
@@ -129,12 +165,7 @@ export function applyPings(
 		}
 		for (const fenceId of lookup.inside) {
 			if (inside[fenceId]) continue;
-			const dwell = dwellSecondsOf(fenceId);
-			inside[fenceId] = {
-				enteredAt: ping.t,
-				dwellAt: dwell ? ping.t + dwell * 1000 : null,
-				dwellFired: false,
-			};
+			inside[fenceId] = { enteredAt: ping.t, dwells: [...dwellThresholdsOf(fenceId)] };
 			events.push({ type: "enter", fenceId, at: ping.t, stale });
 		}
 		last = { lat: ping.lat, lng: ping.lng, t: ping.t };
@@ -153,22 +184,27 @@ export function dueDwells(
 }
 
 function fireDueDwells(inside: Record<string, InsideFence>, upTo: number, now: number): PresenceEvent[] {
-	const due = Object.entries(inside)
-		.filter(([, f]) => !f.dwellFired && f.dwellAt !== null && f.dwellAt <= upTo)
-		.sort(([a, x], [b, y]) => (x.dwellAt ?? 0) - (y.dwellAt ?? 0) || a.localeCompare(b));
-	return due.map(([fenceId, f]) => {
-		f.dwellFired = true;
-		const at = f.dwellAt ?? upTo;
-		return { type: "dwell" as const, fenceId, at, stale: now - at > STALE_AFTER_MS };
-	});
+	const events: PresenceEvent[] = [];
+	for (const [fenceId, f] of Object.entries(inside)) {
+		const due = f.dwells.filter((s) => f.enteredAt + s * 1000 <= upTo);
+		if (due.length === 0) continue;
+		f.dwells = f.dwells.filter((s) => f.enteredAt + s * 1000 > upTo);
+		for (const dwellSeconds of due) {
+			const at = f.enteredAt + dwellSeconds * 1000;
+			events.push({ type: "dwell", fenceId, at, dwellSeconds, stale: now - at > STALE_AFTER_MS });
+		}
+	}
+	return events.sort((x, y) => x.at - y.at || x.fenceId.localeCompare(y.fenceId));
 }
 
 /** When the next dwell falls due, for the Durable Object alarm; null when none. */
 export function nextDwellAt(state: PresenceState): number | null {
 	let next: number | null = null;
 	for (const f of Object.values(state.inside)) {
-		if (f.dwellFired || f.dwellAt === null) continue;
-		if (next === null || f.dwellAt < next) next = f.dwellAt;
+		const first = f.dwells[0];
+		if (first === undefined) continue;
+		const at = f.enteredAt + first * 1000;
+		if (next === null || at < next) next = at;
 	}
 	return next;
 }

@@ -53,7 +53,10 @@ export const GeofenceTriggerSchema = z
 		on: z.enum(["enter", "dwell", "exit"]),
 		geofenceIds: z.array(ExternalId).max(10_000).optional(),
 		tags: z.array(z.string().min(1).max(64)).max(32).optional(),
-		/** Reserved for per-campaign dwell thresholds; dwell fires at the fence's `dwellSeconds`. */
+		/**
+		 * For `on: "dwell"`: seconds inside before this campaign fires (once a visit). Without it the
+		 * campaign fires at the fence's own `dwellSeconds`, and never for a fence without one.
+		 */
 		dwellSeconds: z.number().int().min(1).max(86_400).optional(),
 		/** Only for people whose online cart has one of these (combined signals, cart issue). */
 		requiresCart: ItemMatch.optional(),

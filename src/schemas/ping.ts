@@ -21,6 +21,8 @@ export const GeofenceEventSchema = z.object({
 	type: z.enum(["enter", "exit", "dwell"]),
 	geofenceId: z.string(),
 	at: z.string(),
+	/** Extension, for a dwell: the threshold that fell due (a fence can have several, see campaigns). */
+	dwellSeconds: z.number().int().optional(),
 });
 
 export const DecisionSchema = z.object({

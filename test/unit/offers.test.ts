@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { assignVariant, inHoldout } from "../../src/offers/assign.js";
-import { decide, type GeofenceTrigger, type PersonView } from "../../src/offers/decide.js";
+import {
+	campaignDwellSeconds,
+	decide,
+	type GeofenceTrigger,
+	type PersonView,
+} from "../../src/offers/decide.js";
 import { renderOffer, worstCasePayloadBytes } from "../../src/offers/render.js";
 import { MAX_VALUE_CHARS, parseTemplate, renderTemplate, TemplateError } from "../../src/offers/template.js";
 import type { Campaign } from "../../src/schemas/campaign.js";
@@ -49,6 +54,31 @@ const person = (over: Partial<PersonView> = {}): PersonView => ({
 const SETTINGS: Settings = { ...defaultSettings("UTC"), quietHours: null };
 const summary = (ds: ReturnType<typeof decide>) =>
 	ds.map((d) => [d.campaign.id, d.decision, d.decision === "suppressed" ? d.reason : undefined]);
+
+describe("dwell thresholds", () => {
+	const fence = { id: "store-1", name: "Rivoli", tags: ["grocery"], metadata: {}, dwellSeconds: 60 };
+	const atFence = campaign({ id: "at-fence", trigger: { type: "geofence", on: "dwell" } });
+	const at300 = campaign({ id: "at-300", trigger: { type: "geofence", on: "dwell", dwellSeconds: 300 } });
+
+	it("a dwell event reaches the campaigns waiting for its threshold only", () => {
+		const ids = (dwellSeconds: number) =>
+			decide(trigger({ on: "dwell", fence, dwellSeconds }), [atFence, at300], person(), SETTINGS, NOW).map(
+				(d) => d.campaign.id,
+			);
+		expect(ids(60)).toEqual(["at-fence"]);
+		expect(ids(300).sort()).toEqual(["at-300"]);
+		expect(ids(120)).toEqual([]);
+	});
+
+	it("campaigns that name a threshold schedule it, for the fences they apply to only", () => {
+		const pharmacy = campaign({
+			id: "pharmacy",
+			trigger: { type: "geofence", on: "dwell", tags: ["pharmacy"], dwellSeconds: 30 },
+		});
+		const enter = campaign({ id: "enter" });
+		expect(campaignDwellSeconds([atFence, at300, pharmacy, enter], fence)).toEqual([300]);
+	});
+});
 
 describe("decide", () => {
 	it("yields no decision for campaigns that do not listen to the event", () => {

@@ -2,11 +2,13 @@ import { describe, expect, it } from "vitest";
 import {
 	applyPings,
 	dueDwells,
+	dwellThresholds,
 	emptyPresence,
 	nextDwellAt,
 	type Ping,
 	type PingLookup,
 	type PresenceState,
+	readPresence,
 	screenPings,
 } from "../../src/presence/presence.js";
 
@@ -24,7 +26,7 @@ const at = (inside: string[], dist: Record<string, number> = {}): PingLookup => 
 	inside,
 	distanceTo: (id) => (inside.includes(id) ? 0 : (dist[id] ?? Number.POSITIVE_INFINITY)),
 });
-const noDwell = () => null;
+const noDwell = () => [];
 
 describe("screenPings", () => {
 	const opts = { now: NOW, maxAccuracyMeters: 100 };
@@ -120,7 +122,7 @@ describe("applyPings", () => {
 	});
 
 	it("fires a dwell that fell due before a later ping, before that ping's exit", () => {
-		const dwell = (id: string) => (id === "a" ? 60 : null);
+		const dwell = (id: string) => (id === "a" ? [60] : []);
 		let r = applyPings(emptyPresence(), [{ ping: ping(NOW - 200_000), lookup: at(["a"]) }], dwell, NOW);
 		expect(nextDwellAt(r.state)).toBe(NOW - 140_000);
 		r = applyPings(r.state, [{ ping: ping(NOW - 100_000), lookup: at([], { a: 500 }) }], dwell, NOW);
@@ -131,7 +133,7 @@ describe("applyPings", () => {
 	});
 
 	it("never fires a dwell after an exit", () => {
-		const dwell = () => 300;
+		const dwell = () => [300];
 		let r = applyPings(emptyPresence(), [{ ping: ping(NOW - 100_000), lookup: at(["a"]) }], dwell, NOW);
 		r = applyPings(r.state, [{ ping: ping(NOW - 50_000), lookup: at([]) }], dwell, NOW);
 		expect(r.events.map((e) => e.type)).toEqual(["exit"]);
@@ -142,15 +144,80 @@ describe("applyPings", () => {
 
 describe("dueDwells", () => {
 	it("fires each due dwell once, at its due time, and schedules the next", () => {
-		const dwell = (id: string) => (id === "a" ? 60 : 120);
+		const dwell = (id: string) => (id === "a" ? [60] : [120]);
 		const r = applyPings(emptyPresence(), [{ ping: ping(NOW), lookup: at(["a", "b"]) }], dwell, NOW);
 		expect(dueDwells(r.state, NOW + 59_999).events).toEqual([]);
 		const first = dueDwells(r.state, NOW + 60_000);
-		expect(first.events).toEqual([{ type: "dwell", fenceId: "a", at: NOW + 60_000, stale: false }]);
+		expect(first.events).toEqual([
+			{ type: "dwell", fenceId: "a", at: NOW + 60_000, dwellSeconds: 60, stale: false },
+		]);
 		expect(nextDwellAt(first.state)).toBe(NOW + 120_000);
 		expect(dueDwells(first.state, NOW + 60_001).events).toEqual([]);
 		// A very late alarm still fires, but stale.
 		const late = dueDwells(first.state, NOW + 120_000 + 11 * 60_000);
-		expect(late.events).toEqual([{ type: "dwell", fenceId: "b", at: NOW + 120_000, stale: true }]);
+		expect(late.events).toEqual([
+			{ type: "dwell", fenceId: "b", at: NOW + 120_000, dwellSeconds: 120, stale: true },
+		]);
+	});
+});
+
+describe("several dwell thresholds per fence", () => {
+	it("fires each threshold once, in time order, each naming its seconds", () => {
+		const r = applyPings(emptyPresence(), [{ ping: ping(NOW), lookup: at(["a"]) }], () => [60, 300], NOW);
+		expect(nextDwellAt(r.state)).toBe(NOW + 60_000);
+		const first = dueDwells(r.state, NOW + 60_000);
+		expect(first.events.map((e) => [e.type, e.at, e.dwellSeconds])).toEqual([["dwell", NOW + 60_000, 60]]);
+		expect(nextDwellAt(first.state)).toBe(NOW + 300_000);
+		expect(dueDwells(first.state, NOW + 299_999).events).toEqual([]);
+		const second = dueDwells(first.state, NOW + 300_000);
+		expect(second.events.map((e) => e.dwellSeconds)).toEqual([300]);
+		expect(nextDwellAt(second.state)).toBeNull();
+	});
+
+	it("fires every threshold that fell due within one batch, before the exit", () => {
+		let r = applyPings(
+			emptyPresence(),
+			[{ ping: ping(NOW - 900_000), lookup: at(["a"]) }],
+			() => [60, 300],
+			NOW,
+		);
+		r = applyPings(
+			r.state,
+			[{ ping: ping(NOW - 100_000), lookup: at([], { a: 500 }) }],
+			() => [60, 300],
+			NOW,
+		);
+		expect(r.events.map((e) => [e.type, e.at])).toEqual([
+			["dwell", NOW - 840_000],
+			["dwell", NOW - 600_000],
+			["exit", NOW - 100_000],
+		]);
+	});
+
+	it("merges the fence's own threshold with the campaigns', sorted and without repeats", () => {
+		expect(dwellThresholds(300, [600, 300, 60])).toEqual([60, 300, 600]);
+		expect(dwellThresholds(null, [120])).toEqual([120]);
+		expect(dwellThresholds(null, [])).toEqual([]);
+	});
+});
+
+describe("readPresence", () => {
+	it("keeps a pending dwell of a state stored before thresholds were a list", () => {
+		const stored = {
+			last: { lat: 1, lng: 2, t: NOW },
+			inside: {
+				a: { enteredAt: NOW, dwellAt: NOW + 60_000, dwellFired: false },
+				b: { enteredAt: NOW, dwellAt: NOW + 60_000, dwellFired: true },
+				c: { enteredAt: NOW, dwellAt: null, dwellFired: false },
+			},
+		};
+		const s = readPresence(stored);
+		expect(s.last).toEqual({ lat: 1, lng: 2, t: NOW });
+		expect(s.inside).toEqual({
+			a: { enteredAt: NOW, dwells: [60] },
+			b: { enteredAt: NOW, dwells: [] },
+			c: { enteredAt: NOW, dwells: [] },
+		});
+		expect(readPresence(undefined)).toEqual(emptyPresence());
 	});
 });

@@ -383,8 +383,62 @@ describe("dwell", () => {
 		]);
 		expect(a.events).toEqual([
 			{ type: "enter", geofenceId: "store", at: new Date(t0).toISOString() },
-			{ type: "dwell", geofenceId: "store", at: new Date(t0 + 60_000).toISOString() },
+			{ type: "dwell", geofenceId: "store", at: new Date(t0 + 60_000).toISOString(), dwellSeconds: 60 },
 		]);
+	});
+
+	it("fires a campaign with its own dwellSeconds at that threshold, and one without at the fence's", async () => {
+		const t = await tenantWithCircle("pr-dwell-own", 100, { dwellSeconds: 60 });
+		await createCampaign(t, "at-fence", { trigger: { type: "geofence", on: "dwell" } });
+		await createCampaign(t, "at-300", { trigger: { type: "geofence", on: "dwell", dwellSeconds: 300 } });
+		const push = capturePush();
+		const p = await registerPerson(t, "u");
+		expect(eventsOf(await postPings(t, p.userId, [ping(NANTES, 1_000)], p.deviceId))).toEqual([
+			"enter:store",
+		]);
+
+		advanceClock(61_000);
+		expect(await runDurableObjectAlarm(shopperStub(t, p.userId))).toBe(true);
+		expect((await decisionsOf(t, p.userId)).map((d) => [d.campaignId, d.decision])).toEqual([
+			["at-fence", "sent"],
+		]);
+
+		// Not before its own threshold, then once.
+		advanceClock(200_000);
+		await runDurableObjectAlarm(shopperStub(t, p.userId));
+		expect((await decisionsOf(t, p.userId)).length).toBe(1);
+		advanceClock(40_000);
+		expect(await runDurableObjectAlarm(shopperStub(t, p.userId))).toBe(true);
+		const logged = await decisionsOf(t, p.userId);
+		expect(logged.map((d) => [d.campaignId, d.decision]).sort()).toEqual([
+			["at-300", "sent"],
+			["at-fence", "sent"],
+		]);
+		expect(push.to(p.endpoint).length).toBe(2);
+		expect(await runDurableObjectAlarm(shopperStub(t, p.userId))).toBe(false);
+	});
+
+	it("dwells in a fence without dwellSeconds for a campaign that names its own, by tag", async () => {
+		const t = await tenantWithCircle("pr-dwell-campaign-only", 100, { tags: ["grocery"] });
+		await createCampaign(t, "other-tag", {
+			trigger: { type: "geofence", on: "dwell", tags: ["pharmacy"], dwellSeconds: 30 },
+		});
+		await createCampaign(t, "at-120", {
+			trigger: { type: "geofence", on: "dwell", tags: ["grocery"], dwellSeconds: 120 },
+		});
+		capturePush();
+		const u = await person(t, "u");
+		const t0 = Date.now() - 300_000;
+		const a = await postPings(t, u, [
+			{ ...NANTES, accuracy: 5, timestamp: t0 },
+			{ ...offset(NANTES, 10, 0), accuracy: 5, timestamp: t0 + 200_000 },
+		]);
+		// Only the threshold of a campaign that applies to this fence is scheduled.
+		expect(a.events).toEqual([
+			{ type: "enter", geofenceId: "store", at: new Date(t0).toISOString() },
+			{ type: "dwell", geofenceId: "store", at: new Date(t0 + 120_000).toISOString(), dwellSeconds: 120 },
+		]);
+		expect((await decisionsOf(t, u)).map((d) => d.campaignId)).toEqual(["at-120"]);
 	});
 });
 
