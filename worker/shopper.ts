@@ -322,25 +322,22 @@ export class ShopperDO extends DurableObject<Env> {
 				maxAccuracyMeters: tenant.settings.maxAccuracyMeters,
 			});
 			let events: PresenceEvent[] = [];
-			// Read once per request, and only when a ping may enter a fence (the dwell thresholds
-			// of campaigns are fixed at entry) or an event fires.
+			// The campaigns are read once per request, and only when an event fires: the dwell
+			// thresholds of campaigns are fixed at entry, so a batch with an entry is applied again
+			// with them (applying is pure and cheap; a D1 read is not).
 			let campaigns: Campaign[] | null = null;
 			if (screened.usable.length > 0) {
 				const lookups = await this.lookup(tenant.id, screened.usable, Object.keys(s.presence.inside), s);
-				if (lookups.some((l) => l.inside.some((id) => !s.presence.inside[id])))
+				const batch = screened.usable.map((ping, i) => ({ ping, lookup: lookups[i] as PingLookup }));
+				const thresholds = (list: readonly Campaign[]) => (id: string) => {
+					const fence = s.fences[id];
+					return fence ? dwellThresholds(fence.dwellSeconds, campaignDwellSeconds(list, fence)) : [];
+				};
+				let applied = applyPings(s.presence, batch, thresholds([]), now);
+				if (applied.events.some((e) => e.type === "enter")) {
 					campaigns = await loadCampaigns(this.env, tenant.id, "geofence");
-				const geofenceCampaigns = campaigns ?? [];
-				const applied = applyPings(
-					s.presence,
-					screened.usable.map((ping, i) => ({ ping, lookup: lookups[i] as PingLookup })),
-					(id) => {
-						const fence = s.fences[id];
-						return fence
-							? dwellThresholds(fence.dwellSeconds, campaignDwellSeconds(geofenceCampaigns, fence))
-							: [];
-					},
-					now,
-				);
+					applied = applyPings(s.presence, batch, thresholds(campaigns), now);
+				}
 				s.presence = applied.state;
 				events = applied.events;
 			}
@@ -569,7 +566,9 @@ export class ShopperDO extends DurableObject<Env> {
 				now,
 			);
 		}
-		for (const e of events) if (e.type === "exit") delete s.fences[e.fenceId];
+		// A fence left and entered again in one batch keeps its metadata for the new visit.
+		for (const e of events)
+			if (e.type === "exit" && !s.presence.inside[e.fenceId]) delete s.fences[e.fenceId];
 		return out;
 	}
 

@@ -418,6 +418,43 @@ describe("dwell", () => {
 		expect(await runDurableObjectAlarm(shopperStub(t, p.userId))).toBe(false);
 	});
 
+	it("schedules every threshold again, with the fence's tags, after leaving and re-entering in one batch", async () => {
+		const t = await tenantWithCircle("pr-dwell-reenter", 100, { tags: ["grocery"], dwellSeconds: 60 });
+		await createCampaign(t, "at-fence", { trigger: { type: "geofence", on: "dwell", tags: ["grocery"] } });
+		await createCampaign(t, "at-300", {
+			trigger: { type: "geofence", on: "dwell", tags: ["grocery"], dwellSeconds: 300 },
+		});
+		capturePush();
+		const p = await registerPerson(t, "u");
+		const t0 = Date.now() - 50_000;
+		const first = await postPings(t, p.userId, [{ ...NANTES, accuracy: 5, timestamp: t0 }], p.deviceId);
+		expect(eventsOf(first)).toEqual(["enter:store"]);
+		const again = await postPings(
+			t,
+			p.userId,
+			[
+				{ ...offset(NANTES, 400, 0), accuracy: 5, timestamp: t0 + 10_000 },
+				{ ...NANTES, accuracy: 5, timestamp: t0 + 20_000 },
+			],
+			p.deviceId,
+		);
+		expect(eventsOf(again)).toEqual(["exit:store", "enter:store"]);
+
+		// The fence's own threshold, 60 s after the re-entry, reaches the campaign filtering by tag.
+		advanceClock(31_000);
+		expect(await runDurableObjectAlarm(shopperStub(t, p.userId))).toBe(true);
+		expect((await decisionsOf(t, p.userId)).map((d) => [d.campaignId, d.decision])).toEqual([
+			["at-fence", "sent"],
+		]);
+		// And the campaign's own threshold was scheduled for the new visit.
+		advanceClock(240_000);
+		expect(await runDurableObjectAlarm(shopperStub(t, p.userId))).toBe(true);
+		expect((await decisionsOf(t, p.userId)).map((d) => [d.campaignId, d.decision]).sort()).toEqual([
+			["at-300", "sent"],
+			["at-fence", "sent"],
+		]);
+	});
+
 	it("dwells in a fence without dwellSeconds for a campaign that names its own, by tag", async () => {
 		const t = await tenantWithCircle("pr-dwell-campaign-only", 100, { tags: ["grocery"] });
 		await createCampaign(t, "other-tag", {
