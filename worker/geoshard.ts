@@ -73,8 +73,10 @@ export class GeoShardDO extends DurableObject<Env> {
 		for (const ids of matches) for (const id of ids) candidates.add(id);
 		const results = points.map(({ lat, lng }, i) => {
 			const distances: Record<string, number> = {};
-			for (const id of candidates) distances[id] = index.distanceTo(id, lat, lng);
-			return { inside: matches[i] ?? [], distances };
+			const inside = matches[i] ?? [];
+			// Inside is distance 0; only the others need measuring.
+			for (const id of candidates) distances[id] = inside.includes(id) ? 0 : index.distanceTo(id, lat, lng);
+			return { inside, distances };
 		});
 		const meta: Record<string, FenceMeta> = {};
 		for (const id of candidates) {
