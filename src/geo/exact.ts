@@ -4,10 +4,9 @@
  * Membership is, by definition: polygon = `@turf/boolean-point-in-polygon` with default options
  * (planar in lng/lat, boundary inside, a point in a hole outside, MultiPolygon = any part);
  * circle = `@turf/distance` (haversine, metres) from the centre to the point <= radius.
- * The H3 index only accelerates this test: it must give the same answer for every point.
+ * The fence index only accelerates this test: it must give the same answer for every point.
  */
 import { booleanPointInPolygon } from "@turf/boolean-point-in-polygon";
-import { distance } from "@turf/distance";
 import type { Fence, LatLng, MultiPolygonGeometry, PolygonGeometry, Position } from "./types.js";
 
 /** Earth radius in metres, the one turf uses, so our distances agree with the exact test. */
@@ -22,8 +21,6 @@ export interface PreparedCircle {
 	kind: "circle";
 	id: string;
 	center: LatLng;
-	/** The centre as turf reads it: `[lng, lat]`. */
-	centerPosition: Position;
 	radius: number;
 }
 
@@ -63,7 +60,6 @@ export function prepareFence(f: FenceShape): PreparedFence {
 			kind: "circle",
 			id: f.id,
 			center: { lat, lng },
-			centerPosition: [lng, lat],
 			radius: f.radius ?? 0,
 		};
 	}
@@ -107,24 +103,6 @@ export function prepareFence(f: FenceShape): PreparedFence {
 // Reused for every test: turf copies its input, and JS is single-threaded, so sharing is safe
 // and spares one allocation per test.
 const scratch: Position = [0, 0];
-const METERS = { units: "meters" } as const;
-
-/**
- * The exact membership test (see the module comment); the ground truth the index reproduces.
- *
- * @param p a prepared fence
- * @param lat latitude in degrees
- * @param lng longitude in degrees
- * @returns true when the point is in the fence
- */
-export function fenceContains(p: PreparedFence, lat: number, lng: number): boolean {
-	scratch[0] = lng;
-	scratch[1] = lat;
-	if (p.kind === "circle") return distance(p.centerPosition, scratch, METERS) <= p.radius;
-	// Cheap rejection first; the bbox is exact, so it cannot change turf's answer.
-	if (lng < p.minLng || lng > p.maxLng || lat < p.minLat || lat > p.maxLat) return false;
-	return booleanPointInPolygon(scratch, p.geometry);
-}
 
 /**
  * Great-circle distance in metres, the same haversine formula and radius as `@turf/distance`.
@@ -146,42 +124,6 @@ export function wrapLongitudeDelta(d: number): number {
 	while (x > 180) x -= 360;
 	while (x <= -180) x += 360;
 	return x;
-}
-
-/**
- * Metres from the point to the fence's region: 0 when the exact test says inside; for a circle
- * the haversine distance minus the radius; for a polygon the distance to the nearest ring edge in
- * an equirectangular projection centred on the point (well within 1% at the scales of exit
- * hysteresis and shard buffers), measured across the antimeridian when that is shorter.
- *
- * @param p a prepared fence
- * @param lat latitude in degrees
- * @param lng longitude in degrees
- * @returns metres, >= 0
- */
-export function fenceDistanceMeters(p: PreparedFence, lat: number, lng: number): number {
-	if (p.kind === "circle") {
-		scratch[0] = lng;
-		scratch[1] = lat;
-		return Math.max(0, distance(p.centerPosition, scratch, METERS) - p.radius);
-	}
-	if (fenceContains(p, lat, lng)) return 0;
-	const kx = Math.cos(lat * DEG_TO_RAD) * METERS_PER_DEGREE;
-	const ky = METERS_PER_DEGREE;
-	const s = p.segments;
-	let best = Number.POSITIVE_INFINITY;
-	for (let i = 0; i < s.length; i += 4) {
-		const lngA = s[i] ?? 0;
-		// Wrap the segment as a whole: wrapping each end on its own could flip a long edge.
-		const dA = wrapLongitudeDelta(lngA - lng);
-		const ax = dA * kx;
-		const ay = ((s[i + 1] ?? 0) - lat) * ky;
-		const bx = (dA + (s[i + 2] ?? 0) - lngA) * kx;
-		const by = ((s[i + 3] ?? 0) - lat) * ky;
-		const d2 = originToSegmentDistanceSquared(ax, ay, bx, by);
-		if (d2 < best) best = d2;
-	}
-	return Math.sqrt(best);
 }
 
 function originToSegmentDistanceSquared(ax: number, ay: number, bx: number, by: number): number {
@@ -424,8 +366,8 @@ function packedPolygonGeometry(p: PackedFences, f: number): MultiPolygonGeometry
 }
 
 /**
- * The exact membership test on a packed fence: the same answer as {@link fenceContains} on the
- * same fence, for every point.
+ * The exact membership test on a packed fence (see the module comment): turf's answer for
+ * every point.
  *
  * @param p packed fences
  * @param f fence number
@@ -457,8 +399,15 @@ export function packedContains(p: PackedFences, f: number, lat: number, lng: num
 }
 
 /**
- * {@link fenceDistanceMeters} on a packed fence: the same number, computed the same way.
+ * Metres from the point to a packed fence's region: 0 when the exact test says inside; for a
+ * circle the haversine distance minus the radius; for a polygon the distance to the nearest ring
+ * edge in an equirectangular projection centred on the point (well within 1% at the scales of
+ * exit hysteresis and shard buffers), measured across the antimeridian when that is shorter.
  *
+ * @param p packed fences
+ * @param f fence number
+ * @param lat latitude in degrees
+ * @param lng longitude in degrees
  * @returns metres, >= 0
  */
 export function packedDistanceMeters(p: PackedFences, f: number, lat: number, lng: number): number {
@@ -482,6 +431,7 @@ export function packedDistanceMeters(p: PackedFences, f: number, lat: number, ln
 			const end = layout[at++] ?? 0;
 			for (let i = start; i + 2 < end; i += 2) {
 				const lngA = coords[i] ?? 0;
+				// Wrap the segment as a whole: wrapping each end on its own could flip a long edge.
 				const dA = wrapLongitudeDelta(lngA - lng);
 				const ax = dA * kx;
 				const ay = ((coords[i + 1] ?? 0) - lat) * ky;

@@ -1,5 +1,5 @@
 /**
- * The fence index: which fences contain a point, with the exact answer of `fenceContains`
+ * The fence index: which fences contain a point, with the exact answer of the test in exact.ts
  * (turf point-in-polygon for polygons, turf haversine <= radius for circles) and no false
  * positive or negative.
  *
