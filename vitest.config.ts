@@ -20,7 +20,8 @@ export default defineConfig({
 			{
 				test: {
 					name: "unit",
-					include: ["test/unit/**/*.test.ts"],
+					// test/security/*.node.test.ts: security findings that need no Worker (geometry validity).
+					include: ["test/unit/**/*.test.ts", "test/security/**/*.node.test.ts"],
 					environment: "node",
 				},
 			},
@@ -44,6 +45,8 @@ export default defineConfig({
 								ADMIN_TOKEN: "test-admin-token",
 								KEY_PEPPER: "test-pepper",
 								ALLOW_INSECURE_LOOPBACK_PUSH: "true",
+								// Click links are signed for this origin only (never the request's Host).
+								PUBLIC_BASE_URL: "https://api.test",
 								VAPID_PUBLIC_KEY: vapid.publicKey,
 								VAPID_PRIVATE_KEY: vapid.privateKey,
 								FCM_SERVICE_ACCOUNT: fcmAccount.json,
@@ -56,7 +59,8 @@ export default defineConfig({
 				],
 				test: {
 					name: "worker",
-					include: ["test/worker/**/*.test.ts"],
+					include: ["test/worker/**/*.test.ts", "test/security/**/*.test.ts"],
+					exclude: ["test/security/**/*.node.test.ts"],
 					setupFiles: ["./test/worker/setup.ts"],
 				},
 			},

@@ -12,6 +12,8 @@ export class AppError extends Error {
 		message: string,
 		/** Per-field problems, for validation failures. */
 		readonly errors?: ProblemItem[],
+		/** For 429 and 503: when to try again, sent as `Retry-After`. */
+		readonly retryAfterSeconds?: number,
 	) {
 		super(message);
 	}

@@ -144,3 +144,132 @@ export async function updateOfferStatus(
 		.bind(attempts, status, offerId)
 		.run();
 }
+
+/**
+ * Reserves a cart eventId for one person of the tenant: true when it is theirs (new, or
+ * theirs already: the person's object answers duplicates), false when another person owns it.
+ */
+export async function claimCartEventId(
+	env: Env,
+	tenantId: string,
+	eventId: string,
+	userId: string,
+	now: number,
+): Promise<boolean> {
+	const owner = await env.DB.prepare(
+		`INSERT INTO cart_events (tenant_id, event_id, user_id, created_at) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (tenant_id, event_id) DO UPDATE SET event_id = excluded.event_id
+		 RETURNING user_id`,
+	)
+		.bind(tenantId, eventId, userId, iso(now))
+		.first<{ user_id: string }>();
+	return !owner || owner.user_id === userId;
+}
+
+/** Every D1 row about one person, for GET /v1/users/{userId}/export. */
+export async function userRows(env: Env, tenantId: string, userId: string) {
+	const [decisions, offers, offerEvents, conversions, cartEvents] = await env.DB.batch<
+		Record<string, unknown>
+	>([
+		env.DB.prepare(
+			`SELECT trigger, campaign_id, variant_id, decision, reason, offer_id, created_at
+			   FROM decisions WHERE tenant_id = ? AND user_id = ? ORDER BY created_at, rowid`,
+		).bind(tenantId, userId),
+		env.DB.prepare(
+			`SELECT id, campaign_id, variant_id, geofence_id, trigger_type, status, attempts, created_at, expires_at
+			   FROM offers WHERE tenant_id = ? AND user_id = ? ORDER BY created_at, rowid`,
+		).bind(tenantId, userId),
+		env.DB.prepare(
+			`SELECT e.offer_id, e.type, e.action, e.created_at FROM offer_events e
+			   JOIN offers o ON o.id = e.offer_id AND o.tenant_id = e.tenant_id
+			  WHERE e.tenant_id = ? AND o.user_id = ? ORDER BY e.created_at, e.rowid`,
+		).bind(tenantId, userId),
+		env.DB.prepare(
+			`SELECT campaign_id, variant_id, offer_id, holdout, event_id, revenue, created_at
+			   FROM conversions WHERE tenant_id = ? AND user_id = ? ORDER BY created_at, rowid`,
+		).bind(tenantId, userId),
+		env.DB.prepare(
+			"SELECT event_id, created_at FROM cart_events WHERE tenant_id = ? AND user_id = ? ORDER BY created_at, rowid",
+		).bind(tenantId, userId),
+	]);
+	const rows = (r: D1Result<Record<string, unknown>> | undefined) => r?.results ?? [];
+	return {
+		decisions: rows(decisions).map((r) => ({
+			trigger: JSON.parse(String(r.trigger)) as unknown,
+			campaignId: r.campaign_id,
+			variantId: r.variant_id,
+			decision: r.decision,
+			reason: r.reason,
+			offerId: r.offer_id,
+			at: r.created_at,
+		})),
+		offers: rows(offers).map((r) => ({
+			offerId: r.id,
+			campaignId: r.campaign_id,
+			variantId: r.variant_id,
+			geofenceId: r.geofence_id,
+			triggerType: r.trigger_type,
+			status: r.status,
+			attempts: r.attempts,
+			createdAt: r.created_at,
+			expiresAt: r.expires_at,
+		})),
+		offerEvents: rows(offerEvents).map((r) => ({
+			offerId: r.offer_id,
+			type: r.type,
+			action: r.action,
+			at: r.created_at,
+		})),
+		conversions: rows(conversions).map((r) => ({
+			campaignId: r.campaign_id,
+			variantId: r.variant_id,
+			offerId: r.offer_id,
+			holdout: r.holdout === 1,
+			eventId: r.event_id,
+			revenue: r.revenue,
+			at: r.created_at,
+		})),
+		cartEvents: rows(cartEvents).map((r) => ({ eventId: r.event_id, at: r.created_at })),
+	};
+}
+
+/** Deletes every D1 row about one person (one transaction): the erasure's half outside their object. */
+export async function eraseUserRows(env: Env, tenantId: string, userId: string): Promise<void> {
+	await env.DB.batch([
+		env.DB.prepare(
+			"DELETE FROM offer_events WHERE tenant_id = ? AND offer_id IN (SELECT id FROM offers WHERE tenant_id = ? AND user_id = ?)",
+		).bind(tenantId, tenantId, userId),
+		env.DB.prepare("DELETE FROM conversions WHERE tenant_id = ? AND user_id = ?").bind(tenantId, userId),
+		env.DB.prepare("DELETE FROM decisions WHERE tenant_id = ? AND user_id = ?").bind(tenantId, userId),
+		env.DB.prepare("DELETE FROM offers WHERE tenant_id = ? AND user_id = ?").bind(tenantId, userId),
+		env.DB.prepare("DELETE FROM cart_events WHERE tenant_id = ? AND user_id = ?").bind(tenantId, userId),
+	]);
+}
+
+/**
+ * Retention: deletes the tenant's decisions, offers, their events, conversions and cart
+ * events created before `before`, in bounded slices so one tenant's backlog never holds
+ * the database for long. Returns how many rows went.
+ */
+export async function deleteOlderThan(
+	env: Env,
+	tenantId: string,
+	before: number,
+	slice = 5000,
+): Promise<number> {
+	const cutoff = iso(before);
+	let total = 0;
+	for (const table of ["offer_events", "conversions", "decisions", "offers", "cart_events"]) {
+		for (;;) {
+			const r = await env.DB.prepare(
+				`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE tenant_id = ? AND created_at < ? LIMIT ?)`,
+			)
+				.bind(tenantId, cutoff, slice)
+				.run();
+			const n = r.meta.changes ?? 0;
+			total += n;
+			if (n < slice) break;
+		}
+	}
+	return total;
+}

@@ -7,7 +7,10 @@ interface SecretsEnv {
 	VAPID_PRIVATE_KEY: string;
 	/** Server-side pepper mixed into API key hashes and the webhook-secret seal. */
 	KEY_PEPPER: string;
-	/** The service's public origin for click links; the request's origin when unset. */
+	/**
+	 * The service's public origin for click links. Required outside local development;
+	 * never derived from the request's Host (a client chooses that header).
+	 */
 	PUBLIC_BASE_URL?: string;
 	/** Google service-account JSON for FCM HTTP v1 (Android and iOS); FCM is off when unset. */
 	FCM_SERVICE_ACCOUNT?: string;

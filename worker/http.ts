@@ -16,6 +16,7 @@ const TITLES: Record<number, string> = {
 	405: "Method Not Allowed",
 	409: "Conflict",
 	413: "Content Too Large",
+	429: "Too Many Requests",
 	415: "Unsupported Media Type",
 	422: "Unprocessable Content",
 	500: "Internal Server Error",
@@ -44,7 +45,11 @@ export function problem(status: number, code: string, detail: string, errors?: P
 
 /** The one place errors become responses: typed errors keep their status, anything else is a 500 with no detail. */
 export function toProblem(err: unknown): Response {
-	if (err instanceof AppError) return problem(err.status, err.code, err.message, err.errors);
+	if (err instanceof AppError) {
+		const res = problem(err.status, err.code, err.message, err.errors);
+		if (err.retryAfterSeconds !== undefined) res.headers.set("retry-after", String(err.retryAfterSeconds));
+		return res;
+	}
 	console.error("unhandled", err instanceof Error ? `${err.name}: ${err.message}` : typeof err);
 	return problem(500, "internal", "Something went wrong on our side.");
 }

@@ -1,4 +1,5 @@
 import { problem } from "./http.js";
+import { sweepRetention } from "./retention.js";
 import { createRouter } from "./router.js";
 import { campaignRoutes } from "./routes/campaigns.js";
 import { cartRoutes } from "./routes/cart.js";
@@ -25,4 +26,5 @@ router.all("*", () => problem(404, "not_found", "No such route."));
 
 export default {
 	fetch: (req, env, ctx) => router.fetch(req, env, ctx),
+	scheduled: (controller, env, ctx) => ctx.waitUntil(sweepRetention(env, controller.scheduledTime)),
 } satisfies ExportedHandler<Env>;

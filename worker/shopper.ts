@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { type Bucket, type BucketRule, take } from "../src/limits/bucket.js";
 import { clickUrl, linksOf, type OfferLinks, signClick } from "../src/offers/click.js";
 import {
 	campaignDwellSeconds,
@@ -41,8 +42,10 @@ import type { Campaign } from "../src/schemas/campaign.js";
 import type { DecisionOut } from "../src/schemas/ping.js";
 import type { PutDevice, PutUser } from "../src/schemas/user.js";
 import { cartRules } from "./cart-rules.js";
+import { publicBaseUrl } from "./config.js";
 import { clickKey } from "./crypto.js";
 import {
+	claimCartEventId,
 	loadCampaigns,
 	type OfferRecord,
 	type OfferStatus,
@@ -76,8 +79,7 @@ interface Device {
 }
 
 interface State {
-	/** `baseUrl`: the service's public origin, for click links sent from alarms. */
-	meta: { tenantId: string; userId: string; baseUrl?: string } | null;
+	meta: { tenantId: string; userId: string } | null;
 	profile: Profile | null;
 	devices: Record<string, Device>;
 	presence: PresenceState;
@@ -95,6 +97,15 @@ interface State {
 	exposure: Exposure | null;
 	/** Deliveries a push service asked us to retry (429/5xx), re-sent from the alarm. */
 	deliveries: PendingDelivery[];
+	/** Ping batches already applied, by batchId: a retried batch gets the first answer. */
+	batches: Record<string, { answer: PingAnswer; at: number }>;
+	/** Why recent pings changed nothing, for the back office (apps are not told). */
+	screening: { at: number; reasons: Record<string, number> }[];
+	/**
+	 * Tombstone: when the person was erased. Everything else is gone; pings and cart events
+	 * naming them store nothing until their own app registers them again (PUT profile).
+	 */
+	erasedAt: number | null;
 }
 
 interface PendingDelivery {
@@ -129,14 +140,35 @@ const KEYS: readonly StateKey[] = [
 	"cartAnswers",
 	"exposure",
 	"deliveries",
+	"batches",
+	"screening",
+	"erasedAt",
 ];
 /** What deciding and sending offers can change. */
 const OFFER_KEYS: readonly StateKey[] = ["meta", "devices", "cooldowns", "sent", "exposure", "deliveries"];
-const PING_KEYS: readonly StateKey[] = [...OFFER_KEYS, "presence", "fences"];
+const PING_KEYS: readonly StateKey[] = [...OFFER_KEYS, "presence", "fences", "batches", "screening"];
 const CART_KEYS: readonly StateKey[] = [...OFFER_KEYS, "cart", "cartAnswers"];
 /** Remembered cart answers: enough to absorb any webhook retry storm. */
 const CART_ANSWERS_MAX = 500;
 const CART_ANSWERS_TTL_MS = 7 * 86_400_000;
+/** Remembered ping batches: an app retries a batch within minutes, not days. */
+const BATCHES_MAX = 100;
+const BATCHES_TTL_MS = 86_400_000;
+/** Screening summaries kept for the back office. */
+const SCREENING_MAX = 20;
+
+/**
+ * Requests one person's apps may make (pings, profile, devices): 60 at once, then 2 a
+ * second. Exact, because this object serializes the person's requests; kept in memory, so
+ * an evicted object starts with a full bucket.
+ */
+export const PERSON_RATE: BucketRule = { capacity: 60, perSecond: 2 };
+
+/** The answer when the person's request budget is spent. */
+export interface RateLimited {
+	rateLimited: true;
+	retryAfterSeconds: number;
+}
 
 export interface UserView {
 	userId: string;
@@ -158,6 +190,22 @@ export interface UserView {
 	updatedAt: string;
 }
 
+/** What the person's object holds about them, for GET /v1/users/{userId}/export. */
+export interface PersonExport {
+	profile: UserView;
+	presence: {
+		insideGeofences: { geofenceId: string; since: string }[];
+		/** The only location kept: no trail beyond the last accepted point. */
+		lastAcceptedPing: { lat: number; lng: number; at: string } | null;
+	};
+	cart: { items: ReturnType<typeof cartContents> };
+	purchases: { kind: "sku" | "category"; key: string; at: string }[];
+	offersSentAt: string[];
+	cooldowns: { key: string; at: string }[];
+	pendingDeliveries: { offerId: string; deviceId: string }[];
+	screening: { at: string; reasons: Record<string, number> }[];
+}
+
 /** A validated cart event; items may carry a display name for templates. */
 export type CartEventIn = Omit<CartEvent, "items"> & { items: (CartItem & { name?: string | undefined })[] };
 
@@ -168,10 +216,14 @@ export interface CartAnswer {
 }
 
 export interface PingAnswer {
+	received: number;
 	events: { type: "enter" | "exit" | "dwell"; geofenceId: string; at: string; dwellSeconds?: number }[];
 	offers: DecisionOut[];
 	rejected: { index: number; reason: string }[];
 }
+
+/** A cart event for a person who was erased, or whose eventId another person owns. */
+export type CartRefusal = { erased: true } | { eventIdOwnedByAnother: true };
 
 /**
  * ShopperDO: everything about one person of one tenant (named `<tenantId>:<userId>`).
@@ -190,11 +242,32 @@ export interface PingAnswer {
 export class ShopperDO extends DurableObject<Env> {
 	private state: State | null = null;
 	private queue: Promise<unknown> = Promise.resolve();
+	private bucket: Bucket | null = null;
 
+	/**
+	 * Runs one request at a time. A request that fails drops the in-memory state, so the
+	 * next one reloads what storage holds: memory never answers from changes that were
+	 * not stored.
+	 */
 	private serialize<T>(fn: () => Promise<T>): Promise<T> {
-		const run = this.queue.then(fn, fn);
+		const guarded = async () => {
+			try {
+				return await fn();
+			} catch (e) {
+				this.state = null;
+				throw e;
+			}
+		};
+		const run = this.queue.then(guarded, guarded);
 		this.queue = run.catch(() => undefined);
 		return run;
+	}
+
+	/** Takes one request from the person's budget; a {@link RateLimited} answer when it is spent. */
+	private admit(now: number): RateLimited | null {
+		const r = take(this.bucket, PERSON_RATE, now);
+		this.bucket = r.bucket;
+		return r.ok ? null : { rateLimited: true, retryAfterSeconds: r.retryAfterSeconds };
 	}
 
 	private async load(): Promise<State> {
@@ -213,6 +286,9 @@ export class ShopperDO extends DurableObject<Env> {
 			cartAnswers: (m.get("cartAnswers") as State["cartAnswers"]) ?? {},
 			exposure: (m.get("exposure") as Exposure) ?? null,
 			deliveries: (m.get("deliveries") as PendingDelivery[]) ?? [],
+			batches: (m.get("batches") as State["batches"]) ?? {},
+			screening: (m.get("screening") as State["screening"]) ?? [],
+			erasedAt: (m.get("erasedAt") as number) ?? null,
 		};
 		return this.state;
 	}
@@ -229,11 +305,22 @@ export class ShopperDO extends DurableObject<Env> {
 		else await this.ctx.storage.setAlarm(Math.min(...times));
 	}
 
-	/** PUT /v1/users/{userId}. Withdrawing location consent forgets where the person is. */
-	async putProfile(tenantId: string, userId: string, input: PutUser, now: number): Promise<UserView> {
+	/**
+	 * PUT /v1/users/{userId}, from the person's own app: (re-)registers them, ending an
+	 * erasure's tombstone. Withdrawing location consent forgets where the person is.
+	 */
+	async putProfile(
+		tenantId: string,
+		userId: string,
+		input: PutUser,
+		now: number,
+	): Promise<{ updatedAt: string } | RateLimited> {
 		return this.serialize(async () => {
+			const limited = this.admit(now);
+			if (limited) return limited;
 			const s = await this.load();
-			s.meta = { tenantId, userId, ...(s.meta?.baseUrl ? { baseUrl: s.meta.baseUrl } : {}) };
+			s.meta = { tenantId, userId };
+			s.erasedAt = null;
 			const prev = s.profile;
 			s.profile = {
 				firstName: input.firstName ?? null,
@@ -248,17 +335,33 @@ export class ShopperDO extends DurableObject<Env> {
 				s.presence = emptyPresence();
 				s.fences = {};
 			}
-			await this.save(s, ["meta", "profile", "presence", "fences"]);
-			return view(s);
+			await this.save(s, ["meta", "profile", "presence", "fences", "erasedAt"]);
+			return { updatedAt: iso(now) };
 		});
 	}
 
-	/** PUT /v1/users/{userId}/devices/{deviceId}; null when the person is unknown. */
-	async putDevice(deviceId: string, input: PutDevice, now: number): Promise<UserView | null> {
+	/**
+	 * PUT /v1/users/{userId}/devices/{deviceId}; null when the person is unknown. Past
+	 * `maxDevices`, the least recently seen other devices are removed.
+	 */
+	async putDevice(
+		deviceId: string,
+		input: PutDevice,
+		maxDevices: number,
+		now: number,
+	): Promise<{ lastSeenAt: string } | RateLimited | null> {
 		return this.serialize(async () => {
+			const limited = this.admit(now);
+			if (limited) return limited;
 			const s = await this.load();
 			if (!s.profile) return null;
 			const prev = s.devices[deviceId];
+			const devices = { ...s.devices };
+			delete devices[deviceId];
+			const kept = Object.entries(devices)
+				.sort(([, a], [, b]) => b.lastSeenAt - a.lastSeenAt)
+				.slice(0, Math.max(0, maxDevices - 1));
+			s.devices = Object.fromEntries(kept);
 			s.devices[deviceId] = {
 				platform: input.platform,
 				webPush: input.webPush ?? null,
@@ -267,7 +370,25 @@ export class ShopperDO extends DurableObject<Env> {
 				lastSeenAt: now,
 			};
 			await this.save(s, ["devices"]);
-			return view(s);
+			return { lastSeenAt: iso(now) };
+		});
+	}
+
+	/** DELETE /v1/users/{userId}/devices/{deviceId}; the same answer whether it existed or not. */
+	async deleteDevice(deviceId: string, now: number): Promise<RateLimited | null> {
+		return this.serialize(async () => {
+			const limited = this.admit(now);
+			if (limited) return limited;
+			const s = await this.load();
+			if (s.devices[deviceId]) {
+				const devices = { ...s.devices };
+				delete devices[deviceId];
+				s.devices = devices;
+				// Retries queued for the device have nowhere to go.
+				s.deliveries = s.deliveries.filter((d) => d.deviceId !== deviceId);
+				await this.save(s, ["devices", "deliveries"]);
+			}
+			return null;
 		});
 	}
 
@@ -277,43 +398,74 @@ export class ShopperDO extends DurableObject<Env> {
 		return s.profile ? view(s) : null;
 	}
 
-	/** DELETE /v1/users/{userId}: this object keeps nothing afterwards. */
-	async erase(): Promise<boolean> {
+	/** GET /v1/users/{userId}/export: everything this object holds about the person, never push keys. */
+	async exportData(): Promise<PersonExport | null> {
+		const s = await this.load();
+		if (!s.profile) return null;
+		return {
+			profile: view(s),
+			presence: {
+				insideGeofences: Object.entries(s.presence.inside).map(([id, v]) => ({
+					geofenceId: id,
+					since: iso(v.enteredAt),
+				})),
+				lastAcceptedPing: s.presence.last
+					? { lat: s.presence.last.lat, lng: s.presence.last.lng, at: iso(s.presence.last.t) }
+					: null,
+			},
+			cart: { items: cartContents(s.cart) },
+			purchases: s.cart.purchases.map((p) => ({ ...p, at: iso(p.at) })),
+			offersSentAt: s.sent.map(iso),
+			cooldowns: Object.entries(s.cooldowns).map(([key, at]) => ({ key, at: iso(at) })),
+			pendingDeliveries: s.deliveries.map((d) => ({ offerId: d.offerId, deviceId: d.deviceId })),
+			screening: s.screening.map((x) => ({ at: iso(x.at), reasons: x.reasons })),
+		};
+	}
+
+	/**
+	 * DELETE /v1/users/{userId}: this object keeps nothing afterwards but a tombstone (the
+	 * time of erasure), so later pings and cart events naming the person store nothing.
+	 */
+	async erase(now: number): Promise<boolean> {
 		return this.serialize(async () => {
 			const existed = (await this.load()).profile !== null;
 			await this.ctx.storage.deleteAlarm();
 			await this.ctx.storage.deleteAll();
 			this.state = null;
+			await this.ctx.storage.put("erasedAt", now);
 			return existed;
 		});
 	}
 
-	/** POST /v1/pings for this person. */
+	/**
+	 * POST /v1/pings for this person. A batch id seen before answers as the first time and
+	 * applies nothing. An unknown or erased person, or one without location consent, has
+	 * nothing stored.
+	 */
 	async pings(
 		tenant: TenantCtx,
 		userId: string,
 		deviceId: string | null,
 		input: Omit<Ping, "index">[],
 		now: number,
-		baseUrl: string,
-	): Promise<PingAnswer> {
+		batchId: string | null = null,
+	): Promise<PingAnswer | RateLimited> {
 		return this.serialize(async () => {
+			const limited = this.admit(now);
+			if (limited) return limited;
 			const s = await this.load();
 			const pings: Ping[] = input.map((p, index) => ({ ...p, index }));
-			if (!s.profile)
-				return {
-					events: [],
-					offers: [],
-					rejected: pings.map((p) => ({ index: p.index, reason: "unknown_user" })),
-				};
-			if (!s.profile.consent.location) {
-				return {
-					events: [],
-					offers: [],
-					rejected: pings.map((p) => ({ index: p.index, reason: "no_location_consent" })),
-				};
-			}
-			s.meta = { tenantId: tenant.id, userId, baseUrl };
+			const nothing = (reason: string): PingAnswer => ({
+				received: pings.length,
+				events: [],
+				offers: [],
+				rejected: pings.map((p) => ({ index: p.index, reason })),
+			});
+			if (!s.profile) return nothing("unknown_user");
+			if (!s.profile.consent.location) return nothing("no_location_consent");
+			const seen = batchId ? s.batches[batchId] : undefined;
+			if (seen) return seen.answer;
+			s.meta = { tenantId: tenant.id, userId };
 			const device = deviceId ? s.devices[deviceId] : undefined;
 			if (device) device.lastSeenAt = now;
 
@@ -345,8 +497,8 @@ export class ShopperDO extends DurableObject<Env> {
 			s.presence = due.state;
 			events.push(...due.events);
 			const offers = await this.fire(tenant, s, events, now, campaigns);
-			await this.save(s, PING_KEYS);
-			return {
+			const answer: PingAnswer = {
+				received: pings.length,
 				events: events.map((e) => ({
 					type: e.type,
 					geofenceId: e.fenceId,
@@ -356,6 +508,20 @@ export class ShopperDO extends DurableObject<Env> {
 				offers,
 				rejected: screened.rejected,
 			};
+			if (screened.rejected.length > 0) {
+				const reasons: Record<string, number> = {};
+				for (const r of screened.rejected) reasons[r.reason] = (reasons[r.reason] ?? 0) + 1;
+				s.screening = [{ at: now, reasons }, ...s.screening].slice(0, SCREENING_MAX);
+			}
+			if (batchId)
+				s.batches = bounded(
+					{ ...s.batches, [batchId]: { answer, at: now } },
+					now,
+					BATCHES_MAX,
+					BATCHES_TTL_MS,
+				);
+			await this.save(s, PING_KEYS);
+			return answer;
 		});
 	}
 
@@ -370,13 +536,17 @@ export class ShopperDO extends DurableObject<Env> {
 		userId: string,
 		event: CartEventIn,
 		now: number,
-		baseUrl: string,
-	): Promise<CartAnswer> {
+	): Promise<CartAnswer | CartRefusal> {
 		return this.serialize(async () => {
 			const s = await this.load();
+			// An erased person stays erased: the event is acknowledged and nothing is stored,
+			// not even its eventId.
+			if (s.erasedAt !== null) return { erased: true };
+			if (!(await claimCartEventId(this.env, tenant.id, event.eventId, userId, now)))
+				return { eventIdOwnedByAnother: true };
 			const seen = s.cartAnswers[event.eventId];
 			if (seen) return { offers: seen.offers, duplicate: true };
-			s.meta = { tenantId: tenant.id, userId, baseUrl };
+			s.meta = { tenantId: tenant.id, userId };
 			s.cart = applyCartEvent(s.cart, event);
 			if (event.type === "purchase") await this.attribute(tenant, s, event, now);
 			let offers: DecisionOut[] = [];
@@ -397,8 +567,12 @@ export class ShopperDO extends DurableObject<Env> {
 				const candidates = (await cartRules(this.env, tenant)).candidates(keys);
 				if (candidates.length > 0) offers = await this.decideAndSend(tenant, s, [trigger], candidates, now);
 			}
-			s.cartAnswers[event.eventId] = { offers, at: now };
-			s.cartAnswers = boundAnswers(s.cartAnswers, now);
+			s.cartAnswers = bounded(
+				{ ...s.cartAnswers, [event.eventId]: { offers, at: now } },
+				now,
+				CART_ANSWERS_MAX,
+				CART_ANSWERS_TTL_MS,
+			);
 			await this.save(s, CART_KEYS);
 			return { offers, duplicate: false };
 		});
@@ -625,10 +799,11 @@ export class ShopperDO extends DurableObject<Env> {
 	private async withClickLinks(
 		offerId: string,
 		offer: RenderedOffer,
-		baseUrl: string | undefined,
 	): Promise<{ offer: RenderedOffer; links: OfferLinks }> {
 		const links = linksOf(offer);
-		const base = this.env.PUBLIC_BASE_URL || baseUrl;
+		// Never the request's Host: a client chooses that header, and would choose where
+		// signed links point. Without a configured origin, links go out untracked.
+		const base = publicBaseUrl(this.env);
 		if (!base) return { offer, links };
 		const key = await clickKey(this.env);
 		const link = async (action: string | null) =>
@@ -685,7 +860,6 @@ export class ShopperDO extends DurableObject<Env> {
 		const rendered = await this.withClickLinks(
 			offerId,
 			renderOffer(variant, templateVars(s, campaign, trigger)),
-			s.meta?.baseUrl,
 		);
 		record.links = rendered.links;
 		const payload = buildOfferPayload({
@@ -773,11 +947,17 @@ function templateVars(s: State, campaign: Campaign, trigger: TriggerEvent): Reco
 	return { ...base, item: item ?? {}, offer: { sku: offerSku } };
 }
 
-function boundAnswers(answers: State["cartAnswers"], now: number): State["cartAnswers"] {
-	const kept = Object.entries(answers)
-		.filter(([, a]) => now - a.at < CART_ANSWERS_TTL_MS)
+/** Keeps the newest `max` entries younger than `ttlMs`. */
+function bounded<T extends { at: number }>(
+	entries: Record<string, T>,
+	now: number,
+	max: number,
+	ttlMs: number,
+): Record<string, T> {
+	const kept = Object.entries(entries)
+		.filter(([, a]) => now - a.at < ttlMs)
 		.sort(([, a], [, b]) => b.at - a.at)
-		.slice(0, CART_ANSWERS_MAX);
+		.slice(0, max);
 	return Object.fromEntries(kept);
 }
 

@@ -1,6 +1,7 @@
 import { AppError } from "../src/errors.js";
-import { type Settings, SettingsSchema } from "../src/schemas/settings.js";
+import { type Settings, storedSettings } from "../src/schemas/settings.js";
 import { hashKey, timingSafeEqualStrings } from "./crypto.js";
+import { verifyUserToken } from "./user-tokens.js";
 
 /** The authenticated tenant a request acts for. */
 export interface TenantCtx {
@@ -15,9 +16,10 @@ export interface TenantCtx {
 export type KeyKind = "secret" | "publishable";
 const PREFIX: Record<KeyKind, string> = { secret: "sk_", publishable: "pk_" };
 
-function bearer(req: Request): string | null {
+/** The bearer token of a request, bounded in length; null when absent or malformed. */
+export function bearer(req: Request): string | null {
 	const h = req.headers.get("authorization");
-	const m = h ? /^Bearer\s+(\S{1,512})$/i.exec(h.trim()) : null;
+	const m = h ? /^Bearer\s+(\S{1,2048})$/i.exec(h.trim()) : null;
 	return m?.[1] ?? null;
 }
 
@@ -31,10 +33,11 @@ export async function requireAdmin(req: Request, env: Env): Promise<void> {
 }
 
 /**
- * Publishable-key resolutions cached per isolate: every ping authenticates, and without
- * this each one would cost a D1 read. Back-office (secret-key) requests always read
- * fresh. Another isolate sees a settings or campaign change within {@link TENANT_TTL_MS};
- * this isolate at once (see {@link forgetCachedTenants}).
+ * Tenant resolutions cached per isolate: every ping authenticates, and without this each
+ * one would cost a D1 read. Secret-key requests always read fresh. Another isolate sees a
+ * settings or campaign change, or a publishable key rotated out with no grace, within
+ * {@link TENANT_TTL_MS}; this isolate at once (see {@link forgetCachedTenants}).
+ * Keys: `pk:<key hash>` and `tn:<tenant id>` (user tokens name their tenant).
  */
 const tenantCache = new Map<string, { ctx: TenantCtx; expires: number }>();
 const TENANT_TTL_MS = 30_000;
@@ -45,30 +48,104 @@ export function forgetCachedTenants(): void {
 	tenantCache.clear();
 }
 
+function remember(key: string, ctx: TenantCtx, expires: number): void {
+	if (tenantCache.size >= TENANT_CACHE_MAX) tenantCache.clear();
+	tenantCache.set(key, { ctx, expires });
+}
+
 /**
  * Resolves a tenant key of the given kind. The key is looked up by its peppered hash,
- * so comparison happens on digests inside the database index, never on the raw key.
+ * so comparison happens on digests inside the database index, never on the raw key. A key
+ * rotated out is accepted until the end of its grace period.
  */
 export async function requireKey(req: Request, env: Env, kind: KeyKind): Promise<TenantCtx> {
 	const key = bearer(req);
 	if (!key?.startsWith(PREFIX[kind])) throw unauthorized();
+	const ctx = await tenantOfKey(env, key, kind);
+	if (!ctx) throw unauthorized();
+	await limitTenant(env, ctx.id);
+	return ctx;
+}
+
+async function tenantOfKey(env: Env, key: string, kind: KeyKind): Promise<TenantCtx | null> {
 	const hash = await hashKey(env.KEY_PEPPER, key);
 	const now = Date.now();
-	const cached = kind === "publishable" ? tenantCache.get(hash) : undefined;
+	const cached = kind === "publishable" ? tenantCache.get(`pk:${hash}`) : undefined;
 	if (cached && cached.expires > now) return cached.ctx;
 	const row = await env.DB.prepare(
-		`SELECT t.id, t.name, t.settings, t.geofence_version, t.campaign_version
+		`SELECT t.id, t.name, t.settings, t.geofence_version, t.campaign_version, k.expires_at
 		   FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
 		  WHERE k.key_hash = ? AND k.kind = ?`,
 	)
 		.bind(hash, kind)
-		.first<TenantRow>();
-	if (!row) throw unauthorized();
+		.first<TenantRow & { expires_at: string | null }>();
+	if (!row) return null;
+	const keyExpires = row.expires_at === null ? Number.POSITIVE_INFINITY : Date.parse(row.expires_at);
+	if (!(keyExpires > now)) return null;
 	const ctx = tenantFromRow(row);
-	if (kind === "publishable") {
-		if (tenantCache.size >= TENANT_CACHE_MAX) tenantCache.clear();
-		tenantCache.set(hash, { ctx, expires: now + TENANT_TTL_MS });
+	if (kind === "publishable") remember(`pk:${hash}`, ctx, Math.min(now + TENANT_TTL_MS, keyExpires));
+	return ctx;
+}
+
+/** Who an app request acts as: one person (user token) or any person of the tenant (publishable key). */
+export interface AppCaller {
+	tenant: TenantCtx;
+	/** The person a user token names; null with the publishable key. */
+	userId: string | null;
+}
+
+/**
+ * App routes (profile, devices, pings): a user token (`ut_`) for one person, or the
+ * publishable key where the tenant's `clientAuth` is still `"publishable"`. Authenticates
+ * only; {@link actFor} then checks the person the request names.
+ */
+export async function requireApp(req: Request, env: Env): Promise<AppCaller> {
+	const key = bearer(req);
+	if (key?.startsWith("ut_")) {
+		const claims = await verifyUserToken(env, key.slice(3), (id) => cachedTenant(env, id));
+		if (!claims) throw new AppError("invalid_token", 401, "The user token is invalid or has expired.");
+		await limitTenant(env, claims.tenant.id);
+		return { tenant: claims.tenant, userId: claims.userId };
 	}
+	if (key?.startsWith("pk_")) {
+		const tenant = await tenantOfKey(env, key, "publishable");
+		if (!tenant) throw unauthorized();
+		if (tenant.settings.clientAuth !== "publishable")
+			throw new AppError(
+				"user_token_required",
+				401,
+				"This tenant requires a user token (ut_...) minted by its back end for the person.",
+			);
+		await limitTenant(env, tenant.id);
+		return { tenant, userId: null };
+	}
+	throw unauthorized();
+}
+
+/** A user token acts only for its own person: another person is 403. */
+export function actFor(caller: AppCaller, userId: string): void {
+	if (caller.userId !== null && caller.userId !== userId)
+		throw new AppError("forbidden", 403, "This user token acts for another person.");
+}
+
+/**
+ * Per-tenant request budget (the Workers Rate Limiting binding, counted per Cloudflare
+ * location): one tenant's flood never slows another tenant. Per-person limits are exact,
+ * in the person's Durable Object.
+ */
+async function limitTenant(env: Env, tenantId: string): Promise<void> {
+	if (!env.TENANT_RATE_LIMIT) return;
+	const { success } = await env.TENANT_RATE_LIMIT.limit({ key: tenantId });
+	if (!success) throw new AppError("rate_limited", 429, "Too many requests for this tenant.", undefined, 10);
+}
+
+/** A tenant by id, cached like publishable-key resolutions (user tokens name their tenant). */
+async function cachedTenant(env: Env, tenantId: string): Promise<TenantCtx | null> {
+	const now = Date.now();
+	const cached = tenantCache.get(`tn:${tenantId}`);
+	if (cached && cached.expires > now) return cached.ctx;
+	const ctx = await loadTenant(env, tenantId);
+	if (ctx) remember(`tn:${tenantId}`, ctx, now + TENANT_TTL_MS);
 	return ctx;
 }
 
@@ -94,7 +171,7 @@ function tenantFromRow(row: TenantRow): TenantCtx {
 	return {
 		id: row.id,
 		name: row.name,
-		settings: SettingsSchema.parse(JSON.parse(row.settings)),
+		settings: storedSettings(JSON.parse(row.settings)),
 		geofenceVersion: row.geofence_version,
 		campaignVersion: row.campaign_version,
 	};

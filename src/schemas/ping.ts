@@ -14,6 +14,11 @@ export const PingBatchSchema = z.strictObject({
 	userId: ExternalId,
 	deviceId: ExternalId.optional(),
 	pings: z.array(PingSchema).min(1).max(100),
+	/** The same batch id again for the same person answers as the first time and applies nothing. */
+	batchId: z
+		.string()
+		.regex(/^[A-Za-z0-9._:-]{1,64}$/, "1 to 64 of A-Z a-z 0-9 . _ : -")
+		.optional(),
 });
 export type PingBatch = z.infer<typeof PingBatchSchema>;
 
@@ -34,9 +39,15 @@ export const DecisionSchema = z.object({
 });
 export type DecisionOut = z.infer<typeof DecisionSchema>;
 
+/**
+ * With a user token: the person's own events and offers, and the pings that changed no
+ * state with why. With the publishable key (anyone may hold it) only `received`: an answer
+ * that varied with the person's history would tell a stranger where they were.
+ */
 export const PingAnswerSchema = z.object({
-	events: z.array(GeofenceEventSchema),
-	offers: z.array(DecisionSchema),
+	received: z.number().int(),
+	events: z.array(GeofenceEventSchema).optional(),
+	offers: z.array(DecisionSchema).optional(),
 	/** Extension: pings that changed no state, with why (index into the request's pings). */
-	rejected: z.array(z.object({ index: z.number(), reason: z.string() })),
+	rejected: z.array(z.object({ index: z.number(), reason: z.string() })).optional(),
 });

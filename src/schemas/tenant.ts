@@ -14,3 +14,15 @@ export const TenantCreatedSchema = z.object({
 	publishableKey: z.string(),
 	webhookSecret: z.string(),
 });
+
+/** POST /v1/keys/rotate. */
+export const RotateKeySchema = z.strictObject({
+	kind: z.enum(["secret", "publishable", "webhook"]),
+	/** How long the previous key keeps working, so clients can switch without failures; 0 refuses it at once. */
+	graceSeconds: z
+		.number()
+		.int()
+		.min(0)
+		.max(7 * 86_400)
+		.default(86_400),
+});

@@ -34,3 +34,13 @@ export const PutDeviceSchema = z
 		}
 	});
 export type PutDevice = z.infer<typeof PutDeviceSchema>;
+
+/** POST /v1/users/{userId}/tokens. */
+export const MintTokenSchema = z.strictObject({
+	ttlSeconds: z
+		.number()
+		.int()
+		.min(60)
+		.max(7 * 86_400)
+		.default(86_400),
+});

@@ -17,6 +17,7 @@ import {
 	type Tenant,
 	unique,
 	uploadFences,
+	userKey,
 } from "./helpers";
 
 const PARIS = { lat: 48.8566, lng: 2.3522 };
@@ -62,10 +63,17 @@ describe("POST /v1/tenants", () => {
 		expect(t.publishableKey).toMatch(/^pk_[A-Za-z0-9_-]{20,}$/);
 		expect(t.webhookSecret).toMatch(/^whsec_[A-Za-z0-9_-]{20,}$/);
 
-		// The keys work...
+		// The keys work (a new tenant's apps act through user tokens the secret key mints)...
 		await callOk("GET", "/v1/settings", { key: t.secretKey });
-		await callOk("PUT", `/v1/users/${unique("u")}`, {
-			key: t.publishableKey,
+		const userId = unique("u");
+		const { token } = await callOk<{ token: string }>(
+			"POST",
+			`/v1/users/${userId}/tokens`,
+			{ key: t.secretKey, body: {} },
+			201,
+		);
+		await callOk("PUT", `/v1/users/${userId}`, {
+			key: token,
 			body: { consent: { location: true, push: true } },
 		});
 		// ...but nothing shows them again, and the database holds no raw key.
@@ -213,7 +221,7 @@ describe("tenant isolation", () => {
 
 		// B's pings at the same place, for the same user id, hit no fence of A.
 		await callOk("PUT", `/v1/users/${userId}`, {
-			key: b.publishableKey,
+			key: await userKey(b, userId),
 			body: { consent: { location: true, push: true } },
 		});
 		const bPings = await postPings(b, userId, [{ ...PARIS, accuracy: 5, timestamp: Date.now() - 1000 }]);

@@ -20,6 +20,7 @@ import {
 	type Tenant,
 	type UserOptions,
 	unique,
+	userKey,
 } from "./helpers";
 
 export type CartEventType = "item_added" | "item_removed" | "cart_cleared" | "checkout" | "purchase";
@@ -205,7 +206,7 @@ export async function registerDecryptablePerson(
 	const subscriber = await createTestSubscriber(pushEndpoint(endpoint));
 	await putUser(t, userId, opts);
 	await callOk("PUT", `/v1/users/${userId}/devices/${deviceId}`, {
-		key: t.publishableKey,
+		key: await userKey(t, userId),
 		body: { platform: "web", webPush: subscriber.subscription },
 	});
 	return { userId, deviceId, endpoint, subscriber };

@@ -20,6 +20,7 @@ import {
 	type Tenant,
 	unique,
 	uploadFences,
+	userKey,
 	walker,
 } from "./helpers";
 
@@ -67,7 +68,7 @@ async function androidPerson(t: Tenant, token: string): Promise<string> {
 	const userId = unique("droid");
 	await putUser(t, userId, { firstName: "Noor" });
 	await callOk("PUT", `/v1/users/${userId}/devices/phone`, {
-		key: t.publishableKey,
+		key: await userKey(t, userId),
 		body: { platform: "android", fcmToken: token },
 	});
 	return userId;

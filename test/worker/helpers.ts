@@ -283,10 +283,35 @@ export interface UserOptions {
 	locale?: string;
 }
 
-/** PUT /v1/users/{userId} (consent to both by default). */
-export function putUser(t: Tenant, userId: string, opts: UserOptions = {}): Promise<Record<string, unknown>> {
+const userTokens = new Map<string, Promise<string>>();
+
+/**
+ * A user token for one person, minted with the tenant's secret key as a tenant's back end
+ * would (cached per tenant and person for the test run): what the person's app sends.
+ */
+export function userKey(t: Tenant, userId: string): Promise<string> {
+	const k = `${t.id}:${userId}`;
+	let token = userTokens.get(k);
+	if (!token) {
+		token = callOk<{ token: string }>(
+			"POST",
+			`/v1/users/${userId}/tokens`,
+			{ key: t.secretKey, body: { ttlSeconds: 3600 } },
+			201,
+		).then((r) => r.token);
+		userTokens.set(k, token);
+	}
+	return token;
+}
+
+/** PUT /v1/users/{userId} (consent to both by default), with the person's user token. */
+export async function putUser(
+	t: Tenant,
+	userId: string,
+	opts: UserOptions = {},
+): Promise<Record<string, unknown>> {
 	return callOk("PUT", `/v1/users/${userId}`, {
-		key: t.publishableKey,
+		key: await userKey(t, userId),
 		body: {
 			consent: opts.consent ?? { location: true, push: true },
 			...(opts.firstName ? { firstName: opts.firstName } : {}),
@@ -301,9 +326,9 @@ export async function putWebDevice(
 	userId: string,
 	deviceId: string,
 	endpointName: string,
-): Promise<UserView> {
-	return callOk<UserView>("PUT", `/v1/users/${userId}/devices/${deviceId}`, {
-		key: t.publishableKey,
+): Promise<Record<string, unknown>> {
+	return callOk("PUT", `/v1/users/${userId}/devices/${deviceId}`, {
+		key: await userKey(t, userId),
 		body: { platform: "web", webPush: await webPushSubscription(endpointName) },
 	});
 }
@@ -381,20 +406,21 @@ export interface DecisionOut {
 }
 
 export interface PingAnswer {
+	received: number;
 	events: { type: "enter" | "exit" | "dwell"; geofenceId: string; at: string }[];
 	offers: DecisionOut[];
 	rejected?: { index: number; reason: string }[];
 }
 
-/** POST /v1/pings, expecting 200. */
-export function postPings(
+/** POST /v1/pings with the person's user token, expecting 200. */
+export async function postPings(
 	t: Tenant,
 	userId: string,
 	pings: PingIn[],
 	deviceId?: string,
 ): Promise<PingAnswer> {
 	return callOk<PingAnswer>("POST", "/v1/pings", {
-		key: t.publishableKey,
+		key: await userKey(t, userId),
 		body: { userId, ...(deviceId ? { deviceId } : {}), pings },
 	});
 }

@@ -21,18 +21,22 @@ import {
 	putUser,
 	squareFence,
 	type Tenant,
+	userKey,
 	webPushSubscription,
 } from "./helpers";
 
 const GENOA = { lat: 44.4056, lng: 8.9463 };
 
 let t: Tenant;
+/** The user token of person u1, whom the app routes below act for. */
+let u1: string;
 let subscription: Awaited<ReturnType<typeof webPushSubscription>>;
 
 beforeAll(async () => {
 	t = await createTenant("robust");
 	await createCampaign(t, "c1");
 	await putUser(t, "u1");
+	u1 = await userKey(t, "u1");
 	subscription = await webPushSubscription("robust");
 });
 
@@ -212,7 +216,7 @@ const ENDPOINTS: Endpoint[] = [
 		name: "PUT /v1/users/{userId}",
 		method: "PUT",
 		path: "/v1/users/u1",
-		key: () => t.publishableKey,
+		key: () => u1,
 		valid: () => ({ consent: { location: true, push: true } }),
 		invalid: () => [
 			{ label: "missing consent", body: {}, path: ["consent"] },
@@ -243,7 +247,7 @@ const ENDPOINTS: Endpoint[] = [
 		name: "PUT /v1/users/{userId}/devices/{deviceId}",
 		method: "PUT",
 		path: "/v1/users/u1/devices/d1",
-		key: () => t.publishableKey,
+		key: () => u1,
 		valid: () => ({ platform: "web", webPush: subscription }),
 		invalid: () => [
 			{ label: "bad platform", body: { platform: "symbian" }, path: ["platform"] },
@@ -278,7 +282,7 @@ const ENDPOINTS: Endpoint[] = [
 		name: "POST /v1/pings",
 		method: "POST",
 		path: "/v1/pings",
-		key: () => t.publishableKey,
+		key: () => u1,
 		valid: () => ({ userId: "u1", pings: [ping()] }),
 		invalid: () => [
 			{ label: "no pings", body: { userId: "u1", pings: [] }, path: ["pings"] },
@@ -407,7 +411,7 @@ describe("refused input changes nothing", () => {
 		await putUser(own, "walker");
 		await expectProblem(
 			await call("POST", "/v1/pings", {
-				key: own.publishableKey,
+				key: await userKey(own, "walker"),
 				body: { userId: "walker", pings: [ping(), ping({ lat: 200 })] },
 			}),
 			422,
@@ -422,7 +426,7 @@ describe("refused input changes nothing", () => {
 		const own = await createTenant("robust-device");
 		await expectProblem(
 			await call("PUT", "/v1/users/ghost/devices/d1", {
-				key: own.publishableKey,
+				key: await userKey(own, "ghost"),
 				body: { platform: "web", webPush: subscription },
 			}),
 			404,
@@ -440,7 +444,7 @@ describe("oversized bodies", () => {
 
 	it("answers 413 to a ping batch over the limit", async () => {
 		const raw = JSON.stringify({ userId: "u1", pings: [ping()], pad: "x".repeat(300_000) });
-		await expectProblem(await call("POST", "/v1/pings", { key: t.publishableKey, raw }), 413);
+		await expectProblem(await call("POST", "/v1/pings", { key: u1, raw }), 413);
 	});
 });
 
@@ -473,19 +477,19 @@ describe("bad path ids", () => {
 			{
 				method: "PUT",
 				path: (id) => `/v1/users/${id}`,
-				key: () => t.publishableKey,
+				key: () => u1,
 				body: () => ({ consent: { location: true, push: true } }),
 			},
 			{
 				method: "PUT",
 				path: (id) => `/v1/users/u1/devices/${id}`,
-				key: () => t.publishableKey,
+				key: () => u1,
 				body: () => ({ platform: "android", fcmToken: "tok" }),
 			},
 			{
 				method: "PUT",
 				path: (id) => `/v1/users/${id}/devices/d1`,
-				key: () => t.publishableKey,
+				key: () => u1,
 				body: () => ({ platform: "android", fcmToken: "tok" }),
 			},
 		];

@@ -1,7 +1,8 @@
 import { defaultSettings, mergeSettings, SettingsPatchSchema } from "../../src/schemas/settings.js";
-import { CreateTenantSchema } from "../../src/schemas/tenant.js";
+import { CreateTenantSchema, RotateKeySchema } from "../../src/schemas/tenant.js";
 import { hashKey, randomToken, sealSecret } from "../crypto.js";
-import { body, json } from "../http.js";
+import { body, json, parse, readJson } from "../http.js";
+import { rotateApiKey, rotateWebhookSecret } from "../keys.js";
 import type { AppRouter } from "../router.js";
 import { forgetCachedTenants, requireAdmin, requireKey } from "../tenants.js";
 
@@ -29,6 +30,22 @@ export function tenantRoutes(router: AppRouter): void {
 		]);
 		// The only time the keys are shown: only their hashes (and the sealed webhook secret) are stored.
 		return json({ id, name: input.name, secretKey, publishableKey, webhookSecret }, 201);
+	});
+
+	router.post("/v1/keys/rotate", async (req, env) => {
+		const tenant = await requireKey(req, env, "secret");
+		const { kind, graceSeconds } = parse(RotateKeySchema, await readJson(req, 1024));
+		const now = Date.now();
+		const noStore = { "cache-control": "no-store" };
+		if (kind === "webhook")
+			return json(await rotateWebhookSecret(env, tenant.id, graceSeconds, now), 200, noStore);
+		const { key, previousValidUntil } = await rotateApiKey(env, tenant.id, kind, graceSeconds, now);
+		// Shown once, like every key.
+		return json(
+			{ [kind === "secret" ? "secretKey" : "publishableKey"]: key, previousValidUntil },
+			200,
+			noStore,
+		);
 	});
 
 	router.get("/v1/settings", async (req, env) => json((await requireKey(req, env, "secret")).settings));

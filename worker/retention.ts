@@ -1,0 +1,33 @@
+import { storedSettings } from "../src/schemas/settings.js";
+import { deleteOlderThan } from "./db.js";
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The daily retention sweep (Cron Trigger): for each tenant, deletes decisions, offers,
+ * their events, conversions and cart events older than its `retentionDays`. Per-person
+ * objects keep no history beyond a week (caps, cooldowns, cart answers) and only the last
+ * accepted location, so D1 is where old data would pile up.
+ */
+export async function sweepRetention(env: Env, now: number): Promise<{ tenants: number; deleted: number }> {
+	let after = "";
+	let tenants = 0;
+	let deleted = 0;
+	for (;;) {
+		const { results } = await env.DB.prepare(
+			"SELECT id, settings FROM tenants WHERE id > ? ORDER BY id LIMIT 100",
+		)
+			.bind(after)
+			.all<{ id: string; settings: string }>();
+		for (const t of results) {
+			const days = storedSettings(JSON.parse(t.settings)).retentionDays;
+			deleted += await deleteOlderThan(env, t.id, now - days * DAY_MS);
+			tenants += 1;
+		}
+		const last = results.at(-1);
+		if (!last || results.length < 100) break;
+		after = last.id;
+	}
+	console.log(`retention: ${deleted} row(s) deleted across ${tenants} tenant(s)`);
+	return { tenants, deleted };
+}
