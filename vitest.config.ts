@@ -54,6 +54,11 @@ export default defineConfig({
 								FCM_TOKEN_URL: `${FAKE_FCM}/fcm-token`,
 								TEST_FCM_PUBLIC_JWK: fcmPublicJwk,
 							},
+							// A tenant budget a test can exhaust in a few seconds (production: 20,000 per 10 s); no other test comes near it.
+							ratelimits: {
+								TENANT_RATE_LIMIT: { namespace_id: "1001", simple: { limit: 500, period: 10 } },
+								PERSON_RATE_LIMIT: { namespace_id: "1002", simple: { limit: 120, period: 10 } },
+							},
 						},
 					})),
 				],

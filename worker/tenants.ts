@@ -104,7 +104,6 @@ export async function requireApp(req: Request, env: Env): Promise<AppCaller> {
 	if (key?.startsWith("ut_")) {
 		const claims = await verifyUserToken(env, key.slice(3), (id) => cachedTenant(env, id));
 		if (!claims) throw new AppError("invalid_token", 401, "The user token is invalid or has expired.");
-		await limitTenant(env, claims.tenant.id);
 		return { tenant: claims.tenant, userId: claims.userId };
 	}
 	if (key?.startsWith("pk_")) {
@@ -116,25 +115,31 @@ export async function requireApp(req: Request, env: Env): Promise<AppCaller> {
 				401,
 				"This tenant requires a user token (ut_...) minted by its back end for the person.",
 			);
-		await limitTenant(env, tenant.id);
 		return { tenant, userId: null };
 	}
 	throw unauthorized();
 }
 
-/** A user token acts only for its own person: another person is 403. */
-export function actFor(caller: AppCaller, userId: string): void {
+/**
+ * A user token acts only for its own person: another person is 403. Then the request
+ * budgets: the person's first, so requests refused for one person's flood never use up
+ * the tenant's budget that other people share; then the tenant's.
+ */
+export async function actFor(env: Env, caller: AppCaller, userId: string): Promise<void> {
 	if (caller.userId !== null && caller.userId !== userId)
 		throw new AppError("forbidden", 403, "This user token acts for another person.");
+	const person = await env.PERSON_RATE_LIMIT.limit({ key: `${caller.tenant.id}:${userId}` });
+	if (!person.success)
+		throw new AppError("rate_limited", 429, "Too many requests for this person.", undefined, 10);
+	await limitTenant(env, caller.tenant.id);
 }
 
 /**
  * Per-tenant request budget (the Workers Rate Limiting binding, counted per Cloudflare
- * location): one tenant's flood never slows another tenant. Per-person limits are exact,
- * in the person's Durable Object.
+ * location): one tenant's flood never slows another tenant. Per-person limits are exact in
+ * the person's Durable Object, with a coarser binding in front (see {@link actFor}).
  */
 async function limitTenant(env: Env, tenantId: string): Promise<void> {
-	if (!env.TENANT_RATE_LIMIT) return;
 	const { success } = await env.TENANT_RATE_LIMIT.limit({ key: tenantId });
 	if (!success) throw new AppError("rate_limited", 429, "Too many requests for this tenant.", undefined, 10);
 }

@@ -9,11 +9,12 @@ import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
 import { GeofenceFeatureCollectionSchema } from "./geofence.js";
 import { DecisionSchema, PingAnswerSchema, PingBatchSchema } from "./ping.js";
 import { SettingsPatchSchema, SettingsSchema } from "./settings.js";
-import { CreateTenantSchema, TenantCreatedSchema } from "./tenant.js";
+import { CreateTenantSchema, RotateKeySchema, TenantCreatedSchema } from "./tenant.js";
 import { CampaignStatsSchema, OfferEventSchema } from "./tracking.js";
-import { PutDeviceSchema, PutUserSchema } from "./user.js";
+import { MintTokenSchema, PutDeviceSchema, PutUserSchema } from "./user.js";
 
-type Auth = "none" | "admin" | "secret" | "publishable" | "webhook";
+/** `app`: a user token for the person, or the publishable key where the tenant allows it. */
+type Auth = "none" | "admin" | "secret" | "publishable" | "app" | "webhook";
 
 interface Operation {
 	method: "get" | "put" | "post" | "patch" | "delete";
@@ -153,18 +154,27 @@ const OPERATIONS: Operation[] = [
 	{
 		method: "put",
 		path: "/v1/users/{userId}",
-		summary: "Create or replace a person's profile and consent",
-		auth: "publishable",
+		summary: "Create or replace a person's profile and consent (the person's own app)",
+		auth: "app",
 		request: PutUserSchema,
-		response: { status: 200, description: "profile" },
+		response: { status: 200, description: "what was sent, with updatedAt (nothing else about the person)" },
 	},
 	{
 		method: "put",
 		path: "/v1/users/{userId}/devices/{deviceId}",
-		summary: "Register a device and its push subscription",
-		auth: "publishable",
+		summary: "Register a device and its push subscription; past maxDevicesPerUser the least recently seen go",
+		auth: "app",
 		request: PutDeviceSchema,
-		response: { status: 200, description: "profile" },
+		response: {
+			status: 200,
+			schema: z.object({
+				userId: z.string(),
+				deviceId: z.string(),
+				platform: z.string(),
+				lastSeenAt: z.string(),
+			}),
+			description: "the device registered (nothing else about the person)",
+		},
 	},
 	{
 		method: "get",
@@ -190,8 +200,9 @@ const OPERATIONS: Operation[] = [
 	{
 		method: "post",
 		path: "/v1/pings",
-		summary: "Location pings (1 to 100)",
-		auth: "publishable",
+		summary:
+			"Location pings (1 to 100). With the publishable key the answer is only {received}; with a user token, the person's events and offers",
+		auth: "app",
 		request: PingBatchSchema,
 		response: { status: 200, schema: PingAnswerSchema, description: "events and offer decisions" },
 	},
@@ -236,7 +247,8 @@ OPERATIONS.push(
 	{
 		method: "post",
 		path: "/v1/offers/{offerId}/events",
-		summary: "Report displayed, dismissed or clicked",
+		summary:
+			"Report displayed, dismissed or clicked (the offer id is the capability; publishable key in every mode)",
 		auth: "publishable",
 		request: OfferEventSchema,
 		response: { status: 204, description: "recorded" },
@@ -257,11 +269,60 @@ OPERATIONS.push(
 	},
 );
 
+OPERATIONS.push(
+	{
+		method: "post",
+		path: "/v1/users/{userId}/tokens",
+		summary: "Mint a short-lived user token (ut_) for one person, for that person's app",
+		auth: "secret",
+		request: MintTokenSchema,
+		response: {
+			status: 201,
+			schema: z.object({ token: z.string(), expiresAt: z.string() }),
+			description: "the token (acts only for this person)",
+		},
+	},
+	{
+		method: "delete",
+		path: "/v1/users/{userId}/devices/{deviceId}",
+		summary: "Remove a device (the same answer whether it existed or not)",
+		auth: "app",
+		response: { status: 204, description: "removed" },
+	},
+	{
+		method: "get",
+		path: "/v1/users/{userId}/export",
+		summary:
+			"Everything stored about the person: profile, consent, devices (never keys), presence, cart, purchases, decisions, offers and their events",
+		auth: "secret",
+		response: { status: 200, description: "the export (JSON attachment)" },
+	},
+	{
+		method: "post",
+		path: "/v1/keys/rotate",
+		summary:
+			"Rotate the secret, publishable or webhook key; the old one stays valid for graceSeconds (0: refused at once)",
+		auth: "secret",
+		request: RotateKeySchema,
+		response: {
+			status: 200,
+			schema: z.object({
+				secretKey: z.string().optional(),
+				publishableKey: z.string().optional(),
+				webhookSecret: z.string().optional(),
+				previousValidUntil: z.string(),
+			}),
+			description: "the new key, shown once",
+		},
+	},
+);
+
 const SECURITY: Record<Auth, { [k: string]: string[] }[]> = {
 	none: [],
 	admin: [{ adminToken: [] }],
 	secret: [{ secretKey: [] }],
 	publishable: [{ publishableKey: [] }],
+	app: [{ userToken: [] }, { publishableKey: [] }],
 	webhook: [{ webhookSignature: [] }],
 };
 
@@ -318,6 +379,12 @@ export function buildOpenApi(version: string): Record<string, unknown> {
 				adminToken: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN secret" },
 				secretKey: { type: "http", scheme: "bearer", description: "tenant secret key sk_..." },
 				publishableKey: { type: "http", scheme: "bearer", description: "tenant publishable key pk_..." },
+				userToken: {
+					type: "http",
+					scheme: "bearer",
+					bearerFormat: "ut_ + JWT",
+					description: "user token ut_..., minted with the secret key for one person",
+				},
 				webhookSignature: {
 					type: "apiKey",
 					in: "header",

@@ -326,6 +326,29 @@ describe("4. devices and rate limits", () => {
 	});
 });
 
+describe("4b. tenant budget", () => {
+	it("a tenant past its budget gets 429 with Retry-After; another tenant does not", async () => {
+		// vitest.config.ts binds TENANT_RATE_LIMIT at 500 requests per 10 s (fixed windows, so
+		// a burst may straddle two: up to twice that gets through before the first 429).
+		const a = await createTenant("trust-tenant-flood");
+		const b = await createTenant("trust-tenant-calm");
+		let limited: Response | null = null;
+		for (let i = 0; i < 1500 && !limited; i += 1) {
+			const res = await call("GET", "/v1/settings", { key: a.secretKey });
+			if (res.status === 429) limited = res;
+			else {
+				expect(res.status).toBe(200);
+				await res.arrayBuffer();
+			}
+		}
+		expect(limited).not.toBeNull();
+		if (!limited) return;
+		expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+		await expectProblem(limited, 429, "rate_limited");
+		await callOk("GET", "/v1/settings", { key: b.secretKey });
+	});
+});
+
 describe("5. privacy lifecycle", () => {
 	it("erasure removes cart events too, and a later signed cart event stores nothing", async () => {
 		const t = await store("trust-erase");

@@ -50,7 +50,7 @@ export function userRoutes(router: AppRouter): void {
 	router.put("/v1/users/:userId", async (req, env) => {
 		const caller = await requireApp(req, env);
 		const userId = parse(UserId, req.params.userId);
-		actFor(caller, userId);
+		await actFor(env, caller, userId);
 		const input = await body(req, PutUserSchema);
 		const done = admitted(
 			await shopper(env, caller.tenant.id, userId).putProfile(caller.tenant.id, userId, input, Date.now()),
@@ -62,7 +62,7 @@ export function userRoutes(router: AppRouter): void {
 		const caller = await requireApp(req, env);
 		const userId = parse(UserId, req.params.userId);
 		const deviceId = parse(DeviceId, req.params.deviceId);
-		actFor(caller, userId);
+		await actFor(env, caller, userId);
 		const input = await body(req, PutDeviceSchema);
 		if (input.webPush) {
 			const check = checkPushEndpoint(input.webPush.endpoint, {
@@ -96,7 +96,7 @@ export function userRoutes(router: AppRouter): void {
 		const caller = await requireApp(req, env);
 		const userId = parse(UserId, req.params.userId);
 		const deviceId = parse(DeviceId, req.params.deviceId);
-		actFor(caller, userId);
+		await actFor(env, caller, userId);
 		admitted(await shopper(env, caller.tenant.id, userId).deleteDevice(deviceId, Date.now()));
 		return new Response(null, { status: 204 });
 	});
@@ -168,7 +168,7 @@ export function userRoutes(router: AppRouter): void {
 	router.post("/v1/pings", async (req, env) => {
 		const caller = await requireApp(req, env);
 		const batch = await body(req, PingBatchSchema, 256 * 1024);
-		actFor(caller, batch.userId);
+		await actFor(env, caller, batch.userId);
 		const pings = batch.pings.map((p) => ({ lat: p.lat, lng: p.lng, accuracy: p.accuracy, t: p.timestamp }));
 		const answer = admitted(
 			await shopper(env, caller.tenant.id, batch.userId).pings(
