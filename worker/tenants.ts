@@ -100,6 +100,20 @@ export interface AppCaller {
  * only; {@link actFor} then checks the person the request names.
  */
 export async function requireApp(req: Request, env: Env): Promise<AppCaller> {
+	return appCaller(req, env, false);
+}
+
+/**
+ * Offer events: a user token, or the publishable key in every `clientAuth` mode (the
+ * offer id is an unguessable capability that a service worker holds).
+ */
+export async function requireOfferReporter(req: Request, env: Env): Promise<AppCaller> {
+	const caller = await appCaller(req, env, true);
+	await limitTenant(env, caller.tenant.id);
+	return caller;
+}
+
+async function appCaller(req: Request, env: Env, publishableAlways: boolean): Promise<AppCaller> {
 	const key = bearer(req);
 	if (key?.startsWith("ut_")) {
 		const claims = await verifyUserToken(env, key.slice(3), (id) => cachedTenant(env, id));
@@ -109,7 +123,7 @@ export async function requireApp(req: Request, env: Env): Promise<AppCaller> {
 	if (key?.startsWith("pk_")) {
 		const tenant = await tenantOfKey(env, key, "publishable");
 		if (!tenant) throw unauthorized();
-		if (tenant.settings.clientAuth !== "publishable")
+		if (!publishableAlways && tenant.settings.clientAuth !== "publishable")
 			throw new AppError(
 				"user_token_required",
 				401,

@@ -116,7 +116,9 @@ export function renderWorstCase(t: Template): string {
 const CONTROL = /[\u0000-\u001f\u007f]/g;
 
 function bound(v: string): string {
-	const clean = v.replace(CONTROL, "");
+	// Values stored before strings were checked at the boundary may hold lone surrogates,
+	// which no push payload may carry: each becomes U+FFFD.
+	const clean = v.toWellFormed().replace(CONTROL, "");
 	if (clean.length <= MAX_VALUE_CHARS) return clean;
 	// Do not cut a surrogate pair in half.
 	const end = /[\ud800-\udbff]/.test(clean.charAt(MAX_VALUE_CHARS - 1))

@@ -309,3 +309,12 @@ describe("payload size bounds", () => {
 		expect(worstCasePayloadBytes("c1", { ...variant, body: "{{ a }}".repeat(40) })).toBeGreaterThan(3993);
 	});
 });
+
+describe("templates render hostile values safely", () => {
+	it("a lone surrogate in a stored value renders as U+FFFD, so the payload stays well-formed", () => {
+		const t = parseTemplate("Hi {{ firstName }} {{ attributes.note | upcase }}");
+		const out = renderTemplate(t, { firstName: "A\ud800da", attributes: { note: "x\udfffy" } });
+		expect(out.isWellFormed()).toBe(true);
+		expect(out).toBe("Hi A\ufffdda X\ufffdY");
+	});
+});

@@ -4,7 +4,7 @@ import { clickKey } from "../crypto.js";
 import { body, iso, parse, problem } from "../http.js";
 import type { AppRouter } from "../router.js";
 import { SERVICE_WORKER_JS } from "../static/sw.js";
-import { requireKey } from "../tenants.js";
+import { requireOfferReporter } from "../tenants.js";
 
 interface OfferRow {
 	tenant_id: string;
@@ -58,15 +58,17 @@ export function offerRoutes(router: AppRouter): void {
 	});
 
 	router.post("/v1/offers/:offerId/events", async (req, env) => {
-		const tenant = await requireKey(req, env, "publishable");
+		const caller = await requireOfferReporter(req, env);
 		const offerId = parse(OfferId, req.params.offerId);
 		const event = await body(req, OfferEventSchema, 4096);
 		const offer = await env.DB.prepare(
-			"SELECT tenant_id, campaign_id, variant_id, links FROM offers WHERE id = ? AND tenant_id = ?",
+			"SELECT tenant_id, user_id, campaign_id, variant_id, links FROM offers WHERE id = ? AND tenant_id = ?",
 		)
-			.bind(offerId, tenant.id)
-			.first<OfferRow>();
-		if (!offer) return problem(404, "not_found", "No offer with this id.");
+			.bind(offerId, caller.tenant.id)
+			.first<OfferRow & { user_id: string }>();
+		// A user token reports only on its own person's offers.
+		if (!offer || (caller.userId !== null && offer.user_id !== caller.userId))
+			return problem(404, "not_found", "No offer with this id.");
 		await recordEvent(env, offerId, offer, event.type, event.action ?? null);
 		return new Response(null, { status: 204 });
 	});
