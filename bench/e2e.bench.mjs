@@ -286,12 +286,14 @@ async function main() {
 		const endpoint = receiver.endpointFor(p.userId);
 		p.subscriber = await createTestSubscriber(endpoint);
 		byPath.set(new URL(endpoint).pathname, p);
-		await call("PUT", `/v1/users/${p.userId}`, tenant.publishableKey, {
+		// The tenant's back end mints each person's user token (apps need one: clientAuth user_token).
+		p.token = (await call("POST", `/v1/users/${p.userId}/tokens`, tenant.secretKey, {})).token;
+		await call("PUT", `/v1/users/${p.userId}`, p.token, {
 			firstName: `Shopper${i}`,
 			locale: "en",
 			consent: { location: true, push: true },
 		});
-		await call("PUT", `/v1/users/${p.userId}/devices/${p.deviceId}`, tenant.publishableKey, {
+		await call("PUT", `/v1/users/${p.userId}/devices/${p.deviceId}`, p.token, {
 			platform: "web",
 			webPush: p.subscriber.subscription,
 		});
@@ -299,6 +301,8 @@ async function main() {
 			say(`people ${i + 1}/${people.length} registered`);
 	});
 	const registerSeconds = (performance.now() - t) / 1000;
+	// Apps act with their person's user token (only a token's ping answers list events and offers).
+	const keyFor = (/** @type {{ token: string }} */ p) => p.token;
 
 	// Warm-up: everyone pings once from home (outside every fence). This also builds each
 	// shard's index and wakes every person's object, so the rates measure a warm service.
@@ -309,7 +313,7 @@ async function main() {
 	await inPool(people, 8, async (p) => {
 		const ts = Date.now();
 		const bt = performance.now();
-		const res = await call("POST", "/v1/pings", tenant.publishableKey, {
+		const res = await call("POST", "/v1/pings", p.token, {
 			userId: p.userId,
 			deviceId: p.deviceId,
 			pings: [{ lat: p.home[0], lng: p.home[1], accuracy: 10, timestamp: new Date(ts).toISOString() }],
@@ -400,7 +404,7 @@ async function main() {
 		const reloadsBefore = serverLog.reloads;
 		const run = await runStep({
 			origin: server.origin,
-			publishableKey: tenant.publishableKey,
+			keyFor,
 			rate,
 			durationMs: cfg.stepSeconds * 1000,
 			enterShare: ENTER_SHARE,
@@ -544,7 +548,7 @@ async function main() {
 		say("idle probe: 15 s of silence (workerd evicts idle Durable Objects after ~10 s), then pings…");
 		probe = await idleProbe({
 			origin: server.origin,
-			publishableKey: tenant.publishableKey,
+			keyFor,
 			people,
 			// One person per shard cell.
 			cellOf: shardOfPoint,

@@ -23,7 +23,12 @@ Replays a walking trace against a running service (start it with npm start) and 
 for each ping, the geofence events and offer decisions it caused.
 
   --origin URL          service origin (default http://127.0.0.1:$PORT, PORT defaults to 8787)
-  --key pk_...          publishable key (default: the demo tenant's, from .wrangler/demo-tenant.json)
+  --secret-key sk_...   the tenant's secret key: mints a user token for the trace's person, as an
+                        app's back end does, and shows the decision log at the end
+                        (default: the demo tenant's, from .wrangler/demo-tenant.json)
+  --key ut_...|pk_...   act as the app with this key instead: a user token for the trace's
+                        person, or the publishable key (only for a tenant whose clientAuth is
+                        "publishable"; its ping answers then say only how many pings arrived)
   --trace FILE          trace to replay (default ${DEFAULT_TRACE})
   --speed N             time compression: N trace seconds per real second (default ${DEFAULT_SPEED},
                         lowered when the trace would imply more than ${MAX_IMPLIED_SPEED} m/s)
@@ -172,6 +177,7 @@ async function main() {
 			options: {
 				origin: { type: "string" },
 				key: { type: "string" },
+				"secret-key": { type: "string" },
 				trace: { type: "string" },
 				speed: { type: "string" },
 				"realtime-stays": { type: "boolean", default: false },
@@ -190,13 +196,7 @@ async function main() {
 	}
 
 	const origin = (args.origin ?? `http://127.0.0.1:${process.env.PORT || 8787}`).replace(/\/+$/, "");
-	const demoTenant = await readJsonIfAny(TENANT_FILE);
-	const key = args.key ?? demoTenant?.publishableKey;
-	if (typeof key !== "string" || key === "") {
-		fail("no publishable key: run npm start first (it saves the demo tenant's keys) or pass --key pk_...");
-	}
-	// The demo tenant's secret key lets us show the decision log at the end.
-	const secretKey = key === demoTenant?.publishableKey ? demoTenant?.secretKey : undefined;
+	const { appKey, secretKey } = await chooseKeys(args.key, args["secret-key"]);
 
 	const traceFile = path.resolve(args.trace ?? path.join(ROOT, DEFAULT_TRACE));
 	const trace = await loadTrace(traceFile);
@@ -233,11 +233,30 @@ async function main() {
 	}
 
 	const userPath = `/v1/users/${encodeURIComponent(trace.userId)}`;
+	let key = appKey;
+	if (!key) {
+		// As an app's back end does: a token for this one person, valid for the whole replay.
+		const ttlSeconds = Math.min(604_800, Math.max(3_600, Math.ceil(totalMs / 1000) + 600));
+		const minted = await apiRequest(origin, "POST", `${userPath}/tokens`, {
+			token: secretKey,
+			body: { ttlSeconds },
+		});
+		key = String(minted.token);
+		console.log(
+			`› user token minted for ${trace.userId} with the secret key (valid until ${minted.expiresAt})`,
+		);
+	}
 	await apiRequest(origin, "PUT", userPath, {
 		token: key,
 		body: { firstName: "Demo", consent: { location: true, push: true } },
 	});
 	console.log(`› user ${trace.userId} registered (firstName Demo, consent to location and push)`);
+	if (key.startsWith("pk_")) {
+		console.log(
+			"› acting with the publishable key: ping answers carry only how many pings arrived, no events or offers" +
+				(secretKey ? " (the decision log at the end shows them)" : ""),
+		);
+	}
 	if (args.subscription) {
 		const subscription = await readJsonIfAny(path.resolve(args.subscription));
 		if (typeof subscription?.endpoint !== "string" || typeof subscription?.keys?.p256dh !== "string") {
@@ -256,7 +275,7 @@ async function main() {
 		console.log(`› web push device ${args.device} registered (${new URL(endpoint).host})`);
 	} else {
 		console.log(
-			"› no push device (pass --subscription FILE to add one): sends are suppressed as no_subscription",
+			`› no --subscription: this run registers no push device, so no push is sent (offers end suppressed as no_subscription) unless ${trace.userId} kept one from an earlier run; add --subscription .wrangler/demo-subscription.json to send some`,
 		);
 	}
 
@@ -310,13 +329,52 @@ async function main() {
 	}
 }
 
+/**
+ * The keys to act with: `appKey` for the app routes when given with --key (else a user token
+ * is minted with `secretKey`), and the secret key, when known, for tokens and the decision log.
+ *
+ * @param {string | undefined} key --key
+ * @param {string | undefined} secret --secret-key
+ * @returns {Promise<{ appKey: string | undefined, secretKey: string | undefined }>}
+ */
+async function chooseKeys(key, secret) {
+	if (secret !== undefined && !secret.startsWith("sk_"))
+		fail("--secret-key takes the tenant's secret key, sk_...");
+	if (key?.startsWith("sk_"))
+		fail("--key takes an app key (ut_... or pk_...); pass the secret key as --secret-key sk_...");
+	if (key !== undefined && !key.startsWith("ut_") && !key.startsWith("pk_"))
+		fail("--key takes a user token (ut_...) or a publishable key (pk_...)");
+	const demo = await readJsonIfAny(TENANT_FILE);
+	const demoSecret = typeof demo?.secretKey === "string" ? demo.secretKey : undefined;
+	// The demo tenant's secret key goes with its own keys only, or with none given at all.
+	const demoKey = key === undefined || key === demo?.publishableKey;
+	const secretKey = secret ?? (demoKey ? demoSecret : undefined);
+	if (key === undefined && secretKey === undefined) {
+		fail(
+			"no key to act with: run npm start first (it saves the demo tenant's keys in .wrangler/demo-tenant.json),\n" +
+				"  or pass --secret-key sk_... (a user token is minted with it), or --key ut_... (a user token for the trace's person)",
+		);
+	}
+	return { appKey: key, secretKey };
+}
+
 try {
 	await main();
 } catch (error) {
 	console.error(`✘ ${describeError(error)}`);
-	if (error instanceof ApiError && error.status === 401) {
+	const code = error instanceof ApiError ? /** @type {any} */ (error.body)?.code : undefined;
+	if (code === "user_token_required") {
 		console.error(
-			"  The key was refused: pass --key, or run npm start again to refresh .wrangler/demo-tenant.json.",
+			"  This tenant's apps need user tokens: pass --secret-key sk_... (a token is minted with it)\n" +
+				"  or --key ut_... (one minted for the trace's person), or switch the tenant back with\n" +
+				'  PUT /v1/settings {"clientAuth": "publishable"}.',
+		);
+	} else if (error instanceof ApiError && error.status === 403) {
+		console.error("  The user token acts for another person: it must be minted for the trace's userId.");
+	} else if (error instanceof ApiError && error.status === 401) {
+		console.error(
+			"  The key was refused (wrong tenant, rotated, or the user token expired): pass --secret-key or --key,\n" +
+				"  or run npm start again to refresh .wrangler/demo-tenant.json.",
 		);
 	}
 	process.exit(1);

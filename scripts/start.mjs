@@ -1,6 +1,7 @@
-// `npm start`: the service on workerd via `wrangler dev`, state kept in .wrangler/state, a demo
-// tenant with the Paris sample stores and one campaign, a local push receiver that decrypts
-// and prints what the service sends, and a copy-paste walk-through. Ctrl-C stops it all.
+// `npm start`: the service on workerd via `wrangler dev`, state kept in .wrangler/state and
+// local secrets in .dev.vars (generated on first run), a demo tenant with the Paris sample
+// stores and one campaign, a local push receiver that decrypts and prints what the service
+// sends, and a copy-paste walk-through. Ctrl-C stops it all.
 
 import { createECDH, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -27,6 +28,8 @@ const PUSH_FILE = path.join(WRANGLER_DIR, "demo-push.json");
 const SUBSCRIPTION_FILE = path.join(WRANGLER_DIR, "demo-subscription.json");
 const GEOFENCES_FILE = path.join(PROJECT_ROOT, "geofences", "paris-stores.geojson");
 const CAMPAIGN_ID = "cold-beer-nearby";
+const DEMO_USER = "alice";
+const DEMO_TOKEN_TTL_SECONDS = 86_400;
 const CAMPAIGN = {
 	name: "Cold beer nearby",
 	status: "active",
@@ -50,14 +53,14 @@ const CAMPAIGN = {
  *
  * @param {string} origin
  * @param {string} adminToken
- * @returns {Promise<{ tenant: { id: string, name: string, secretKey: string, publishableKey: string, webhookSecret: string }, created: boolean }>}
+ * @returns {Promise<{ tenant: { id: string, name: string, secretKey: string, publishableKey: string, webhookSecret: string }, created: boolean, settings: any }>}
  */
 async function ensureTenant(origin, adminToken) {
 	const saved = await readJsonIfAny(TENANT_FILE);
 	if (typeof saved?.secretKey === "string" && typeof saved?.publishableKey === "string") {
 		try {
-			await api(origin, "GET", "/v1/settings", { token: saved.secretKey });
-			return { tenant: saved, created: false };
+			const settings = await api(origin, "GET", "/v1/settings", { token: saved.secretKey });
+			return { tenant: saved, created: false, settings };
 		} catch (error) {
 			// 401: the state was reset since the keys were saved; make a new tenant.
 			if (!(error instanceof ApiError) || error.status !== 401) throw error;
@@ -68,7 +71,24 @@ async function ensureTenant(origin, adminToken) {
 		body: { name: "Demo Grocer", timezone: "Europe/Paris" },
 	});
 	await writePrivateJson(TENANT_FILE, tenant);
-	return { tenant, created: true };
+	const settings = await api(origin, "GET", "/v1/settings", { token: tenant.secretKey });
+	return { tenant, created: true, settings };
+}
+
+/**
+ * A user token for one demo person, minted with the secret key as a tenant's back end does
+ * (an app never holds the secret key: it asks its own back end for this token).
+ *
+ * @param {string} origin
+ * @param {string} secretKey
+ * @param {string} userId
+ * @returns {Promise<{ token: string, expiresAt: string }>}
+ */
+async function mintUserToken(origin, secretKey, userId) {
+	return api(origin, "POST", `/v1/users/${encodeURIComponent(userId)}/tokens`, {
+		token: secretKey,
+		body: { ttlSeconds: DEMO_TOKEN_TTL_SECONDS },
+	});
 }
 
 /**
@@ -194,65 +214,81 @@ function parisQuietHoursNow() {
 /**
  * @param {object} info
  * @param {string} info.origin
- * @param {string | undefined} info.generatedAdminToken
+ * @param {string | undefined} info.adminToken shown unless ADMIN_TOKEN was set by the caller
  * @param {{ id: string, name: string, secretKey: string, publishableKey: string }} info.tenant
+ * @param {string} info.clientAuth the tenant's setting in force
+ * @param {boolean} info.quietNow whether the tenant's (default) quiet hours hold offers back now
+ * @param {{ token: string, expiresAt: string }} info.userToken the demo person's
  * @param {any} info.store a Point feature of the sample stores
  * @param {object} info.subscription
  * @returns {string}
  */
-function walkThrough({ origin, generatedAdminToken, tenant, store, subscription }) {
+function walkThrough({ origin, adminToken, tenant, clientAuth, quietNow, userToken, store, subscription }) {
 	const [lng, lat] = store.geometry.coordinates;
 	const { id: storeId, name: storeName } = store.properties;
-	const pk = `-H "Authorization: Bearer $PK"`;
+	const ut = `-H "Authorization: Bearer $UT"`;
 	const sk = `-H "Authorization: Bearer $SK"`;
 	const ct = `-H 'Content-Type: application/json'`;
 	const lines = ["", `Edge offers is running on ${origin}`, ""];
-	if (generatedAdminToken) {
+	if (adminToken) {
 		lines.push(
-			`  Admin token (generated for this run; set ADMIN_TOKEN to choose one): ${generatedAdminToken}`,
+			`  Admin token (kept in .dev.vars; ADMIN_TOKEN in the environment overrides it): ${adminToken}`,
 		);
 	}
+	const pkUse =
+		clientAuth === "publishable"
+			? "(SDK and VAPID key; this tenant's clientAuth is publishable, so apps may use it too)"
+			: "(SDK and VAPID key only: this tenant's apps need user tokens)";
 	lines.push(
 		`  Demo tenant "${tenant.name}" (${tenant.id}), keys saved in .wrangler/demo-tenant.json`,
-		`    secret key       ${tenant.secretKey}   (back office: geofences, campaigns, settings, decisions)`,
-		`    publishable key  ${tenant.publishableKey}   (apps: users, devices, pings)`,
+		`    secret key       ${tenant.secretKey}   (back office: geofences, campaigns, settings, decisions, user tokens)`,
+		`    publishable key  ${tenant.publishableKey}   ${pkUse}`,
 		`  Demo push receiver: ${subscription.endpoint} (messages it gets are decrypted and printed here)`,
 		"",
 		"Try it from another terminal:",
 		"",
-		`  export ORIGIN=${origin} SK=${tenant.secretKey} PK=${tenant.publishableKey}`,
+		`  export ORIGIN=${origin} SK=${tenant.secretKey}`,
 		"",
-		"  # 1. a shopper who consents to location and push",
-		`  curl -sS -X PUT "$ORIGIN/v1/users/alice" ${pk} ${ct} \\`,
-		`    -d '{"firstName":"Alice","locale":"fr-FR","consent":{"location":true,"push":true}}'`,
-		"",
-		"  # 2. her browser's Web Push subscription (it points at the demo push receiver)",
-		`  curl -sS -X PUT "$ORIGIN/v1/users/alice/devices/alice-browser" ${pk} ${ct} \\`,
-		`    -d '${JSON.stringify({ platform: "web", webPush: subscription })}'`,
-		"",
-		`  # 3. a location ping inside ${storeName} (${storeId}): an enter event and an offer decision`,
-		`  curl -sS -X POST "$ORIGIN/v1/pings" ${pk} ${ct} \\`,
-		`    -d '{"userId":"alice","pings":[{"lat":${lat},"lng":${lng},"accuracy":10,"timestamp":'"$(date +%s000)"'}]}'`,
-		"",
-		"  # 4. what was decided for her, and why",
-		`  curl -sS "$ORIGIN/v1/users/alice/decisions" ${sk}`,
+		`  # 0. a user token for ${DEMO_USER}, minted with the secret key (a real app gets it from its own back end;`,
+		`  #    this one is valid until ${userToken.expiresAt}; mint another with the line after it)`,
+		`  export UT=${userToken.token}`,
+		`  # curl -sS -X POST "$ORIGIN/v1/users/${DEMO_USER}/tokens" ${sk}`,
 		"",
 	);
-	if (parisQuietHoursNow()) {
+	if (quietNow) {
+		// Before step 1: the first enter is the one that can send an offer.
 		lines.push(
-			"  It is quiet hours in Paris (21:00-09:00), so offers are suppressed (quiet_hours) right now;",
-			"  to see them sent anyway, turn quiet hours off for the demo tenant:",
-			`  curl -sS -X PUT "$ORIGIN/v1/settings" ${sk} ${ct} -d '{"quietHours":null}'`,
+			"  # It is quiet hours in Paris (21:00-09:00): offers are suppressed (quiet_hours) until 09:00.",
+			"  # To see one sent now, turn quiet hours off for the demo tenant first:",
+			`  curl -sS -w '\n' -X PUT "$ORIGIN/v1/settings" ${sk} ${ct} -d '{"quietHours":null}'`,
 			"",
 		);
 	}
 	lines.push(
+		"  # 1. a shopper who consents to location and push",
+		`  curl -sS -w '\n' -X PUT "$ORIGIN/v1/users/${DEMO_USER}" ${ut} ${ct} \\`,
+		`    -d '{"firstName":"Alice","locale":"fr-FR","consent":{"location":true,"push":true}}'`,
+		"",
+		"  # 2. her browser's Web Push subscription (it points at the demo push receiver)",
+		`  curl -sS -w '\n' -X PUT "$ORIGIN/v1/users/${DEMO_USER}/devices/alice-browser" ${ut} ${ct} \\`,
+		`    -d '${JSON.stringify({ platform: "web", webPush: subscription })}'`,
+		"",
+		`  # 3. a location ping inside ${storeName} (${storeId}): an enter event and an offer decision`,
+		"  #    (sent again, it reports nothing new: she is still inside, and the campaign sends her one offer a day)",
+		`  curl -sS -w '\n' -X POST "$ORIGIN/v1/pings" ${ut} ${ct} \\`,
+		`    -d '{"userId":"${DEMO_USER}","pings":[{"lat":${lat},"lng":${lng},"accuracy":10,"timestamp":'"$(date +%s000)"'}]}'`,
+		"",
+		"  # 4. what was decided for her, and why",
+		`  curl -sS -w '\n' "$ORIGIN/v1/users/${DEMO_USER}/decisions" ${sk}`,
+		"",
+	);
+	lines.push(
 		"Replay a 22-minute walk past the Paris sample stores (geofences/demo-walk.json):",
 		"  npm run replay                     # compressed in time; prints events and offer decisions",
 		"  npm run replay -- --subscription .wrangler/demo-subscription.json   # also register a push device",
-		"  npm run replay -- --help           # speed, trace, origin, key",
+		"  npm run replay -- --help           # speed, trace, origin, keys",
 		"",
-		"Ctrl-C stops the server; state stays in .wrangler/state.",
+		"Ctrl-C stops the server; state stays in .wrangler/state, local secrets in .dev.vars.",
 		"",
 	);
 	return lines.join("\n");
@@ -303,8 +339,9 @@ async function main() {
 
 	try {
 		print("› loading demo tenant…");
-		const { tenant, created } = await ensureTenant(origin, adminToken);
-		print(`› ${created ? "created" : "reusing"} demo tenant ${tenant.id}`);
+		const { tenant, created, settings } = await ensureTenant(origin, adminToken);
+		const clientAuth = String(settings?.clientAuth ?? "user_token");
+		print(`› ${created ? "created" : "reusing"} demo tenant ${tenant.id} (clientAuth ${clientAuth})`);
 		const stores = JSON.parse(await readFile(GEOFENCES_FILE, "utf8"));
 		const upload = await api(origin, "PUT", "/v1/geofences", { token: tenant.secretKey, body: stores });
 		print(
@@ -317,11 +354,15 @@ async function main() {
 			stores.features.find(
 				(/** @type {any} */ f) => f.geometry.type === "Point" && f.properties.tags?.includes("grocery"),
 			) ?? stores.features[0];
+		const userToken = await mintUserToken(origin, tenant.secretKey, DEMO_USER);
 		print(
 			walkThrough({
 				origin,
-				generatedAdminToken: explicitAdminToken ? undefined : adminToken,
+				adminToken: explicitAdminToken ? undefined : adminToken,
 				tenant,
+				clientAuth,
+				quietNow: settings?.quietHours !== null && parisQuietHoursNow(),
+				userToken,
 				store,
 				subscription: receiver.subscription,
 			}),

@@ -1,6 +1,6 @@
 /** Deployment settings read from the environment, checked in one place. */
 
-/** Local development (`npm start` sets LOCAL_DEV=true in .dev.vars); never in production. */
+/** Local development (`npm start` sets LOCAL_DEV=true in its per-run env file); never in production. */
 export function isLocalDev(env: Env): boolean {
 	return env.LOCAL_DEV === "true";
 }

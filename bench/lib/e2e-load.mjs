@@ -46,7 +46,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  *
  * @param {object} o
  * @param {string} o.origin service origin
- * @param {string} o.publishableKey tenant pk
+ * @param {(person: any) => string} o.keyFor the bearer key a person's app sends (its user token)
  * @param {number} o.rate requests per second to offer
  * @param {number} o.durationMs how long to offer them
  * @param {number} o.enterShare share of requests that walk someone into their fence
@@ -152,7 +152,7 @@ export async function runStep(o) {
 		});
 		const job = fetch(`${o.origin}/v1/pings`, {
 			method: "POST",
-			headers: { authorization: `Bearer ${o.publishableKey}`, "content-type": "application/json" },
+			headers: { authorization: `Bearer ${o.keyFor(person)}`, "content-type": "application/json" },
 			body,
 			signal: AbortSignal.timeout(o.timeoutMs),
 		})
@@ -204,7 +204,7 @@ export async function runStep(o) {
  *
  * @param {object} o
  * @param {string} o.origin
- * @param {string} o.publishableKey
+ * @param {(person: any) => string} o.keyFor
  * @param {any[]} o.people at home, none in flight
  * @param {(lat: number, lng: number) => string} o.cellOf the coarse (shard) cell of a point
  * @param {number} o.count people to probe
@@ -228,7 +228,7 @@ export async function idleProbe(o) {
 		const t = performance.now();
 		const res = await fetch(`${o.origin}/v1/pings`, {
 			method: "POST",
-			headers: { authorization: `Bearer ${o.publishableKey}`, "content-type": "application/json" },
+			headers: { authorization: `Bearer ${o.keyFor(p)}`, "content-type": "application/json" },
 			body: JSON.stringify({
 				userId: p.userId,
 				deviceId: p.deviceId,

@@ -24,9 +24,16 @@ export declare class DevServerError extends Error {
 export interface DevServerOptions {
 	/** Port on 127.0.0.1; `0` picks a free one. Default: `PORT`, else 8787. */
 	port?: number;
-	/** D1 and Durable Object state, relative to `cwd`. Default `.wrangler/state`. */
+	/**
+	 * D1 and Durable Object state, relative to `cwd`. Default `.wrangler/state`, whose secrets
+	 * are kept in `<cwd>/.dev.vars`; any other directory keeps its own in `<persistDir>/.dev.vars`.
+	 */
 	persistDir?: string;
-	/** Extra Worker vars; they override the generated ones (`ADMIN_TOKEN` included). */
+	/**
+	 * Extra Worker vars; they override the generated ones (the secrets, `ADMIN_TOKEN` included,
+	 * `LOCAL_DEV`, `ALLOW_INSECURE_LOOPBACK_PUSH`, `PUBLIC_BASE_URL`). Passed to wrangler in a
+	 * private file, never on its command line.
+	 */
 	vars?: Record<string, string>;
 	/** Receives wrangler's output lines and the dev server's own progress lines. */
 	log?: (line: string, source: "wrangler" | "devserver") => void;
@@ -52,7 +59,22 @@ export interface DevServer {
 /** Applies the D1 migrations, then runs `wrangler dev` until `GET /healthz` answers 200. */
 export declare function startDevServer(options?: DevServerOptions): Promise<DevServer>;
 
-/** Reads (creating them on first use) the VAPID keys and key pepper kept in `persistDir`. */
+/**
+ * Reads the dev secrets (VAPID keys, key pepper, admin token), generating and appending the
+ * missing ones: from `<cwd>/.dev.vars` for the default state directory (`.wrangler/state`),
+ * else from `<persistDir>/.dev.vars`. Values already in the file are never changed.
+ */
 export declare function loadDevSecrets(
 	persistDir: string,
-): Promise<{ vapidPublicKey: string; vapidPrivateKey: string; keyPepper: string }>;
+	/** The directory holding wrangler.toml. Default: the repository root. */
+	cwd?: string,
+): Promise<{
+	vapidPublicKey: string;
+	vapidPrivateKey: string;
+	keyPepper: string;
+	adminToken: string;
+	/** The `.dev.vars` file they are kept in. */
+	file: string;
+	/** Every variable of that file, the user's own included. */
+	values: Record<string, string>;
+}>;

@@ -1,10 +1,15 @@
 // Starts the Worker locally with `wrangler dev` (workerd, D1 and Durable Objects persisted on
 // disk), with migrations applied and dev secrets in place. Used by `npm start` and by the
 // end-to-end tests, so both run exactly the same way.
+//
+// Secrets never appear on a command line (the process list is readable by every local user):
+// they are kept in a `.dev.vars` file (the repository's for `npm start`, the state
+// directory's otherwise), and each run hands wrangler a private `--env-file` holding the
+// Worker's variables for that run.
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, unlinkSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -15,6 +20,7 @@ import webpush from "web-push";
 /** The repository root (this file lives in scripts/lib/). */
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
+const DEFAULT_PERSIST_DIR = path.join(".wrangler", "state");
 const WRANGLER_CLI = path.join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const MIN_NODE = [22, 12];
 const HEALTHZ_TIMEOUT_MS = 90_000;
@@ -50,8 +56,11 @@ export class DevServerError extends Error {
 /**
  * @typedef {object} DevServerOptions
  * @property {number} [port] Port on 127.0.0.1; `0` picks a free one. Default: `PORT`, else 8787.
- * @property {string} [persistDir] D1 and Durable Object state, relative to `cwd`. Default `.wrangler/state`.
- * @property {Record<string, string>} [vars] Extra Worker vars; they override the generated ones.
+ * @property {string} [persistDir] D1 and Durable Object state, relative to `cwd`. Default
+ *   `.wrangler/state`, whose secrets are kept in `<cwd>/.dev.vars`; any other directory keeps
+ *   its own in `<persistDir>/.dev.vars`.
+ * @property {Record<string, string>} [vars] Extra Worker vars; they override the generated ones
+ *   (the secrets, `ADMIN_TOKEN` included, `LOCAL_DEV`, `ALLOW_INSECURE_LOOPBACK_PUSH`, `PUBLIC_BASE_URL`).
  * @property {(line: string, source: "wrangler" | "devserver") => void} [log] Receives wrangler's
  *   output lines and the dev server's own progress lines.
  * @property {string} [cwd] Directory holding wrangler.toml. Default: the repository root.
@@ -87,7 +96,7 @@ export async function startDevServer(options = {}) {
 	}
 	const log = options.log ?? (() => {});
 	const cwd = path.resolve(options.cwd ?? PROJECT_ROOT);
-	const persistDir = path.resolve(cwd, options.persistDir ?? path.join(".wrangler", "state"));
+	const persistDir = path.resolve(cwd, options.persistDir ?? DEFAULT_PERSIST_DIR);
 	const vars = checkVars(options.vars ?? {});
 	const timeoutMs = options.timeoutMs ?? HEALTHZ_TIMEOUT_MS;
 	const signal = options.signal;
@@ -95,22 +104,41 @@ export async function startDevServer(options = {}) {
 	const port = await choosePort(options.port ?? portFromEnv());
 
 	await mkdir(persistDir, { recursive: true });
-	const secrets = await loadDevSecrets(persistDir);
-	const adminToken = vars.ADMIN_TOKEN || process.env.ADMIN_TOKEN || randomToken();
+	const secrets = await loadDevSecrets(persistDir, cwd);
 	const env = childEnv();
+	const origin = `http://127.0.0.1:${port}`;
+	/** @type {Record<string, string>} */
+	const workerVars = {
+		...secrets.values,
+		LOCAL_DEV: "true",
+		ALLOW_INSECURE_LOOPBACK_PUSH: "true",
+		PUBLIC_BASE_URL: origin,
+		...(process.env.ADMIN_TOKEN ? { ADMIN_TOKEN: process.env.ADMIN_TOKEN } : {}),
+		...vars,
+	};
+	const adminToken = vars.ADMIN_TOKEN || process.env.ADMIN_TOKEN || secrets.adminToken;
+	workerVars.ADMIN_TOKEN = adminToken;
 
 	log(`applying migrations… (state in ${path.relative(cwd, persistDir) || "."})`, "devserver");
 	await applyMigrations({ cwd, persistDir, env, log, signal });
 	throwIfAborted(signal);
 
-	/** @type {Record<string, string>} */
-	const workerVars = {
-		VAPID_PUBLIC_KEY: secrets.vapidPublicKey,
-		VAPID_PRIVATE_KEY: secrets.vapidPrivateKey,
-		KEY_PEPPER: secrets.keyPepper,
-		ALLOW_INSECURE_LOOPBACK_PUSH: "true",
-		...vars,
-		ADMIN_TOKEN: adminToken,
+	// Secrets never go on a command line (any local user can read those): wrangler reads them
+	// from this file, readable by the owner only, which exists while the server runs.
+	const runVarsFile = path.join(persistDir, `.dev.vars.run-${port}`);
+	await writePrivateFile(
+		runVarsFile,
+		formatDotenv(
+			workerVars,
+			"Written by scripts/lib/devserver.mjs for one wrangler dev run; deleted when it stops.",
+		),
+	);
+	const removeRunVars = () => {
+		try {
+			unlinkSync(runVarsFile);
+		} catch {
+			// Already gone.
+		}
 	};
 	const args = [
 		"dev",
@@ -122,16 +150,27 @@ export async function startDevServer(options = {}) {
 		"--persist-to",
 		persistDir,
 		"--show-interactive-dev-session=false",
-		...Object.entries(workerVars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
+		// With --env-file, wrangler reads neither .dev.vars nor .env by itself; the file's values
+		// override wrangler.toml [vars].
+		"--env-file",
+		runVarsFile,
 	];
 	log(`starting wrangler dev on 127.0.0.1:${port}…`, "devserver");
 	const proc = runWrangler(args, { cwd, env, log, detached: true });
-	const origin = `http://127.0.0.1:${port}`;
-	const stop = once(() => killGroup(proc));
+	const stop = once(async () => {
+		await killGroup(proc);
+		removeRunVars();
+	});
 	// If the caller never stops us (a crashed test run), do not leave workerd behind.
-	const onExit = () => signalGroup(proc.child, "SIGTERM");
+	const onExit = () => {
+		signalGroup(proc.child, "SIGTERM");
+		removeRunVars();
+	};
 	process.once("exit", onExit);
-	proc.exited.then(() => process.removeListener("exit", onExit));
+	proc.exited.then(() => {
+		process.removeListener("exit", onExit);
+		removeRunVars();
+	});
 
 	try {
 		await waitForHealthz(origin, proc, timeoutMs, signal);
@@ -143,52 +182,194 @@ export async function startDevServer(options = {}) {
 	return { origin, adminToken, stop, exited: proc.exited };
 }
 
+/** The secrets a local run needs, generated once and then kept. */
+const SECRET_NAMES = ["KEY_PEPPER", "VAPID_PUBLIC_KEY", "VAPID_PRIVATE_KEY", "ADMIN_TOKEN"];
+
+/**
+ * Where the dev secrets of a state directory live: the repository's `.dev.vars` for the
+ * default state (`npm start`), else `.dev.vars` inside the state directory itself, so servers
+ * on other state directories (end-to-end tests, benchmarks) never share or clobber a file.
+ *
+ * @param {string} persistDir absolute
+ * @param {string} cwd absolute, the directory holding wrangler.toml
+ * @returns {string}
+ */
+function devVarsFileFor(persistDir, cwd = PROJECT_ROOT) {
+	const isDefault = path.resolve(persistDir) === path.resolve(cwd, DEFAULT_PERSIST_DIR);
+	return isDefault ? path.join(cwd, ".dev.vars") : path.join(persistDir, ".dev.vars");
+}
+
 /**
  * The dev secrets that must survive restarts: VAPID keys (existing push subscriptions are
- * bound to them) and the pepper the Worker hashes API keys with (stored keys stop matching
- * if it changes). Kept next to the state they belong to, readable by the owner only.
+ * bound to them), the pepper the Worker hashes API keys with and derives user-token keys from
+ * (stored keys stop matching if it changes), and the admin token. Read from the `.dev.vars`
+ * file of {@link devVarsFileFor} (created readable by the owner only); a secret missing there
+ * is taken from the `dev-secrets.json` earlier versions kept in the state directory, else
+ * generated, and appended. Values already in the file are never changed.
  *
  * @param {string} persistDir
- * @returns {Promise<{ vapidPublicKey: string, vapidPrivateKey: string, keyPepper: string }>}
+ * @param {string} [cwd] the directory holding wrangler.toml (default: the repository root)
+ * @returns {Promise<{ vapidPublicKey: string, vapidPrivateKey: string, keyPepper: string, adminToken: string, file: string, values: Record<string, string> }>}
+ *   `values`: every variable of the file, the user's own included
  */
-export async function loadDevSecrets(persistDir) {
-	const file = path.join(persistDir, "dev-secrets.json");
-	/** @type {Record<string, unknown>} */
-	let stored = {};
+export async function loadDevSecrets(persistDir, cwd = PROJECT_ROOT) {
+	const dir = path.resolve(cwd, persistDir);
+	const file = devVarsFileFor(dir, path.resolve(cwd));
+	for (let attempt = 0; ; attempt++) {
+		/** @type {string | undefined} */
+		let text;
+		try {
+			text = await readFile(file, "utf8");
+		} catch (error) {
+			if (/** @type {NodeJS.ErrnoException} */ (error).code !== "ENOENT") {
+				throw new DevServerError("BAD_OPTION", `cannot read ${file}: ${describe(error)}`);
+			}
+		}
+		const values = text === undefined ? {} : parseDotenv(text);
+		const missing = SECRET_NAMES.filter((name) => !values[name]);
+		if (missing.length > 0) {
+			const legacy = await readLegacySecrets(path.join(dir, "dev-secrets.json"));
+			/** @type {Record<string, string>} */
+			const added = {};
+			const vapid = missing.includes("VAPID_PUBLIC_KEY") || missing.includes("VAPID_PRIVATE_KEY");
+			if (vapid && !values.VAPID_PUBLIC_KEY && !values.VAPID_PRIVATE_KEY) {
+				// A key pair: both from the same place.
+				const keys = legacy.vapid ?? webpush.generateVAPIDKeys();
+				added.VAPID_PUBLIC_KEY = keys.publicKey;
+				added.VAPID_PRIVATE_KEY = keys.privateKey;
+			} else if (vapid) {
+				throw new DevServerError(
+					"BAD_OPTION",
+					`${file} has only one of VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY; set both, or remove both to generate a pair`,
+				);
+			}
+			if (missing.includes("KEY_PEPPER")) added.KEY_PEPPER = legacy.keyPepper ?? randomToken();
+			if (missing.includes("ADMIN_TOKEN")) added.ADMIN_TOKEN = randomToken();
+			const header =
+				text === undefined
+					? "# Local secrets for wrangler dev, generated by scripts/lib/devserver.mjs (npm start).\n" +
+						"# Keep this file private; edit values freely: they are never overwritten.\n"
+					: "";
+			const separator = text === undefined || text === "" || text.endsWith("\n") ? "" : "\n";
+			const next = `${text ?? ""}${separator}${header}${formatDotenv(added)}`;
+			try {
+				await mkdir(path.dirname(file), { recursive: true });
+				if (text === undefined) {
+					// wx: a server starting at the same moment may have created it; then read that one.
+					await writeFile(file, next, { mode: 0o600, flag: "wx" });
+				} else {
+					await writePrivateFile(file, next);
+				}
+			} catch (error) {
+				if (/** @type {NodeJS.ErrnoException} */ (error).code === "EEXIST" && attempt < 3) continue;
+				throw new DevServerError("BAD_OPTION", `cannot write ${file}: ${describe(error)}`);
+			}
+			Object.assign(values, added);
+		}
+		return {
+			vapidPublicKey: String(values.VAPID_PUBLIC_KEY),
+			vapidPrivateKey: String(values.VAPID_PRIVATE_KEY),
+			keyPepper: String(values.KEY_PEPPER),
+			adminToken: String(values.ADMIN_TOKEN),
+			file,
+			values,
+		};
+	}
+}
+
+/**
+ * The pepper and VAPID keys of the `dev-secrets.json` earlier versions kept, if any, so a
+ * state directory made by them keeps working (its stored key hashes and subscriptions).
+ *
+ * @param {string} file
+ * @returns {Promise<{ keyPepper?: string, vapid?: { publicKey: string, privateKey: string } }>}
+ */
+async function readLegacySecrets(file) {
+	/** @type {any} */
+	let stored;
 	try {
 		stored = JSON.parse(await readFile(file, "utf8"));
-	} catch (error) {
-		if (/** @type {NodeJS.ErrnoException} */ (error).code !== "ENOENT") {
-			throw new DevServerError(
-				"BAD_OPTION",
-				`${file} is not readable JSON; delete it to regenerate the dev secrets`,
-			);
-		}
+	} catch {
+		return {};
 	}
 	const isKey = (/** @type {unknown} */ v) => typeof v === "string" && v.length > 0;
-	let changed = false;
-	if (!isKey(stored.vapidPublicKey) || !isKey(stored.vapidPrivateKey)) {
-		const keys = webpush.generateVAPIDKeys();
-		stored.vapidPublicKey = keys.publicKey;
-		stored.vapidPrivateKey = keys.privateKey;
-		changed = true;
-	}
-	if (!isKey(stored.keyPepper)) {
-		stored.keyPepper = randomToken();
-		changed = true;
-	}
-	if (changed) {
-		stored.createdAt ??= new Date().toISOString();
-		const tmp = `${file}.${process.pid}.tmp`;
-		await writeFile(tmp, `${JSON.stringify(stored, null, "\t")}\n`, { mode: 0o600 });
-		await rename(tmp, file);
-	}
-	await chmod(file, 0o600);
 	return {
-		vapidPublicKey: String(stored.vapidPublicKey),
-		vapidPrivateKey: String(stored.vapidPrivateKey),
-		keyPepper: String(stored.keyPepper),
+		keyPepper: isKey(stored?.keyPepper) ? stored.keyPepper : undefined,
+		vapid:
+			isKey(stored?.vapidPublicKey) && isKey(stored?.vapidPrivateKey)
+				? { publicKey: stored.vapidPublicKey, privateKey: stored.vapidPrivateKey }
+				: undefined,
 	};
+}
+
+// The dotenv 16 grammar wrangler parses .dev.vars and --env-file files with.
+const DOTENV_LINE =
+	/(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/gm;
+
+/**
+ * Parses a `.dev.vars` file as wrangler does (dotenv 16, no variable expansion).
+ *
+ * @param {string} text
+ * @returns {Record<string, string>}
+ */
+function parseDotenv(text) {
+	/** @type {Record<string, string>} */
+	const out = {};
+	const lines = text.replace(/\r\n?/g, "\n");
+	for (const match of lines.matchAll(DOTENV_LINE)) {
+		const key = /** @type {string} */ (match[1]);
+		let value = (match[2] ?? "").trim();
+		const quote = value[0];
+		value = value.replace(/^(['"`])([\s\S]*)\1$/gm, "$2");
+		if (quote === '"') value = value.replace(/\\n/g, "\n").replace(/\\r/g, "\r");
+		out[key] = value;
+	}
+	return out;
+}
+
+/**
+ * Writes variables in a form that wrangler's `--env-file` reading (dotenv 16, then
+ * dotenv-expand, which would replace `$NAME`) gives back exactly.
+ *
+ * @param {Record<string, string>} vars
+ * @param {string} [comment]
+ * @returns {string}
+ */
+function formatDotenv(vars, comment) {
+	const lines = comment ? [`# ${comment}`] : [];
+	for (const [name, raw] of Object.entries(vars)) {
+		// dotenv-expand turns `\$` back into `$` and expands nothing escaped so.
+		const value = raw.replace(/\$/g, "\\$");
+		let quoted;
+		if (!value.includes("'")) quoted = `'${value}'`;
+		else if (!value.includes("`")) quoted = `\`${value}\``;
+		else if (!value.includes('"') && !/\\[nr]/.test(value)) quoted = `"${value}"`;
+		else
+			throw new DevServerError(
+				"BAD_OPTION",
+				`${name} holds ', \` and " at once: wrangler's env files cannot carry such a value`,
+			);
+		lines.push(`${name}=${quoted}`);
+	}
+	return `${lines.join("\n")}\n`;
+}
+
+/**
+ * Replaces a file atomically with one readable by the owner only.
+ *
+ * @param {string} file
+ * @param {string} text
+ */
+async function writePrivateFile(file, text) {
+	const tmp = `${file}.${process.pid}.tmp`;
+	await writeFile(tmp, text, { mode: 0o600 });
+	await chmod(tmp, 0o600);
+	await rename(tmp, file);
+}
+
+/** @param {unknown} error */
+function describe(error) {
+	return error instanceof Error ? error.message : String(error);
 }
 
 /** @param {AbortSignal | undefined} signal */
@@ -271,12 +452,20 @@ function listenOnce(port) {
 /** @returns {NodeJS.ProcessEnv} */
 function childEnv() {
 	const bin = path.join(PROJECT_ROOT, "node_modules", ".bin");
-	return {
+	/** @type {NodeJS.ProcessEnv} */
+	const env = {
 		...process.env,
 		PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
 		WRANGLER_SEND_METRICS: process.env.WRANGLER_SEND_METRICS ?? "false",
 		WRANGLER_NO_SKILLS_UPDATE_PROMPTS: process.env.WRANGLER_NO_SKILLS_UPDATE_PROMPTS ?? "true",
+		// The Worker's variables come from the --env-file only: never skipped, and never mixed
+		// with (or, for a name set in both, replaced by) this process's environment.
+		CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: "true",
+		CLOUDFLARE_INCLUDE_PROCESS_ENV: "false",
 	};
+	// wrangler has no use for them; they reach the Worker through the env file.
+	for (const name of SECRET_NAMES) delete env[name];
+	return env;
 }
 
 /**

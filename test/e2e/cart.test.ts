@@ -20,6 +20,7 @@ const {
 	pushReceiver,
 	tenant: theTenant,
 	vapidPublicKey,
+	userToken,
 	expectCall,
 	requestsTo,
 	expectLeadsTo,
@@ -41,6 +42,27 @@ async function postCartEvent(
 		body: raw,
 	});
 	return { status: res.status, text: await res.text() };
+}
+
+/**
+ * The person's app registers them (push consent only) and their browser's subscription, with
+ * the user token the tenant's back end minted for them.
+ */
+async function registerShopper(
+	userId: string,
+	profile: { firstName: string; locale?: string },
+	deviceId: string,
+	subscription: unknown,
+): Promise<void> {
+	const ut = await userToken(userId);
+	await expectCall(200, "PUT", `/v1/users/${userId}`, ut, {
+		...profile,
+		consent: { location: false, push: true },
+	});
+	await expectCall(200, "PUT", `/v1/users/${userId}/devices/${deviceId}`, ut, {
+		platform: "web",
+		webPush: subscription,
+	});
 }
 
 beforeAll(async () => {
@@ -75,15 +97,7 @@ describe("cart hook end to end", () => {
 	it("a signed item_added for chips sends Ada a decrypted web push for beer, and the answer lists it", async () => {
 		const t = theTenant();
 		const ada = await createTestSubscriber(pushReceiver().endpointFor("cart-u1-d1"));
-		await expectCall(200, "PUT", "/v1/users/cart-u1", t.publishableKey, {
-			firstName: "Ada",
-			locale: "en",
-			consent: { location: false, push: true },
-		});
-		await expectCall(200, "PUT", "/v1/users/cart-u1/devices/d1", t.publishableKey, {
-			platform: "web",
-			webPush: ada.subscription,
-		});
+		await registerShopper("cart-u1", { firstName: "Ada", locale: "en" }, "d1", ada.subscription);
 
 		const event = {
 			eventId: "evt-e2e-chips-1",
@@ -138,16 +152,8 @@ describe("cart hook end to end", () => {
 	});
 
 	it("a forged signature is refused with 401 and sends nothing", async () => {
-		const t = theTenant();
 		const grace = await createTestSubscriber(pushReceiver().endpointFor("cart-u2-d2"));
-		await expectCall(200, "PUT", "/v1/users/cart-u2", t.publishableKey, {
-			firstName: "Grace",
-			consent: { location: false, push: true },
-		});
-		await expectCall(200, "PUT", "/v1/users/cart-u2/devices/d2", t.publishableKey, {
-			platform: "web",
-			webPush: grace.subscription,
-		});
+		await registerShopper("cart-u2", { firstName: "Grace" }, "d2", grace.subscription);
 		const event = {
 			eventId: "evt-e2e-forged",
 			userId: "cart-u2",

@@ -23,6 +23,12 @@ export const TenantSchema = z.object({
 /** A tenant as {@link TenantSchema} reads it. */
 export type Tenant = z.infer<typeof TenantSchema>;
 
+/** The answer of `POST /v1/users/{userId}/tokens`: a user token for that one person. */
+export const UserTokenSchema = z.object({
+	token: z.string().startsWith("ut_"),
+	expiresAt: z.string().refine((s) => !Number.isNaN(Date.parse(s)), "an ISO 8601 time"),
+});
+
 /** The answer of `GET /v1/push/vapid-public-key`: the base64url VAPID public key. */
 export const VapidKeySchema = z.object({ publicKey: z.string().regex(/^[\w-]+$/) });
 
@@ -63,6 +69,12 @@ export interface E2eService {
 	/** The service's VAPID public key, or a clear failure when it was not fetched. */
 	vapidPublicKey(): string;
 	/**
+	 * A user token (`ut_...`) for one person of the suite's tenant, minted through the API
+	 * with the secret key as the tenant's back end would (one per person, reused): what the
+	 * person's app sends for their profile, devices and pings.
+	 */
+	userToken(userId: string): Promise<string>;
+	/**
 	 * Calls the Worker with `key` as bearer token (none when `null`) and `body` as JSON;
 	 * fails with the response body when the status is not `expected`, and returns the
 	 * parsed JSON body (`null` when empty; a body that is not JSON fails).
@@ -86,7 +98,8 @@ export interface E2eService {
 /**
  * Registers the suite's hooks and returns accessors to what they start. `beforeAll`
  * makes a temporary state directory, starts the push receiver and `wrangler dev`
- * (loopback push endpoints allowed), creates the tenant, turns its quiet hours off
+ * (loopback push endpoints allowed), creates the tenant (in the default `clientAuth:
+ * "user_token"` mode: apps act with {@link E2eService.userToken}), turns its quiet hours off
  * (they would make outcomes depend on when the suite runs) and fetches the VAPID public
  * key; `beforeEach` makes a failing test print the last wrangler output; `afterAll` stops
  * both servers and removes the directory. Call it once, at the top level of a test file;
@@ -99,6 +112,7 @@ export function useE2eService(options: E2eServiceOptions): E2eService {
 	let tenant: Tenant | undefined;
 	let vapidPublicKey = "";
 	const serverLog: string[] = [];
+	const userTokens = new Map<string, Promise<string>>();
 
 	const service: E2eService = {
 		api() {
@@ -119,6 +133,25 @@ export function useE2eService(options: E2eServiceOptions): E2eService {
 		vapidPublicKey() {
 			if (vapidPublicKey === "") throw new Error("the VAPID public key was not fetched");
 			return vapidPublicKey;
+		},
+
+		userToken(userId) {
+			let token = userTokens.get(userId);
+			if (!token) {
+				token = service
+					.expectCall(
+						201,
+						"POST",
+						`/v1/users/${encodeURIComponent(userId)}/tokens`,
+						service.tenant().secretKey,
+						{ ttlSeconds: 3600 },
+					)
+					.then((answer) => UserTokenSchema.parse(answer).token);
+				// A failed mint is not remembered: the next call tries again.
+				token.catch(() => userTokens.delete(userId));
+				userTokens.set(userId, token);
+			}
+			return token;
 		},
 
 		async expectCall(expected, method, route, key, body) {
@@ -171,7 +204,11 @@ export function useE2eService(options: E2eServiceOptions): E2eService {
 			}),
 		);
 		// Quiet hours would make the outcome depend on when the suite runs.
-		await service.expectCall(200, "PUT", "/v1/settings", tenant.secretKey, { quietHours: null });
+		const settings = z
+			.object({ clientAuth: z.string() })
+			.parse(await service.expectCall(200, "PUT", "/v1/settings", tenant.secretKey, { quietHours: null }));
+		// A new tenant's apps need user tokens: the publishable key alone acts for nobody.
+		expect(settings.clientAuth).toBe("user_token");
 		vapidPublicKey = VapidKeySchema.parse(
 			await service.expectCall(200, "GET", "/v1/push/vapid-public-key", null),
 		).publicKey;

@@ -15,17 +15,19 @@ const STORE = { lat: 48.8566, lng: 2.3522 };
 const OUTSIDE = { lat: 48.8656, lng: 2.3522 };
 const OFFER_URL = "https://shop.example/beer";
 
+/** A ping answer as the person's own app (user token) gets it: what happened, and why not. */
 const PingsResponseSchema = z.object({
+	received: z.number().int(),
 	events: z.array(
 		z.object({ type: z.enum(["enter", "exit", "dwell"]), geofenceId: z.string(), at: z.string() }),
 	),
 	offers: z.array(DecisionSchema),
+	rejected: z.array(z.object({ index: z.number().int(), reason: z.string() })),
 });
 const UserViewSchema = z.object({ devices: z.array(z.unknown()) });
 
-const { pushReceiver, tenant, vapidPublicKey, expectCall, requestsTo, expectLeadsTo } = useE2eService({
-	name: "webpush",
-});
+const { pushReceiver, tenant, vapidPublicKey, userToken, expectCall, requestsTo, expectLeadsTo } =
+	useE2eService({ name: "webpush" });
 
 // Set up by the first test, used by the later ones (they run in order).
 let ada: TestSubscriber | undefined;
@@ -34,10 +36,14 @@ function pingAt(point: { lat: number; lng: number }, timestampMs: number) {
 	return { lat: point.lat, lng: point.lng, accuracy: 10, timestamp: new Date(timestampMs).toISOString() };
 }
 
+/** Sends pings as the person's app does: with the user token its back end minted for them. */
 async function sendPings(userId: string, deviceId: string, pings: ReturnType<typeof pingAt>[]) {
-	return PingsResponseSchema.parse(
-		await expectCall(200, "POST", "/v1/pings", tenant().publishableKey, { userId, deviceId, pings }),
+	const res = PingsResponseSchema.parse(
+		await expectCall(200, "POST", "/v1/pings", await userToken(userId), { userId, deviceId, pings }),
 	);
+	expect(res.received).toBe(pings.length);
+	expect(res.rejected, "every ping is usable").toEqual([]);
+	return res;
 }
 
 async function registerShopper(
@@ -46,16 +52,16 @@ async function registerShopper(
 	deviceId: string,
 	subscriber: TestSubscriber,
 ) {
-	const pk = tenant().publishableKey;
-	await expectCall(200, "PUT", `/v1/users/${userId}`, pk, {
-		firstName,
-		locale: "en",
-		consent: { location: true, push: true },
-	});
-	await expectCall(200, "PUT", `/v1/users/${userId}/devices/${deviceId}`, pk, {
+	const ut = await userToken(userId);
+	const profile = { firstName, locale: "en", consent: { location: true, push: true } };
+	const user = await expectCall(200, "PUT", `/v1/users/${userId}`, ut, profile);
+	// The app is told what it sent, and when it was stored.
+	expect(user).toEqual({ userId, ...profile, updatedAt: expect.any(String) });
+	const device = await expectCall(200, "PUT", `/v1/users/${userId}/devices/${deviceId}`, ut, {
 		platform: "web",
 		webPush: subscriber.subscription,
 	});
+	expect(device).toEqual({ userId, deviceId, platform: "web", lastSeenAt: expect.any(String) });
 }
 
 /** The person's devices as the back office sees them, serialised for content checks. */
@@ -152,6 +158,9 @@ describe("Web Push end to end", () => {
 		if (!ada) throw new Error("the first test did not register Ada");
 		const before = pushReceiver().received.length;
 
+		// 11 m from the last fix: a second later at least, so it is a believable move (not too_fast)
+		// and the ping is really applied.
+		await new Promise((resolve) => setTimeout(resolve, 1000));
 		const res = await sendPings("u1", "d1", [
 			pingAt({ lat: STORE.lat + 0.0001, lng: STORE.lng }, Date.now()),
 		]);
@@ -185,5 +194,18 @@ describe("Web Push end to end", () => {
 		}
 		expect(devices, "Grace's device no longer has a push endpoint").not.toContain("127.0.0.1");
 		expect(await devicesJson("u1"), "Ada's subscription is untouched").toContain("127.0.0.1");
+	});
+
+	it("the publishable key alone acts for nobody, and a user token only for its own person", async () => {
+		const ping = { userId: "u1", deviceId: "d1", pings: [pingAt(STORE, Date.now())] };
+		const refused = await expectCall(401, "POST", "/v1/pings", tenant().publishableKey, ping);
+		expect(refused).toMatchObject({ status: 401, code: "user_token_required" });
+		await expectCall(403, "POST", "/v1/pings", await userToken("u2"), ping);
+
+		// A tenant may allow the publishable key again: its apps are then told only how many
+		// pings arrived, never what they caused.
+		await expectCall(200, "PUT", "/v1/settings", tenant().secretKey, { clientAuth: "publishable" });
+		const answer = await expectCall(200, "POST", "/v1/pings", tenant().publishableKey, ping);
+		expect(answer).toEqual({ received: 1 });
 	});
 });
