@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { parseStoredFence } from "../src/geo/fence-input.js";
 import { createFenceIndex, type FenceIndex } from "../src/geo/index.js";
 import type { Fence } from "../src/geo/types.js";
+import { type ApplyResult, MAX_SHARD_BYTES, type StoredFence } from "./shards.js";
 
 /** What a ping-processing caller needs to know about a fence. */
 export interface FenceMeta {
@@ -19,12 +20,16 @@ export interface ShardAnswer {
 	fences: Record<string, FenceMeta>;
 }
 
+/** Thrown inside a write transaction to roll it back when the object would pass its budget. */
+class ShardFull extends Error {}
+
 /**
  * GeoShardDO: the fence index for one tenant and one coarse H3 cell.
  *
  * Responsibilities:
  * - keep the fences whose area (plus the exit-hysteresis buffer) touches this cell, in
- *   its SQLite storage, written by geofence uploads;
+ *   its SQLite storage, written by geofence uploads in bounded calls, and at most
+ *   {@link MAX_SHARD_BYTES} of them (its index must fit in memory);
  * - answer "which fences contain these points" exactly, and how far the points are from
  *   the fences a person is in, from an in-memory fence index rebuilt lazily after changes.
  *
@@ -42,21 +47,47 @@ export class GeoShardDO extends DurableObject<Env> {
 		ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS fences (id TEXT PRIMARY KEY, fence TEXT NOT NULL)");
 	}
 
-	/** Replaces or removes fences; the next query sees the change. */
-	async apply(upserts: Fence[], removals: string[]): Promise<void> {
+	/**
+	 * Removes, then replaces or adds fences (each given as its id and normalized JSON), all or
+	 * nothing; the next query sees the change. A write that adds fences and would leave the object
+	 * holding more than {@link MAX_SHARD_BYTES} of fence JSON is refused whole (nothing changes),
+	 * unless it is a `restore` (putting back what D1 holds after a failed change).
+	 */
+	async apply(
+		upserts: StoredFence[],
+		removals: string[],
+		opts: { restore?: boolean | undefined } = {},
+	): Promise<ApplyResult> {
 		const sql = this.ctx.storage.sql;
-		this.ctx.storage.transactionSync(() => {
-			for (const id of removals) sql.exec("DELETE FROM fences WHERE id = ?", id);
-			for (const f of upserts) {
-				sql.exec(
-					"INSERT INTO fences (id, fence) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET fence = excluded.fence",
-					f.id,
-					JSON.stringify(f),
-				);
-			}
-		});
+		let result: ApplyResult = { ok: true, bytes: 0 };
+		try {
+			this.ctx.storage.transactionSync(() => {
+				const before = this.storedBytes();
+				for (const id of removals) sql.exec("DELETE FROM fences WHERE id = ?", id);
+				for (const f of upserts) {
+					sql.exec(
+						"INSERT INTO fences (id, fence) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET fence = excluded.fence",
+						f.id,
+						f.fence,
+					);
+				}
+				const bytes = this.storedBytes();
+				// A write that does not grow the object always goes, so one past its budget (the
+				// budget lowered since) can still be changed and emptied.
+				if (!opts.restore && bytes > MAX_SHARD_BYTES && bytes > before) {
+					result = { ok: false, code: "shard_full", bytes, limit: MAX_SHARD_BYTES };
+					// Rolls the transaction back.
+					throw new ShardFull();
+				}
+				result = { ok: true, bytes };
+			});
+		} catch (error) {
+			if (!(error instanceof ShardFull)) throw error;
+			return result;
+		}
 		this.index = null;
 		this.fences = null;
+		return result;
 	}
 
 	/**
@@ -86,9 +117,15 @@ export class GeoShardDO extends DurableObject<Env> {
 		return { results, fences: meta };
 	}
 
-	/** Number of fences held, for tests and diagnostics. */
+	private storedBytes(): number {
+		return this.ctx.storage.sql
+			.exec<{ n: number }>("SELECT coalesce(sum(length(fence)), 0) AS n FROM fences")
+			.one().n;
+	}
+
+	/** Number of fences held (stored rows: the index is built from them), for tests and diagnostics. */
 	async count(): Promise<number> {
-		return this.load().fences.size;
+		return this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM fences").one().n;
 	}
 
 	private load(): { index: FenceIndex; fences: Map<string, FenceMeta> } {

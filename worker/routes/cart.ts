@@ -2,7 +2,7 @@ import { AppError } from "../../src/errors.js";
 import { isFutureCartEvent } from "../../src/rules/cart.js";
 import { CartEventSchema, RotateWebhookSecretSchema } from "../../src/schemas/cart.js";
 import { verifySignature } from "../../src/webhook/signature.js";
-import { json, parse, readJson } from "../http.js";
+import { json, parse, parseJsonBytes, readBytes, readJson } from "../http.js";
 import { rotateWebhookSecret, webhookSecrets } from "../keys.js";
 import type { AppRouter } from "../router.js";
 import { loadTenant, requireKey } from "../tenants.js";
@@ -30,7 +30,7 @@ export function cartRoutes(router: AppRouter): void {
 	router.post("/v1/cart-events", async (req, env) => {
 		const now = Date.now();
 		// The raw bytes are what was signed: verify before parsing anything.
-		const raw = new Uint8Array(await readRaw(req));
+		const raw = await readBytes(req, MAX_BODY_BYTES);
 		const tenantId = req.headers.get("x-tenant-id") ?? "";
 		const secrets = TENANT_ID.test(tenantId) ? await webhookSecrets(env, tenantId, now) : [];
 		const verdict = await verifySignature(
@@ -40,13 +40,7 @@ export function cartRoutes(router: AppRouter): void {
 			now,
 		);
 		if (!verdict.ok || secrets.length === 0) throw refused();
-		let parsedJson: unknown;
-		try {
-			parsedJson = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(raw));
-		} catch {
-			throw new AppError("malformed_json", 400, "The body is not valid JSON.");
-		}
-		const input = parse(CartEventSchema, parsedJson);
+		const input = parse(CartEventSchema, parseJsonBytes(raw));
 		const event = { ...input, occurredAt: input.occurredAt ?? now };
 		if (isFutureCartEvent(event, now)) {
 			throw new AppError("validation_failed", 422, "occurredAt is more than 5 minutes in the future.", [
@@ -75,14 +69,4 @@ export function cartRoutes(router: AppRouter): void {
 			"cache-control": "no-store",
 		});
 	});
-}
-
-async function readRaw(req: Request): Promise<ArrayBuffer> {
-	const declared = Number(req.headers.get("content-length") ?? "0");
-	if (declared > MAX_BODY_BYTES)
-		throw new AppError("body_too_large", 413, `The body exceeds ${MAX_BODY_BYTES} bytes.`);
-	const buf = await req.arrayBuffer();
-	if (buf.byteLength > MAX_BODY_BYTES)
-		throw new AppError("body_too_large", 413, `The body exceeds ${MAX_BODY_BYTES} bytes.`);
-	return buf;
 }

@@ -7,26 +7,49 @@ import { ExternalId, PageLimit } from "../../src/schemas/common.js";
 import { base64url, fromBase64url } from "../crypto.js";
 import { json, parse, readJson } from "../http.js";
 import type { AppRouter } from "../router.js";
-import { shardKeysOfFence, shardStub } from "../shards.js";
+import { planShardCalls, type ShardChange, shardKeysOfFence, writeShardCalls } from "../shards.js";
 import { requireKey, type TenantCtx } from "../tenants.js";
 
-/** Large store networks upload in one go; the validator bounds features and vertices. */
-const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
-/** Shard writes in flight at once during an upload. */
-const SHARD_CONCURRENCY = 8;
-/** Statements per D1 batch. */
-const D1_CHUNK = 200;
+/**
+ * Largest `PUT /v1/geofences` body: what one Worker (128 MB of memory) can hold while it parses,
+ * validates and writes it. Coordinate-heavy GeoJSON takes about 4 to 6 times its size at the peak
+ * (text, parsed tree, normalized fences and their JSON), so a 48 MB upload could never be
+ * processed; 16 MiB peaks near 80 MB and carries about 8,000 stores of 50-vertex polygons.
+ * Larger networks upload in several requests (each upserts; nothing is removed by omission).
+ */
+export const MAX_UPLOAD_BYTES = 16 * 1024 * 1024;
+/**
+ * Most JSON arrays and objects in an upload: each costs about 70 bytes parsed and as much again
+ * as a normalized position, however short its text (`[0,0],` is 6 bytes), so this bounds the
+ * memory that bytes alone do not. 500,000 is about 16 MiB of full-precision positions.
+ */
+export const MAX_UPLOAD_CONTAINERS = 500_000;
+/** How long a change may hold the tenant's geofence lock; a holder that vanished is repaired after it. */
+const LOCK_MS = 5 * 60_000;
+/** Retry-After, in seconds, for a change refused because another one is running or the index failed. */
+const RETRY_AFTER_SECONDS = 5;
+/** Ids per D1 lookup (a JSON array bound as one parameter). */
+const ID_CHUNK = 500;
+/** Characters of staged rows per D1 statement: a bound value may be at most 2 MB. */
+const STAGE_STATEMENT_CHARS = 1_000_000;
+/** Staging statements per D1 batch (about 4 MB a round trip). */
+const STAGE_STATEMENTS_PER_BATCH = 4;
 
-interface ShardChange {
-	upserts: Fence[];
-	removals: string[];
+/** A fence of an upload that differs from what D1 holds, ready to store. */
+interface Row {
+	f: Fence;
+	json: string;
+	hash: string;
+	shards: string[];
 }
 
 /** PUT/GET/DELETE /v1/geofences (secret key). */
 export function geofenceRoutes(router: AppRouter): void {
 	router.put("/v1/geofences", async (req, env) => {
 		const tenant = await requireKey(req, env, "secret");
-		const result = validateFeatureCollection(await readJson(req, MAX_UPLOAD_BYTES));
+		const result = validateFeatureCollection(
+			await readJson(req, MAX_UPLOAD_BYTES, { maxContainers: MAX_UPLOAD_CONTAINERS }),
+		);
 		if (!result.ok) {
 			throw new AppError(
 				"invalid_geofences",
@@ -71,101 +94,400 @@ export function geofenceRoutes(router: AppRouter): void {
 	router.delete("/v1/geofences/:id", async (req, env) => {
 		const tenant = await requireKey(req, env, "secret");
 		const id = parse(ExternalId, req.params.id);
-		const row = await env.DB.prepare("SELECT shards FROM geofences WHERE tenant_id = ? AND id = ?")
-			.bind(tenant.id, id)
-			.first<{ shards: string }>();
-		if (!row) throw new AppError("not_found", 404, "No geofence with this id.");
-		const changes = new Map<string, ShardChange>();
-		for (const cell of storedShards(row.shards)) changes.set(cell, { upserts: [], removals: [id] });
-		await applyShards(env, tenant.id, changes);
-		await env.DB.batch([
-			env.DB.prepare("DELETE FROM geofences WHERE tenant_id = ? AND id = ?").bind(tenant.id, id),
-			env.DB.prepare("UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?").bind(
-				tenant.id,
-			),
-		]);
+		await deleteFence(env, tenant.id, id);
 		return new Response(null, { status: 204 });
 	});
 }
 
 /**
- * Upserts validated fences. Shards are written before D1, so a failure part-way leaves
- * D1 showing the old content and the same upload, retried, redoes every shard write
- * (they are idempotent). Unchanged fences (same content hash) are skipped.
+ * Upserts validated fences, all or nothing across D1 (what GET lists) and the GeoShard objects
+ * (what pings match). Unchanged fences (same content hash and shard objects) are skipped.
+ *
+ * Neither store can join the other's transaction, so the change is made in this order, under a
+ * per-tenant lock (one upload or delete at a time; another gets 409 with Retry-After):
+ *
+ * 1. Stage: the new rows go to `geofence_staging`, in bounded batches. Invisible to readers; a
+ *    failure here has touched nothing else (503, nothing changed).
+ * 2. Shards: each shard object gets its new fences and loses moved ones, in calls of at most
+ *    `SHARD_CALL_BYTES` (RPC arguments are capped at 32 MiB). A shard object refuses a write
+ *    that would pass its size budget (422 `area_too_dense`); any failure (refusal, error) stops
+ *    new calls, waits for those in flight, then undoes: every fence of the upload is written
+ *    back to its shard objects as D1 (still untouched) holds it, or removed where D1 has none.
+ * 3. Commit: one `DB.batch`, which D1 runs as one transaction: version bump, INSERT ... SELECT
+ *    from staging, staging cleanup, all conditional on still holding the lock. A failure rolls
+ *    it all back and is undone as in 2 (503, nothing changed).
+ *
+ * Why: shards used to be written first and D1 after, in batches of 200 statements (each atomic,
+ * the whole not), and a shard call could pass the RPC limit. A failure part-way left shard
+ * objects holding fences (or places) D1 did not list, and DELETE only cleans the objects D1
+ * records for a fence: such a fence kept matching pings and could never be deleted. Now D1
+ * changes at exactly one point (the commit), so until then D1 is the old state and the shards
+ * can always be put back from it.
+ *
+ * Shards are written before the commit, so between 2 and 3 pings may see the new fences
+ * slightly before GET does; never afterwards. If the Worker stops mid-way (or the undo itself
+ * fails), the staged rows stay behind as a journal, and the next change of the tenant (the lock
+ * lapses after `LOCK_MS`) first re-syncs their shard objects from D1. DELETE follows the same
+ * steps with the removed row as its journal, so every fence D1 lists can be deleted.
  */
 async function upsertFences(
 	env: Env,
 	tenant: TenantCtx,
 	fences: Fence[],
 ): Promise<{ upserted: number; unchanged: number; version: number }> {
-	const existing = new Map<string, { hash: string; shards: string[] }>();
-	for (let i = 0; i < fences.length; i += 500) {
-		const ids = fences.slice(i, i + 500).map((f) => f.id);
-		const { results } = await env.DB.prepare(
-			"SELECT id, content_hash, shards FROM geofences WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))",
-		)
-			.bind(tenant.id, JSON.stringify(ids))
-			.all<{ id: string; content_hash: string; shards: string }>();
-		for (const r of results) existing.set(r.id, { hash: r.content_hash, shards: storedShards(r.shards) });
-	}
-	// A fence whose content is the same but whose shard objects differ (the replica count
-	// changed since it was stored) is written again too.
-	const changed = fences
-		.map((f) => ({ f, hash: fenceContentHash(f), shards: shardKeysOfFence(f) }))
-		.filter(({ f, hash, shards }) => {
-			const old = existing.get(f.id);
-			return old?.hash !== hash || old.shards.join() !== shards.join();
-		});
-	if (changed.length === 0) return { upserted: 0, unchanged: fences.length, version: tenant.geofenceVersion };
-
-	const changes = new Map<string, ShardChange>();
-	const change = (cell: string) => {
-		let c = changes.get(cell);
-		if (!c) {
-			c = { upserts: [], removals: [] };
-			changes.set(cell, c);
+	return withGeofenceLock(env, tenant.id, async (token) => {
+		const existing = new Map<string, { hash: string; shards: string[] }>();
+		for (let i = 0; i < fences.length; i += ID_CHUNK) {
+			const ids = fences.slice(i, i + ID_CHUNK).map((f) => f.id);
+			const { results } = await env.DB.prepare(
+				"SELECT id, content_hash, shards FROM geofences WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))",
+			)
+				.bind(tenant.id, JSON.stringify(ids))
+				.all<{ id: string; content_hash: string; shards: string }>();
+			for (const r of results) existing.set(r.id, { hash: r.content_hash, shards: storedShards(r.shards) });
 		}
-		return c;
-	};
-	const rows = changed.map(({ f, hash, shards }) => {
-		for (const cell of shards) change(cell).upserts.push(f);
-		const keep = new Set(shards);
-		for (const cell of existing.get(f.id)?.shards ?? [])
-			if (!keep.has(cell)) change(cell).removals.push(f.id);
-		return { f, hash, shards };
-	});
-	await applyShards(env, tenant.id, changes);
+		// A fence whose content is the same but whose shard objects differ (the replica count
+		// changed since it was stored) is written again too.
+		const rows: Row[] = [];
+		for (const f of fences) {
+			const hash = fenceContentHash(f);
+			const shards = shardKeysOfFence(f);
+			const old = existing.get(f.id);
+			if (old?.hash !== hash || old.shards.join() !== shards.join())
+				rows.push({ f, json: JSON.stringify(f), hash, shards });
+		}
+		if (rows.length === 0) return { upserted: 0, unchanged: fences.length, version: tenant.geofenceVersion };
 
-	const bumped = await env.DB.prepare(
-		"UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ? RETURNING geofence_version",
+		// Every shard object the upload may touch, per fence: where it goes and where it was.
+		const suspects = new Map<string, Set<string>>();
+		const changes = new Map<string, ShardChange>();
+		const change = (key: string) => {
+			let c = changes.get(key);
+			if (!c) {
+				c = { upserts: [], removals: [] };
+				changes.set(key, c);
+			}
+			return c;
+		};
+		for (const { f, json, shards } of rows) {
+			const keep = new Set(shards);
+			const old = existing.get(f.id)?.shards ?? [];
+			suspects.set(f.id, new Set([...shards, ...old]));
+			for (const key of shards) change(key).upserts.push({ id: f.id, fence: json });
+			for (const key of old) if (!keep.has(key)) change(key).removals.push(f.id);
+		}
+
+		const now = new Date().toISOString();
+		try {
+			await stage(env, tenant.id, token, rows, now);
+		} catch (error) {
+			logFailure("staging", error);
+			await dropStaging(env, token).catch((e) => logFailure("staging cleanup", e));
+			throw unavailable();
+		}
+
+		const written = await writeShardCalls(env, tenant.id, planShardCalls(changes));
+		if (!written.ok) {
+			if (!written.full) logFailure("shard write", written.error);
+			await undo(env, tenant.id, token, suspects);
+			if (written.full) throw areaTooDense(written.full);
+			throw unavailable();
+		}
+
+		let version: number | null;
+		try {
+			version = await commitUpload(env, tenant.id, token, now);
+		} catch (error) {
+			logFailure("commit", error);
+			await undo(env, tenant.id, token, suspects);
+			throw unavailable();
+		}
+		if (version === null) {
+			// The lock lapsed (this request ran past LOCK_MS, which a 16 MiB upload is far from)
+			// and another change took it and may have repaired our journal already: nothing was
+			// committed, so put our fences' shard objects back as D1 holds them.
+			await undo(env, tenant.id, token, suspects);
+			throw busy(RETRY_AFTER_SECONDS);
+		}
+		return { upserted: rows.length, unchanged: fences.length - rows.length, version };
+	});
+}
+
+/** Deletes one fence from its shard objects and D1, all or nothing (see {@link upsertFences}). */
+async function deleteFence(env: Env, tenantId: string, id: string): Promise<void> {
+	await withGeofenceLock(env, tenantId, async (token) => {
+		const row = await env.DB.prepare("SELECT shards FROM geofences WHERE tenant_id = ? AND id = ?")
+			.bind(tenantId, id)
+			.first<{ shards: string }>();
+		if (!row) throw new AppError("not_found", 404, "No geofence with this id.");
+		const keys = storedShards(row.shards);
+		const now = new Date().toISOString();
+		try {
+			// The journal: the row as D1 holds it, which is what an undo puts back.
+			await env.DB.prepare(
+				`INSERT INTO geofence_staging (upload_id, tenant_id, id, name, fence, content_hash, shards, created_at)
+				 SELECT ?1, tenant_id, id, name, fence, content_hash, shards, ?4 FROM geofences WHERE tenant_id = ?2 AND id = ?3`,
+			)
+				.bind(token, tenantId, id, now)
+				.run();
+		} catch (error) {
+			logFailure("delete journal", error);
+			throw unavailable();
+		}
+		const suspects = new Map([[id, new Set(keys)]]);
+		const changes = new Map<string, ShardChange>(keys.map((key) => [key, { upserts: [], removals: [id] }]));
+		const written = await writeShardCalls(env, tenantId, planShardCalls(changes));
+		if (!written.ok) {
+			logFailure("shard delete", written.error);
+			await undo(env, tenantId, token, suspects);
+			throw unavailable();
+		}
+		let results: D1Result[];
+		try {
+			results = await env.DB.batch([
+				env.DB.prepare(
+					`UPDATE tenants SET geofence_version = geofence_version + 1
+					 WHERE id = ?1 AND EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)`,
+				).bind(tenantId, token),
+				env.DB.prepare(
+					`DELETE FROM geofences WHERE tenant_id = ?1 AND id = ?3
+					 AND EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)`,
+				).bind(tenantId, token, id),
+				env.DB.prepare("DELETE FROM geofence_staging WHERE upload_id = ?1 AND tenant_id = ?2").bind(
+					token,
+					tenantId,
+				),
+			]);
+		} catch (error) {
+			logFailure("delete commit", error);
+			await undo(env, tenantId, token, suspects);
+			throw unavailable();
+		}
+		if ((results[1]?.meta.changes ?? 0) === 0) {
+			await undo(env, tenantId, token, suspects);
+			throw busy(RETRY_AFTER_SECONDS);
+		}
+	});
+}
+
+/**
+ * Runs `fn` holding the tenant's geofence lock (a D1 row with an expiry), after repairing what a
+ * change that never finished left behind. Another holder within its time: 409 `geofences_busy`.
+ */
+async function withGeofenceLock<T>(
+	env: Env,
+	tenantId: string,
+	fn: (token: string) => Promise<T>,
+): Promise<T> {
+	const token = crypto.randomUUID();
+	const now = Date.now();
+	const got = await env.DB.prepare(
+		`INSERT INTO geofence_locks (tenant_id, token, expires_at) VALUES (?1, ?2, ?3)
+		 ON CONFLICT (tenant_id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
+		 WHERE geofence_locks.expires_at <= ?4
+		 RETURNING token`,
 	)
-		.bind(tenant.id)
-		.first<{ geofence_version: number }>();
-	const version = bumped?.geofence_version ?? tenant.geofenceVersion + 1;
-	const now = new Date().toISOString();
-	const stmts = rows.map(({ f, hash, shards }) =>
+		.bind(tenantId, token, now + LOCK_MS, now)
+		.first<{ token: string }>();
+	if (got?.token !== token) {
+		const held = await env.DB.prepare("SELECT expires_at FROM geofence_locks WHERE tenant_id = ?")
+			.bind(tenantId)
+			.first<{ expires_at: number }>();
+		const left = held ? Math.ceil((held.expires_at - now) / 1000) : 1;
+		throw busy(Math.min(Math.max(left, 1), RETRY_AFTER_SECONDS));
+	}
+	try {
+		await repairAbandoned(env, tenantId);
+		return await fn(token);
+	} finally {
+		await env.DB.prepare("DELETE FROM geofence_locks WHERE tenant_id = ? AND token = ?")
+			.bind(tenantId, token)
+			.run()
+			.catch((e) => logFailure("lock release", e));
+	}
+}
+
+/**
+ * Writes the rows to `geofence_staging`, many rows a statement (a JSON array), a few statements a
+ * batch, sending each batch as soon as it is full so at most one batch of text is held at once.
+ */
+async function stage(env: Env, tenantId: string, token: string, rows: Row[], now: string): Promise<void> {
+	let batch: D1PreparedStatement[] = [];
+	let packed: string[] = [];
+	let chars = 0;
+	const flushStatement = () => {
+		if (packed.length === 0) return;
+		batch.push(
+			env.DB.prepare(
+				`INSERT INTO geofence_staging (upload_id, tenant_id, id, name, fence, content_hash, shards, created_at)
+				 SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+				   json_extract(value, '$[3]'), json_extract(value, '$[4]'), ?3
+				 FROM json_each(?4)`,
+			).bind(token, tenantId, now, `[${packed.join(",")}]`),
+		);
+		packed = [];
+		chars = 0;
+	};
+	const sendBatch = async () => {
+		if (batch.length === 0) return;
+		const statements = batch;
+		batch = [];
+		await env.DB.batch(statements);
+	};
+	for (const r of rows) {
+		const item = JSON.stringify([r.f.id, r.f.name, r.json, r.hash, JSON.stringify(r.shards)]);
+		if (packed.length > 0 && chars + item.length > STAGE_STATEMENT_CHARS) {
+			flushStatement();
+			if (batch.length >= STAGE_STATEMENTS_PER_BATCH) await sendBatch();
+		}
+		packed.push(item);
+		chars += item.length + 1;
+	}
+	flushStatement();
+	await sendBatch();
+}
+
+/**
+ * Moves the staged rows into `geofences` and bumps the version, in one transaction, if this
+ * change still holds the lock. Returns the new version, or null when the lock was lost (then
+ * nothing was written).
+ */
+async function commitUpload(env: Env, tenantId: string, token: string, now: string): Promise<number | null> {
+	const holds = "EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)";
+	const [bumped] = await env.DB.batch([
+		env.DB.prepare(
+			`UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?1 AND ${holds}
+			 RETURNING geofence_version`,
+		).bind(tenantId, token),
 		env.DB.prepare(
 			`INSERT INTO geofences (tenant_id, id, name, fence, content_hash, shards, version, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 SELECT s.tenant_id, s.id, s.name, s.fence, s.content_hash, s.shards, t.geofence_version, ?3, ?3
+			 FROM geofence_staging s JOIN tenants t ON t.id = s.tenant_id
+			 WHERE s.upload_id = ?2 AND s.tenant_id = ?1 AND ${holds}
 			 ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, fence = excluded.fence,
 			   content_hash = excluded.content_hash, shards = excluded.shards, version = excluded.version,
 			   updated_at = excluded.updated_at`,
-		).bind(tenant.id, f.id, f.name, JSON.stringify(f), hash, JSON.stringify(shards), version, now, now),
-	);
-	for (let i = 0; i < stmts.length; i += D1_CHUNK) await env.DB.batch(stmts.slice(i, i + D1_CHUNK));
-	return { upserted: changed.length, unchanged: fences.length - changed.length, version };
+		).bind(tenantId, token, now),
+		env.DB.prepare(`DELETE FROM geofence_staging WHERE upload_id = ?2 AND tenant_id = ?1 AND ${holds}`).bind(
+			tenantId,
+			token,
+		),
+	]);
+	const row = bumped?.results[0] as { geofence_version?: unknown } | undefined;
+	return typeof row?.geofence_version === "number" ? row.geofence_version : null;
 }
 
-async function applyShards(env: Env, tenantId: string, changes: Map<string, ShardChange>): Promise<void> {
-	const work = [...changes];
-	const run = async () => {
-		for (let next = work.shift(); next; next = work.shift()) {
-			const [cell, c] = next;
-			const stub = shardStub(env, tenantId, cell);
-			await stub.apply(c.upserts, c.removals);
+/**
+ * Undoes a change that failed after staging: puts every suspect (fence id and the shard objects
+ * it may have reached) back as D1 holds it, then drops the change's staged rows. When that fails
+ * too, the staged rows stay as the journal the next change repairs from.
+ */
+async function undo(
+	env: Env,
+	tenantId: string,
+	token: string,
+	suspects: Map<string, Set<string>>,
+): Promise<void> {
+	try {
+		await resyncShards(env, tenantId, suspects);
+	} catch (error) {
+		logFailure("undo", error);
+		throw unavailable("The change was not applied; the geofence index is being restored. Try again shortly.");
+	}
+	await dropStaging(env, token).catch((e) => logFailure("staging cleanup", e));
+}
+
+/** Re-syncs the shard objects of every fence a change that never finished staged, then forgets it. */
+async function repairAbandoned(env: Env, tenantId: string): Promise<void> {
+	const { results } = await env.DB.prepare("SELECT id, shards FROM geofence_staging WHERE tenant_id = ?")
+		.bind(tenantId)
+		.all<{ id: string; shards: string }>();
+	if (results.length === 0) return;
+	const suspects = new Map<string, Set<string>>();
+	for (const r of results) {
+		const keys = suspects.get(r.id) ?? new Set<string>();
+		for (const key of storedShards(r.shards)) keys.add(key);
+		suspects.set(r.id, keys);
+	}
+	try {
+		await resyncShards(env, tenantId, suspects);
+		await env.DB.prepare("DELETE FROM geofence_staging WHERE tenant_id = ?").bind(tenantId).run();
+	} catch (error) {
+		logFailure("repair", error);
+		throw unavailable("An earlier change is still being undone; nothing was changed. Try again shortly.");
+	}
+}
+
+/**
+ * Makes the shard objects match D1 for these fences: each object in a fence's suspect set, or in
+ * its stored shard list, holds the fence exactly as D1 does when D1 lists it there, and does not
+ * hold it otherwise. Calls are retried, and never refused for size (this restores a prior state).
+ */
+async function resyncShards(env: Env, tenantId: string, suspects: Map<string, Set<string>>): Promise<void> {
+	const changes = new Map<string, ShardChange>();
+	const ids = [...suspects.keys()];
+	for (let i = 0; i < ids.length; i += ID_CHUNK) {
+		const chunk = ids.slice(i, i + ID_CHUNK);
+		const { results } = await env.DB.prepare(
+			"SELECT id, fence, shards FROM geofences WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))",
+		)
+			.bind(tenantId, JSON.stringify(chunk))
+			.all<{ id: string; fence: string; shards: string }>();
+		const stored = new Map(results.map((r) => [r.id, r]));
+		for (const id of chunk) {
+			const row = stored.get(id);
+			const held = new Set(row ? storedShards(row.shards) : []);
+			for (const key of new Set([...(suspects.get(id) ?? []), ...held])) {
+				let c = changes.get(key);
+				if (!c) {
+					c = { upserts: [], removals: [] };
+					changes.set(key, c);
+				}
+				if (row && held.has(key)) c.upserts.push({ id, fence: row.fence });
+				else c.removals.push(id);
+			}
 		}
-	};
-	await Promise.all(Array.from({ length: Math.min(SHARD_CONCURRENCY, work.length) }, run));
+	}
+	const outcome = await writeShardCalls(env, tenantId, planShardCalls(changes), {
+		restore: true,
+		attempts: 3,
+	});
+	if (!outcome.ok) throw outcome.error ?? new Error("a restore was refused");
+}
+
+async function dropStaging(env: Env, token: string): Promise<void> {
+	await env.DB.prepare("DELETE FROM geofence_staging WHERE upload_id = ?").bind(token).run();
+}
+
+function unavailable(
+	detail = "The geofence index could not be updated; nothing was changed. Try again shortly.",
+): AppError {
+	return new AppError("geofences_unavailable", 503, detail, undefined, RETRY_AFTER_SECONDS);
+}
+
+function busy(retryAfterSeconds: number): AppError {
+	return new AppError(
+		"geofences_busy",
+		409,
+		"Another change to this tenant's geofences is in progress; nothing was changed. Try again shortly.",
+		undefined,
+		retryAfterSeconds,
+	);
+}
+
+function areaTooDense(full: { key: string; bytes: number; limit: number }): AppError {
+	const message = `The fences around shard cell ${full.key.split("/")[0]} would hold ${full.bytes} bytes of geometry, more than the ${full.limit} one index object holds; nothing was stored.`;
+	return new AppError("area_too_dense", 422, message, [
+		{ index: null, id: null, path: ["features"], code: "area_too_dense", message },
+	]);
+}
+
+/** Logs a failed step without its data (no fence, no key). */
+function logFailure(step: string, error: unknown): void {
+	console.error(
+		`geofences: ${step} failed`,
+		error instanceof Error ? `${error.name}: ${error.message}` : typeof error,
+	);
 }
 
 function decodeCursor(cursor: string | null): string {
