@@ -1,12 +1,11 @@
 /**
  * Upload validation for geofences: zod checks the envelope and properties, then a hand-written
- * walker checks the geometry, because the rules that matter most (closed rings, self-intersection,
- * holes inside their shell, vertex budget, antimeridian) cannot be expressed in a schema and each
- * needs its own stable code and exact path. Every bad feature is reported, not only the first,
- * and no input can make it throw: a retailer fixes a whole file in one round trip.
+ * walker checks the geometry, because the rules that matter most (closed rings, vertex budget,
+ * antimeridian, and OGC validity: no self-intersection, holes inside their shell and apart, parts
+ * apart, a connected interior) cannot be expressed in a schema and each needs its own stable code
+ * and exact path. Every bad feature is reported, not only the first, and no input can make it
+ * throw: a retailer fixes a whole file in one round trip.
  */
-import { booleanPointInPolygon } from "@turf/boolean-point-in-polygon";
-import { kinks } from "@turf/kinks";
 import { z } from "zod";
 import {
 	GEOFENCE_LIMITS,
@@ -17,6 +16,7 @@ import {
 	type StoredGeofenceFeature,
 } from "../schemas/geofence.js";
 import type { Fence, FenceGeometry, Position } from "./types.js";
+import { findValidityIssues, orientation } from "./validity.js";
 
 /** A JSON path from the request body root. */
 export type JsonPath = (string | number)[];
@@ -305,20 +305,52 @@ function parseGeometry(raw: unknown, path: JsonPath, sink: ErrorSink): FenceGeom
 	}
 	if (type === "Polygon") {
 		const polygon = parsePolygon(coordinates, coordsPath, sink);
-		return polygon === null ? null : { type, coordinates: polygon };
+		if (polygon === null) return null;
+		const paths = [coordsPath];
+		return checkValidity([polygon], paths, sink) ? { type, coordinates: polygon.rings } : null;
 	}
 	if (coordinates.length === 0) {
 		sink.add(coordsPath, "invalid_shape", "A MultiPolygon needs at least one polygon");
 		return null;
 	}
-	const polygons: Position[][][] = [];
+	const polygons: ParsedPolygon[] = [];
+	const paths: JsonPath[] = [];
 	let ok = true;
 	for (let i = 0; i < coordinates.length && !sink.full; i++) {
-		const polygon = parsePolygon(coordinates[i], [...coordsPath, i], sink);
+		const path = [...coordsPath, i];
+		const polygon = parsePolygon(coordinates[i], path, sink);
 		if (polygon === null) ok = false;
-		else polygons.push(polygon);
+		else {
+			polygons.push(polygon);
+			paths.push(path);
+		}
 	}
-	return ok && !sink.full ? { type, coordinates: polygons } : null;
+	if (!ok || sink.full || !checkValidity(polygons, paths, sink)) return null;
+	return { type, coordinates: polygons.map((polygon) => polygon.rings) };
+}
+
+/**
+ * The topology checks of {@link findValidityIssues}, reported at the path of the offending ring,
+ * and of its position as uploaded (before repeated positions were dropped) when the fault sits on
+ * a vertex.
+ */
+function checkValidity(polygons: ParsedPolygon[], paths: JsonPath[], sink: ErrorSink): boolean {
+	const issues = findValidityIssues(
+		polygons.map((polygon) => polygon.rings),
+		MAX_ERRORS_PER_FEATURE,
+	);
+	for (const issue of issues) {
+		const polygon = polygons[issue.part];
+		const base = paths[issue.part] ?? [];
+		const uploaded =
+			issue.position === null ? undefined : polygon?.uploadedIndex[issue.ring]?.[issue.position];
+		sink.add(
+			uploaded === undefined ? [...base, issue.ring] : [...base, issue.ring, uploaded],
+			issue.code,
+			issue.message,
+		);
+	}
+	return issues.length === 0;
 }
 
 function parsePosition(raw: unknown, path: JsonPath, sink: ErrorSink): Position | null {
@@ -357,32 +389,32 @@ function parsePosition(raw: unknown, path: JsonPath, sink: ErrorSink): Position 
 	return ok ? [lng, lat] : null;
 }
 
-function parsePolygon(raw: unknown, path: JsonPath, sink: ErrorSink): Position[][] | null {
+/** The rings of a polygon without repeated positions, and where each kept position was uploaded. */
+type ParsedPolygon = { rings: Position[][]; uploadedIndex: number[][] };
+
+function parsePolygon(raw: unknown, path: JsonPath, sink: ErrorSink): ParsedPolygon | null {
 	if (!Array.isArray(raw) || raw.length === 0) {
 		sink.add(path, "invalid_shape", "A polygon must be a non-empty array of linear rings");
 		return null;
 	}
-	const rings: Position[][] = [];
+	const polygon: ParsedPolygon = { rings: [], uploadedIndex: [] };
 	let ok = true;
 	for (let r = 0; r < raw.length && !sink.full; r++) {
 		const ring = parseRing(raw[r], [...path, r], sink);
 		if (ring === null) ok = false;
-		else rings.push(ring);
-	}
-	if (!ok || sink.full) return null;
-	const shell = rings[0];
-	if (shell === undefined) return null;
-	for (let h = 1; h < rings.length; h++) {
-		const hole = rings[h];
-		if (hole !== undefined && !holeInsideShell(hole, shell)) {
-			sink.add([...path, h], "hole_outside_shell", "A hole must lie inside its polygon's first ring");
-			ok = false;
+		else {
+			polygon.rings.push(ring.positions);
+			polygon.uploadedIndex.push(ring.uploadedIndex);
 		}
 	}
-	return ok ? rings : null;
+	return ok && !sink.full ? polygon : null;
 }
 
-function parseRing(raw: unknown, path: JsonPath, sink: ErrorSink): Position[] | null {
+function parseRing(
+	raw: unknown,
+	path: JsonPath,
+	sink: ErrorSink,
+): { positions: Position[]; uploadedIndex: number[] } | null {
 	if (!Array.isArray(raw)) {
 		sink.add(path, "invalid_shape", "A linear ring must be an array of positions");
 		return null;
@@ -425,89 +457,29 @@ function parseRing(raw: unknown, path: JsonPath, sink: ErrorSink): Position[] | 
 		);
 		return null;
 	}
-	// Repeated consecutive positions are common in exported data and harmless to the shape, but
-	// kinks would report them as self-intersections.
+	// Repeated consecutive positions are common in exported data and harmless to the shape (OGC and
+	// JTS ignore them too), but they would be zero-length segments to the topology checks.
 	const deduped: Position[] = [];
-	for (const position of ring) {
+	const uploadedIndex: number[] = [];
+	for (let i = 0; i < ring.length; i++) {
+		const position = ring[i];
 		const previous = deduped[deduped.length - 1];
-		if (previous === undefined || previous[0] !== position[0] || previous[1] !== position[1])
+		if (position === undefined) continue;
+		if (previous === undefined || previous[0] !== position[0] || previous[1] !== position[1]) {
 			deduped.push(position);
+			uploadedIndex.push(i);
+		}
 	}
 	if (deduped.length < 4) {
 		sink.add(path, "degenerate_ring", "A ring needs at least 3 distinct vertices");
 		return null;
 	}
-	const found = ringMayHaveKinks(deduped)
-		? kinks({ type: "LineString", coordinates: deduped }).features[0]
-		: undefined;
-	if (found !== undefined) {
-		const at = found.geometry.coordinates;
-		sink.add(path, "self_intersection", `The ring intersects itself near [${at[0]}, ${at[1]}]`);
-		return null;
-	}
-	// kinks cannot see overlaps of collinear edges, so a flat ring gets its own check.
+	// A flat ring is invalid as a spike too, but "no area" is the more useful thing to say.
 	if (allCollinear(deduped)) {
 		sink.add(path, "degenerate_ring", "A ring must enclose an area: its vertices are collinear");
 		return null;
 	}
-	return deduped;
-}
-
-/**
- * Exact fast path for kinks, whose all-pairs scan costs ~30 ms on a 2,000-vertex ring: a sweep
- * over x that tests only segment pairs with overlapping (slightly padded) bounding boxes, with
- * kinks' own intersection formula and pair-skipping rules. Segments whose boxes are apart cannot
- * meet, so "false" means kinks would find nothing; on "true" kinks itself gives the answer.
- */
-function ringMayHaveKinks(ring: Position[]): boolean {
-	const n = ring.length - 1;
-	const minX = new Float64Array(n);
-	const maxX = new Float64Array(n);
-	const minY = new Float64Array(n);
-	const maxY = new Float64Array(n);
-	let extent = 0;
-	for (let i = 0; i < n; i++) {
-		const a = ring[i] ?? [0, 0];
-		const b = ring[i + 1] ?? a;
-		minX[i] = Math.min(a[0], b[0]);
-		maxX[i] = Math.max(a[0], b[0]);
-		minY[i] = Math.min(a[1], b[1]);
-		maxY[i] = Math.max(a[1], b[1]);
-		extent = Math.max(extent, Math.abs(a[0]), Math.abs(a[1]));
-	}
-	// Far above the rounding of kinks' parameters, far below any real gap between coordinates.
-	const pad = 1e-9 * (1 + extent);
-	const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => (minX[i] ?? 0) - (minX[j] ?? 0));
-	for (let p = 0; p < n; p++) {
-		const i = order[p] ?? 0;
-		const reach = (maxX[i] ?? 0) + pad;
-		for (let q = p + 1; q < n; q++) {
-			const j = order[q] ?? 0;
-			if ((minX[j] ?? 0) > reach) break;
-			if ((minY[j] ?? 0) > (maxY[i] ?? 0) + pad || (maxY[j] ?? 0) < (minY[i] ?? 0) - pad) continue;
-			// kinks skips neighbours, and the first and last segments of a closed ring.
-			const lo = Math.min(i, j);
-			const hi = Math.max(i, j);
-			if (hi - lo === 1 || (lo === 0 && hi === n - 1)) continue;
-			if (kinksPairIntersects(ring, lo, hi)) return true;
-		}
-	}
-	return false;
-}
-
-/** The intersection test of @turf/kinks for segments i and k (i < k), with the same arithmetic. */
-function kinksPairIntersects(ring: Position[], i: number, k: number): boolean {
-	const [x1, y1] = ring[i] ?? [0, 0];
-	const [x2, y2] = ring[i + 1] ?? [0, 0];
-	const [x3, y3] = ring[k] ?? [0, 0];
-	const [x4, y4] = ring[k + 1] ?? [0, 0];
-	const denominator = (y4 - y3) * (x2 - x1) - (x4 - x3) * (y2 - y1);
-	if (denominator === 0) return false;
-	const a = y1 - y3;
-	const b = x1 - x3;
-	const ua = ((x4 - x3) * a - (y4 - y3) * b) / denominator;
-	const ub = ((x2 - x1) * a - (y2 - y1) * b) / denominator;
-	return ua >= 0 && ua <= 1 && ub >= 0 && ub <= 1;
+	return { positions: deduped, uploadedIndex };
 }
 
 function allCollinear(ring: Position[]): boolean {
@@ -517,46 +489,6 @@ function allCollinear(ring: Position[]): boolean {
 	for (let i = 2; i < ring.length; i++) {
 		const c = ring[i];
 		if (c !== undefined && orientation(a, b, c) !== 0) return false;
-	}
-	return true;
-}
-
-function orientation(a: Position, b: Position, c: Position): number {
-	return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
-}
-
-function segmentsCross(a: Position, b: Position, c: Position, d: Position): boolean {
-	const o1 = orientation(a, b, c);
-	const o2 = orientation(a, b, d);
-	const o3 = orientation(c, d, a);
-	const o4 = orientation(c, d, b);
-	return ((o1 > 0 && o2 < 0) || (o1 < 0 && o2 > 0)) && ((o3 > 0 && o4 < 0) || (o3 < 0 && o4 > 0));
-}
-
-/**
- * True when the hole's vertices and edge midpoints lie inside or on the shell and no hole edge
- * properly crosses a shell edge. Touching the shell at a point is allowed, as in OGC simple features.
- */
-function holeInsideShell(hole: Position[], shell: Position[]): boolean {
-	const shellPolygon = { type: "Polygon" as const, coordinates: [shell] };
-	for (let i = 0; i + 1 < hole.length; i++) {
-		const a = hole[i];
-		const b = hole[i + 1];
-		if (a === undefined || b === undefined) continue;
-		if (!booleanPointInPolygon(a, shellPolygon)) return false;
-		if (!booleanPointInPolygon([(a[0] + b[0]) / 2, (a[1] + b[1]) / 2], shellPolygon)) return false;
-		const minX = Math.min(a[0], b[0]);
-		const maxX = Math.max(a[0], b[0]);
-		const minY = Math.min(a[1], b[1]);
-		const maxY = Math.max(a[1], b[1]);
-		for (let j = 0; j + 1 < shell.length; j++) {
-			const c = shell[j];
-			const d = shell[j + 1];
-			if (c === undefined || d === undefined) continue;
-			if (Math.max(c[0], d[0]) < minX || Math.min(c[0], d[0]) > maxX) continue;
-			if (Math.max(c[1], d[1]) < minY || Math.min(c[1], d[1]) > maxY) continue;
-			if (segmentsCross(a, b, c, d)) return false;
-		}
 	}
 	return true;
 }

@@ -530,6 +530,69 @@ describe("validateFeatureCollection: one code per rule, with its path", () => {
 		});
 	});
 
+	it("self_intersection at the vertex a ring passes twice, at its position as uploaded", () => {
+		// Two squares joined at a corner, drawn as one ring; position 1 is repeated, which the
+		// validator drops but must still count when it names the position.
+		const eight = [
+			[2.35, 48.85],
+			[2.354, 48.85],
+			[2.354, 48.85],
+			[2.354, 48.854],
+			[2.358, 48.854],
+			[2.358, 48.858],
+			[2.354, 48.858],
+			[2.354, 48.854],
+			[2.35, 48.854],
+			[2.35, 48.85],
+		];
+		const error = onlyError(polygonFeature("a", [eight]));
+		expect(error).toMatchObject({ index: 0, id: "a", code: "self_intersection" });
+		expect(error.path?.slice(0, 5)).toEqual([...C, 0]);
+		expect([3, 7]).toContain(error.path?.[5]);
+		const at = eight[Number(error.path?.[5])];
+		expect(at).toEqual([2.354, 48.854]);
+	});
+
+	it("self_intersection for a spike, at its base or tip", () => {
+		const spike = [
+			[2.35, 48.85],
+			[2.36, 48.85],
+			[2.36, 48.86],
+			[2.355, 48.86],
+			[2.355, 48.87],
+			[2.355, 48.86],
+			[2.35, 48.86],
+			[2.35, 48.85],
+		];
+		// The ring runs out to the tip (position 4) and back through its base twice (3 and 5).
+		const error = onlyError(polygonFeature("a", [spike]));
+		expect(error).toMatchObject({ index: 0, id: "a", code: "self_intersection" });
+		expect(error.path?.slice(0, 5)).toEqual([...C, 0]);
+		expect([3, 4, 5]).toContain(error.path?.[5]);
+	});
+
+	it("the OGC topology codes name the offending ring (one test per finding in test/security)", () => {
+		const inner = rect(2.352, 48.852, 2.354, 48.854);
+		expect(onlyError(polygonFeature("a", [SQUARE, rect(2.351, 48.851, 2.358, 48.858), inner]))).toEqual({
+			index: 0,
+			id: "a",
+			path: [...C, 2],
+			code: "nested_holes",
+		});
+		expect(onlyError(polygonFeature("a", [SQUARE, inner, rect(2.353, 48.853, 2.356, 48.856)]))).toEqual({
+			index: 0,
+			id: "a",
+			path: [...C, 2],
+			code: "holes_overlap",
+		});
+		expect(onlyError(polygonFeature("a", [SQUARE, SQUARE]))).toEqual({
+			index: 0,
+			id: "a",
+			path: [...C, 1],
+			code: "duplicate_ring",
+		});
+	});
+
 	it("antimeridian for a ring spanning more than 180° of longitude", () => {
 		const ring = [
 			[170, -16],
