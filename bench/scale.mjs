@@ -13,8 +13,10 @@ import { makeCity, makePings } from "./lib/city.mjs";
 import { measuredCode } from "./lib/git-state.mjs";
 import { replaceBlock } from "./lib/readme-block.mjs";
 
-const { shardKeyOfPoint, shardKeysOfFence, SHARD_REPLICAS } = await import("../worker/shards.ts");
-const { shardOfPoint, SHARD_RESOLUTION } = await import("../src/geo/shard.ts");
+const { shardKeyOfPoint, shardKeysOfFence, SHARD_MAX_FENCES, SHARD_REPLICAS } = await import(
+	"../worker/shards.ts"
+);
+const { shardOfPoint, layoutFor, ROOT_SHARD_RESOLUTION } = await import("../src/geo/shard.ts");
 const { readFenceShape } = await import("../src/geo/fence-input.ts");
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -39,6 +41,11 @@ const SEED = 0x5eed_0005;
 const city = makeCity(2_000, SEED);
 const { pings } = makePings(city, sample, SEED + 1);
 const pingsPerSecond = users / intervalSeconds;
+// The layout the service would reach for this city's stores (leaves split past their budget).
+const citySplits = layoutFor(
+	city.features.map((f, i) => readFenceShape(f, i)),
+	SHARD_MAX_FENCES,
+);
 
 const byCell = new Map();
 const byObject = new Map();
@@ -49,7 +56,7 @@ for (let i = 0; i < sample; i++) {
 	byCell.set(cell, (byCell.get(cell) ?? 0) + 1);
 	// The sampled pings come from different people (the sample is smaller than the population);
 	// the replica follows the person's id.
-	const key = shardKeyOfPoint(lat, lng, `user-${i % users}`);
+	const key = shardKeyOfPoint(lat, lng, `user-${i % users}`, citySplits);
 	byObject.set(key, (byObject.get(key) ?? 0) + 1);
 }
 const busiestCellShare = Math.max(...byCell.values()) / sample;
@@ -57,10 +64,12 @@ const busiestObjectShare = Math.max(...byObject.values()) / sample;
 
 // Fences per shard object for a tenant with `fenceCount` fences (the e2e benchmark's world).
 const world = makeCity(fenceCount, SEED);
+const worldFences = world.features.map((f, i) => readFenceShape(f, i));
+const worldSplits = layoutFor(worldFences, SHARD_MAX_FENCES);
 const perObject = new Map();
-world.features.forEach((feature, i) => {
-	for (const k of shardKeysOfFence(readFenceShape(feature, i))) perObject.set(k, (perObject.get(k) ?? 0) + 1);
-});
+for (const f of worldFences)
+	for (const k of shardKeysOfFence(f, worldSplits)) perObject.set(k, (perObject.get(k) ?? 0) + 1);
+const copies = [...perObject.values()].reduce((a, b) => a + b, 0);
 const maxFencesPerObject = Math.max(...perObject.values());
 
 const rows = [
@@ -69,16 +78,15 @@ const rows = [
 	["pings per second, city-wide", pingsPerSecond],
 	["Durable Object calls per ping (person + shard)", 2],
 	["calls per second on one person's object", 1 / intervalSeconds],
-	[`busiest H3 res-${SHARD_RESOLUTION} cell: share of pings`, busiestCellShare],
-	["busiest cell with one object: requests/s", busiestCellShare * pingsPerSecond],
-	[`busiest object with ${SHARD_REPLICAS} replicas per cell: share`, busiestObjectShare],
-	[
-		`busiest object with ${SHARD_REPLICAS} replicas per cell: requests/s`,
-		busiestObjectShare * pingsPerSecond,
-	],
+	[`unsplit layout (one res-${ROOT_SHARD_RESOLUTION} leaf): busiest share of pings`, busiestCellShare],
+	["unsplit layout: busiest object requests/s", busiestCellShare * pingsPerSecond],
+	[`split cells at ${SHARD_MAX_FENCES} fences a leaf (the city's 2,000 stores)`, citySplits.size],
+	[`busiest leaf object (${SHARD_REPLICAS} replica a leaf): share of pings`, busiestObjectShare],
+	["busiest leaf object: requests/s", busiestObjectShare * pingsPerSecond],
 	["documented soft limit per object: requests/s", OBJECT_LIMIT_PER_SECOND],
 	[`most fences in one shard object (${fenceCount.toLocaleString("en")} fences)`, maxFencesPerObject],
 	["shard objects holding fences", perObject.size],
+	["stored copies per fence (buffer overlap)", copies / worldFences.length],
 ];
 const fmt = (v) => (v < 1 ? v.toFixed(3) : Math.round(v).toLocaleString("en"));
 const markdown = [
@@ -106,6 +114,9 @@ const report = {
 		busiestCellShare,
 		busiestCellRequestsPerSecond: busiestCellShare * pingsPerSecond,
 		shardReplicas: SHARD_REPLICAS,
+		shardMaxFences: SHARD_MAX_FENCES,
+		citySplitCells: citySplits.size,
+		copiesPerFence: copies / worldFences.length,
 		busiestObjectShare,
 		busiestObjectRequestsPerSecond: busiestObjectShare * pingsPerSecond,
 		maxFencesPerObject,

@@ -17,6 +17,8 @@ interface SecretsEnv {
 	/** Overrides of FCM's base URLs (tests and staging point them at a local fake). */
 	FCM_API_BASE_URL?: string;
 	FCM_TOKEN_URL?: string;
+	/** A leaf shard holding more fences is split (worker/shards.ts); default 2,000. */
+	SHARD_MAX_FENCES?: string;
 	/** Only bound in tests: the FCM test service account's public key (JWK JSON). */
 	TEST_FCM_PUBLIC_JWK?: string;
 	/** Only bound in tests: D1 migrations read by vitest.config.ts. */

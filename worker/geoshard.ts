@@ -24,7 +24,8 @@ export interface ShardAnswer {
 class ShardFull extends Error {}
 
 /**
- * GeoShardDO: the fence index for one tenant and one coarse H3 cell.
+ * GeoShardDO: the fence index for one tenant and one leaf cell of its shard layout (an H3 cell
+ * whose resolution follows the density of the tenant's fences, see src/geo/shard.ts).
  *
  * Responsibilities:
  * - keep the fences whose area (plus the exit-hysteresis buffer) touches this cell, in
@@ -121,6 +122,34 @@ export class GeoShardDO extends DurableObject<Env> {
 		return this.ctx.storage.sql
 			.exec<{ n: number }>("SELECT coalesce(sum(length(fence)), 0) AS n FROM fences")
 			.one().n;
+	}
+
+	/** The fences held, by id after `after`, at most `limit` (for splitting this leaf). */
+	async rows(after: string, limit: number): Promise<StoredFence[]> {
+		return this.ctx.storage.sql
+			.exec<{ id: string; fence: string }>(
+				"SELECT id, fence FROM fences WHERE id > ? ORDER BY id LIMIT ?",
+				after,
+				Math.max(1, Math.min(limit, 10_000)),
+			)
+			.toArray()
+			.map((r) => ({ id: r.id, fence: r.fence }));
+	}
+
+	/** Forgets every fence: this cell was split and no isolate routes to it any more, or it is being reused. */
+	async clear(): Promise<void> {
+		this.ctx.storage.sql.exec("DELETE FROM fences");
+		this.index = null;
+		this.fences = null;
+	}
+
+	/** Fences held and their JSON size, for sizing leaves before an upload. */
+	async stats(): Promise<{ fences: number; bytes: number }> {
+		return this.ctx.storage.sql
+			.exec<{ fences: number; bytes: number }>(
+				"SELECT count(*) AS fences, coalesce(sum(length(fence)), 0) AS bytes FROM fences",
+			)
+			.one();
 	}
 
 	/** Number of fences held (stored rows: the index is built from them), for tests and diagnostics. */

@@ -1,15 +1,45 @@
-import { shardOfPoint, shardsOfFence } from "../src/geo/shard.js";
+import {
+	NO_SPLITS,
+	SHARD_BUFFER_METERS,
+	type ShardSplits,
+	shardOfPoint,
+	shardsOfFence,
+} from "../src/geo/shard.js";
 import type { Fence } from "../src/geo/types.js";
 import { fnv1a32 } from "../src/offers/assign.js";
+import type { TenantCtx } from "./tenants.js";
 
 /**
- * How many identical GeoShard objects serve each coarse cell. A dense city's centre cell
- * gets a large share of all pings; replicas divide that load (a person always reads from
- * the same one, by a stable hash), while uploads, which are rare, write to all of them.
- * See bench/README.md "Scale" for the arithmetic. Changing it re-syncs each fence at its
- * next upload (the stored shard list no longer matches).
+ * How many identical GeoShard objects serve each leaf cell (a person always reads from the same
+ * one, by a stable hash; uploads write all). Leaves are sized by density (src/geo/shard.ts): a
+ * dense city centre is split into small cells, which spreads its pings over many objects, so one
+ * object a leaf is the default. Changing it re-syncs each fence at its next upload (the stored
+ * shard list no longer matches).
  */
-export const SHARD_REPLICAS = 4;
+export const SHARD_REPLICAS = 1;
+
+/**
+ * A leaf holding more fences than this (with those an upload brings) is split before the upload
+ * is written: its cells one resolution finer take its place. Stores are where people are, so
+ * the budget also spreads a city's pings: on the benchmark city (2,000 stores, 1M people pinging
+ * every 2 minutes) the busiest leaf gets 6.8 % of pings at 500 (564 requests/s, under the ~1,000
+ * one object serves), against 94 % with one leaf for the city (`npm run bench:scale`).
+ * `SHARD_MAX_FENCES` overrides it.
+ */
+export const SHARD_MAX_FENCES = 500;
+
+/**
+ * A leaf that would hold more fence JSON than this is split too: between one call's worth
+ * ({@link SHARD_CALL_BYTES}) and what an object may hold ({@link MAX_SHARD_BYTES}), so few
+ * large polygons split their leaf long before it would refuse a write.
+ */
+export const SHARD_SPLIT_BYTES = 6 * 1024 * 1024;
+
+/** The split budget in force (the `SHARD_MAX_FENCES` var, for tuning and tests, else the default). */
+export function shardMaxFences(env: Env): number {
+	const v = Number(env.SHARD_MAX_FENCES);
+	return Number.isInteger(v) && v >= 1 ? v : SHARD_MAX_FENCES;
+}
 
 /**
  * Most fence JSON one `GeoShardDO.apply` call carries (a single larger fence still goes, alone;
@@ -60,14 +90,50 @@ export type ShardWriteOutcome =
 	| { ok: true }
 	| { ok: false; full: { key: string; bytes: number; limit: number } | null; error: unknown };
 
-/** The shard objects (`<cell>/<replica>`) that must hold a fence. */
-export function shardKeysOfFence(f: Fence): string[] {
-	return shardsOfFence(f).flatMap((cell) => Array.from({ length: SHARD_REPLICAS }, (_, r) => `${cell}/${r}`));
+/** The shard objects (`<cell>/<replica>`) of one leaf cell. */
+export function shardKeysOfCell(cell: string): string[] {
+	return Array.from({ length: SHARD_REPLICAS }, (_, r) => `${cell}/${r}`);
 }
 
-/** The shard object a person's ping at this point is matched by. */
-export function shardKeyOfPoint(lat: number, lng: number, userId: string): string {
-	return `${shardOfPoint(lat, lng)}/${fnv1a32(userId) % SHARD_REPLICAS}`;
+/** The shard objects (`<cell>/<replica>`) that must hold a fence, under the tenant's layout. */
+export function shardKeysOfFence(f: Fence, splits: ShardSplits = NO_SPLITS): string[] {
+	return shardsOfFence(f, SHARD_BUFFER_METERS, splits).flatMap(shardKeysOfCell);
+}
+
+/** The shard object a person's ping at this point is matched by, under the tenant's layout. */
+export function shardKeyOfPoint(
+	lat: number,
+	lng: number,
+	userId: string,
+	splits: ShardSplits = NO_SPLITS,
+): string {
+	return `${shardOfPoint(lat, lng, splits)}/${fnv1a32(userId) % SHARD_REPLICAS}`;
+}
+
+/** A tenant's split cells as D1 holds them now. */
+export async function loadSplits(env: Env, tenantId: string): Promise<Set<string>> {
+	const { results } = await env.DB.prepare("SELECT cell FROM geofence_splits WHERE tenant_id = ?")
+		.bind(tenantId)
+		.all<{ cell: string }>();
+	return new Set(results.map((r) => r.cell));
+}
+
+/**
+ * Layouts cached per isolate by tenant and geofence version: every ping needs its tenant's
+ * layout, and every change of it bumps the version, so a D1 read per version is enough.
+ */
+const splitsCache = new Map<string, { version: number; splits: Promise<Set<string>> }>();
+const SPLITS_CACHE_MAX = 1000;
+
+/** The layout of the tenant at the geofence version it was read at (cached). */
+export function tenantSplits(env: Env, tenant: TenantCtx): Promise<ShardSplits> {
+	const cached = splitsCache.get(tenant.id);
+	if (cached && cached.version >= tenant.geofenceVersion) return cached.splits;
+	const splits = loadSplits(env, tenant.id);
+	if (splitsCache.size >= SPLITS_CACHE_MAX) splitsCache.clear();
+	splitsCache.set(tenant.id, { version: tenant.geofenceVersion, splits });
+	splits.catch(() => splitsCache.delete(tenant.id));
+	return splits;
 }
 
 /** The GeoShard object for a tenant and shard key. */

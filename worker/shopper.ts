@@ -57,7 +57,7 @@ import { fcmClient, sendFcm } from "./fcm.js";
 import type { FenceMeta, ShardAnswer } from "./geoshard.js";
 import { iso } from "./http.js";
 import { type PushOutcome, sendWebPush } from "./push.js";
-import { shardKeyOfPoint, shardStub } from "./shards.js";
+import { shardKeyOfPoint, shardStub, tenantSplits } from "./shards.js";
 import { loadTenant, type TenantCtx } from "./tenants.js";
 
 interface Profile {
@@ -479,7 +479,7 @@ export class ShopperDO extends DurableObject<Env> {
 			// with them (applying is pure and cheap; a D1 read is not).
 			let campaigns: Campaign[] | null = null;
 			if (screened.usable.length > 0) {
-				const lookups = await this.lookup(tenant.id, screened.usable, Object.keys(s.presence.inside), s);
+				const lookups = await this.lookup(tenant, screened.usable, Object.keys(s.presence.inside), s);
 				const batch = screened.usable.map((ping, i) => ({ ping, lookup: lookups[i] as PingLookup }));
 				const thresholds = (list: readonly Campaign[]) => (id: string) => {
 					const fence = s.fences[id];
@@ -673,10 +673,12 @@ export class ShopperDO extends DurableObject<Env> {
 	 * that crosses shards is asked again with every fence entered anywhere in it, so exit
 	 * hysteresis holds for a fence entered earlier in the batch on another shard.
 	 */
-	private async lookup(tenantId: string, pings: Ping[], current: string[], s: State): Promise<PingLookup[]> {
+	private async lookup(tenant: TenantCtx, pings: Ping[], current: string[], s: State): Promise<PingLookup[]> {
+		const tenantId = tenant.id;
+		const splits = await tenantSplits(this.env, tenant);
 		const byShard = new Map<string, number[]>();
 		pings.forEach((p, i) => {
-			const cell = shardKeyOfPoint(p.lat, p.lng, s.meta?.userId ?? "");
+			const cell = shardKeyOfPoint(p.lat, p.lng, s.meta?.userId ?? "", splits);
 			const list = byShard.get(cell);
 			if (list) list.push(i);
 			else byShard.set(cell, [i]);

@@ -1,20 +1,44 @@
 /**
- * Sharding of the fence index into GeoShard Durable Objects, one per tenant and coarse H3 cell.
+ * Sharding of the fence index into GeoShard Durable Objects: one per tenant and leaf cell of a
+ * hierarchy of H3 cells sized by density.
  *
- * A fence is stored in every shard whose cell comes within the shard buffer of it, so the shard
- * of a ping knows every fence the ping is in and every fence it is near enough to need an exit
+ * Every tenant starts with leaves at {@link ROOT_SHARD_RESOLUTION} (about 12,000 km² a cell: a
+ * region with few stores is one shard). A leaf that passes its fence budget is split: it stops
+ * being a leaf, and the cells one resolution finer take its place, down to
+ * {@link MAX_SHARD_RESOLUTION}. A tenant's layout is just its set of split cells.
+ *
+ * - The leaf of a point: its cell at the root resolution, then, while that cell is split, its
+ *   cell one resolution finer (geometric containment at each resolution, never H3 parents: an H3
+ *   cell's children overhang it slightly).
+ * - The leaves of a fence: at each resolution, every cell of its buffered cover that is not split
+ *   and that a point can reach: at the root every cell; finer, only cells near a split cell one
+ *   resolution coarser (a cell's points lie in its H3 parent or the parent's neighbours, so a
+ *   point's coarser cell is one of those). A superset of the leaves its nearby points reach.
+ *
+ * A fence is stored in every leaf whose cell comes within the shard buffer of it, so the leaf of
+ * a ping knows every fence the ping is in and every fence it is near enough to need an exit
  * distance for (exit hysteresis is max(25 m, accuracy), and accuracy is capped well below 1 km).
+ * Splitting a leaf needs only the fences it holds: any point that reached it had all its nearby
+ * fences there.
  */
-import { latLngToCell } from "h3-js";
+import { cellToParent, getResolution, gridDisk, latLngToCell } from "h3-js";
 import { coverFence } from "./cover.js";
 import { GeoError } from "./errors.js";
 import { prepareFence } from "./exact.js";
 import type { Fence } from "./types.js";
 
-/** Coarse H3 parent cell per GeoShard Durable Object (about 250 km², 8.5 km edges). */
-export const SHARD_RESOLUTION = 5;
+/** Resolution of the leaves of a tenant that split nothing (about 12,000 km², 60 km edges). */
+export const ROOT_SHARD_RESOLUTION = 3;
+/** The finest leaves (about 0.7 km², 460 m edges): a leaf this fine is never split. */
+export const MAX_SHARD_RESOLUTION = 8;
 /** Distance around a fence within which its shards must know it. */
 export const SHARD_BUFFER_METERS = 1000;
+
+/** A tenant's layout: the cells that were split (at resolutions below {@link MAX_SHARD_RESOLUTION}). */
+export type ShardSplits = ReadonlySet<string>;
+
+/** The layout of a tenant that split nothing: every leaf at the root resolution. */
+export const NO_SPLITS: ShardSplits = new Set();
 
 // The guarantee is stated with `FenceIndex.distanceTo`, an approximation accurate to well under
 // 1%; covering a slightly larger buffer keeps it true at the edge of the buffer.
@@ -22,35 +46,109 @@ const BUFFER_SLACK = 1.02;
 const BUFFER_SLACK_METERS = 1;
 
 /**
- * The shard cell of a point.
+ * The leaf cell of a point.
  *
  * @param lat latitude in degrees, within [-90, 90]
  * @param lng longitude in degrees, within [-180, 180]
- * @returns the H3 cell at {@link SHARD_RESOLUTION}
+ * @param splits the tenant's split cells
+ * @returns an H3 cell between {@link ROOT_SHARD_RESOLUTION} and {@link MAX_SHARD_RESOLUTION}
  * @throws GeoError `invalid_coordinate` for a non-finite or out-of-range coordinate
  */
-export function shardOfPoint(lat: number, lng: number): string {
+export function shardOfPoint(lat: number, lng: number, splits: ShardSplits = NO_SPLITS): string {
 	if (!(lat >= -90 && lat <= 90 && lng >= -180 && lng <= 180)) {
 		throw new GeoError("invalid_coordinate", `Not a WGS 84 coordinate: ${lat}, ${lng}`);
 	}
-	return latLngToCell(lat, lng, SHARD_RESOLUTION);
+	let res = ROOT_SHARD_RESOLUTION;
+	let cell = latLngToCell(lat, lng, res);
+	while (res < MAX_SHARD_RESOLUTION && splits.has(cell)) {
+		res += 1;
+		cell = latLngToCell(lat, lng, res);
+	}
+	return cell;
 }
 
 /**
- * Every shard cell whose area comes within `bufferMeters` of the fence (a superset is fine).
+ * Every leaf cell whose area comes within `bufferMeters` of the fence (a superset is fine).
  * Guarantee: for any point at most `bufferMeters` from the fence (as `FenceIndex.distanceTo`
- * measures it, so including points inside), the result contains `shardOfPoint(point)`.
+ * measures it, so including points inside), the result contains `shardOfPoint(point, splits)`.
  *
  * @param f a validated fence
  * @param bufferMeters distance around the fence, >= 0
- * @returns shard cells, sorted
+ * @param splits the tenant's split cells
+ * @returns leaf cells, sorted
  * @throws GeoError `invalid_fence` for a negative or non-finite buffer
  */
-export function shardsOfFence(f: Fence, bufferMeters: number = SHARD_BUFFER_METERS): string[] {
+export function shardsOfFence(
+	f: Fence,
+	bufferMeters: number = SHARD_BUFFER_METERS,
+	splits: ShardSplits = NO_SPLITS,
+): string[] {
 	if (!(bufferMeters >= 0 && Number.isFinite(bufferMeters))) {
 		throw new GeoError("invalid_fence", `The shard buffer must be a finite number >= 0, got ${bufferMeters}`);
 	}
 	const buffer = bufferMeters * BUFFER_SLACK + BUFFER_SLACK_METERS;
-	const cover = coverFence(prepareFence(f), SHARD_RESOLUTION, buffer, Number.POSITIVE_INFINITY);
-	return cover === null ? [] : [...cover.keys()].sort();
+	const prepared = prepareFence(f);
+	const splitRes = splitResolutions(splits);
+	const out: string[] = [];
+	for (let res = ROOT_SHARD_RESOLUTION; res <= MAX_SHARD_RESOLUTION; res++) {
+		// No point reaches this resolution unless a cell one coarser was split.
+		if (res > ROOT_SHARD_RESOLUTION && !splitRes.has(res - 1)) break;
+		const cover = coverFence(prepared, res, buffer, Number.POSITIVE_INFINITY);
+		if (cover === null) continue;
+		for (const cell of cover.keys()) if (isLeaf(cell, splits)) out.push(cell);
+	}
+	return out.sort();
+}
+
+/**
+ * Whether this cell is a leaf some point can reach: not split, and at the root resolution or
+ * next to a split cell one resolution coarser (a superset of the leaves points reach).
+ */
+export function isLeaf(cell: string, splits: ShardSplits): boolean {
+	if (splits.has(cell)) return false;
+	const res = getResolution(cell);
+	if (res === ROOT_SHARD_RESOLUTION) return true;
+	if (res < ROOT_SHARD_RESOLUTION || res > MAX_SHARD_RESOLUTION) return false;
+	for (const near of gridDisk(cellToParent(cell, res - 1), 1)) if (splits.has(near)) return true;
+	return false;
+}
+
+/** The resolutions at which some cell is split. */
+function splitResolutions(splits: ShardSplits): Set<number> {
+	const out = new Set<number>();
+	for (const cell of splits) out.add(getResolution(cell));
+	return out;
+}
+
+/** Whether a leaf at this cell may still be split (it is coarser than the finest leaves). */
+export function canSplit(cell: string): boolean {
+	return getResolution(cell) < MAX_SHARD_RESOLUTION;
+}
+
+/**
+ * The layout that sizing leaves for these fences one upload after another would reach: every
+ * leaf holding more than `maxFences` split, finest first allowed at {@link MAX_SHARD_RESOLUTION}.
+ * For planning and benchmarks (the service splits incrementally, see worker/routes/geofences.ts).
+ *
+ * @param fences validated fences
+ * @param maxFences a leaf's fence budget
+ * @returns the split cells
+ */
+export function layoutFor(fences: readonly Fence[], maxFences: number): Set<string> {
+	const splits = new Set<string>();
+	let pending: readonly Fence[] = fences;
+	for (;;) {
+		const byLeaf = new Map<string, Fence[]>();
+		for (const f of pending)
+			for (const cell of shardsOfFence(f, SHARD_BUFFER_METERS, splits)) {
+				const list = byLeaf.get(cell);
+				if (list) list.push(f);
+				else byLeaf.set(cell, [f]);
+			}
+		const dense = [...byLeaf].filter(([cell, list]) => list.length > maxFences && canSplit(cell));
+		if (dense.length === 0) return splits;
+		for (const [cell] of dense) splits.add(cell);
+		// Only the fences of the leaves just split can land in new leaves.
+		pending = [...new Set(dense.flatMap(([, list]) => list))];
+	}
 }

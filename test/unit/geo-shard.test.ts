@@ -2,7 +2,13 @@ import { cellToBoundary, getResolution, latLngToCell } from "h3-js";
 import { describe, expect, it } from "vitest";
 import { GeoError } from "../../src/geo/errors.js";
 import { createFenceIndex } from "../../src/geo/index.js";
-import { SHARD_BUFFER_METERS, SHARD_RESOLUTION, shardOfPoint, shardsOfFence } from "../../src/geo/shard.js";
+import {
+	MAX_SHARD_RESOLUTION,
+	ROOT_SHARD_RESOLUTION,
+	SHARD_BUFFER_METERS,
+	shardOfPoint,
+	shardsOfFence,
+} from "../../src/geo/shard.js";
 import type { Fence, FenceGeometry, Position } from "../../src/geo/types.js";
 import { prng } from "../helpers/prng.js";
 
@@ -64,7 +70,7 @@ function randomPlace(rng: Rng): [number, number] {
 	const kind = rng();
 	if (kind < 0.4) return [between(rng, -70, 70), between(rng, -170, 170)];
 	if (kind < 0.7) {
-		const cell = latLngToCell(between(rng, -70, 70), between(rng, -170, 170), SHARD_RESOLUTION);
+		const cell = latLngToCell(between(rng, -70, 70), between(rng, -170, 170), ROOT_SHARD_RESOLUTION);
 		const corner = cellToBoundary(cell, false)[0] ?? [0, 0];
 		return destination(corner[0], corner[1], between(rng, 0, 360), between(rng, 0, 2_000));
 	}
@@ -103,12 +109,25 @@ function pointsNear(rng: Rng, f: Fence, buffer: number, count: number): Array<[n
 }
 
 describe("shardOfPoint", () => {
-	it("is the resolution-5 H3 cell of the point", () => {
-		expect(SHARD_RESOLUTION).toBe(5);
+	it("is the root-resolution H3 cell of the point when nothing is split", () => {
+		expect(ROOT_SHARD_RESOLUTION).toBe(3);
 		expect(SHARD_BUFFER_METERS).toBe(1000);
 		const cell = shardOfPoint(48.8566, 2.3522);
-		expect(cell).toBe(latLngToCell(48.8566, 2.3522, 5));
-		expect(getResolution(cell)).toBe(5);
+		expect(cell).toBe(latLngToCell(48.8566, 2.3522, 3));
+		expect(getResolution(cell)).toBe(3);
+	});
+
+	it("descends through split cells, one resolution at a time, to the finest leaves", () => {
+		const splits = new Set<string>();
+		for (let res = ROOT_SHARD_RESOLUTION; res < MAX_SHARD_RESOLUTION; res++) {
+			splits.add(latLngToCell(48.8566, 2.3522, res));
+			expect(shardOfPoint(48.8566, 2.3522, splits)).toBe(latLngToCell(48.8566, 2.3522, res + 1));
+		}
+		// The finest leaves are never split, whatever the set says.
+		splits.add(latLngToCell(48.8566, 2.3522, MAX_SHARD_RESOLUTION));
+		expect(getResolution(shardOfPoint(48.8566, 2.3522, splits))).toBe(MAX_SHARD_RESOLUTION);
+		// A point elsewhere is untouched by Paris's splits.
+		expect(shardOfPoint(43.2965, 5.3698, splits)).toBe(latLngToCell(43.2965, 5.3698, 3));
 	});
 
 	it("throws invalid_coordinate for a point off the globe", () => {
@@ -129,16 +148,16 @@ describe("shardOfPoint", () => {
 });
 
 describe("shardsOfFence", () => {
-	it("returns sorted, distinct resolution-5 cells including the fence's own", () => {
+	it("returns sorted, distinct root-resolution cells including the fence's own", () => {
 		const f = fence("c", { type: "Point", coordinates: [2.3522, 48.8566] }, 150);
 		const shards = shardsOfFence(f);
 		expect(shards).toEqual([...new Set(shards)].sort());
 		expect(shards).toContain(shardOfPoint(48.8566, 2.3522));
-		for (const s of shards) expect(getResolution(s)).toBe(5);
+		for (const s of shards) expect(getResolution(s)).toBe(ROOT_SHARD_RESOLUTION);
 	});
 
 	it("lists all three shards meeting at a corner next to the fence", () => {
-		const cell = latLngToCell(48.85, 2.35, SHARD_RESOLUTION);
+		const cell = latLngToCell(48.85, 2.35, ROOT_SHARD_RESOLUTION);
 		const corner = cellToBoundary(cell, false)[0] ?? [0, 0];
 		const [lat, lng] = destination(corner[0], corner[1], 45, 600);
 		const shards = shardsOfFence(fence("near-corner", { type: "Point", coordinates: [lng, lat] }, 10));
@@ -151,7 +170,7 @@ describe("shardsOfFence", () => {
 	it("honours a custom buffer, including 0", () => {
 		const f = fence("c", { type: "Point", coordinates: [2.3522, 48.8566] }, 10);
 		expect(shardsOfFence(f, 0)).toEqual([shardOfPoint(48.8566, 2.3522)]);
-		expect(shardsOfFence(f, 50_000).length).toBeGreaterThan(10);
+		expect(shardsOfFence(f, 150_000).length).toBeGreaterThan(4);
 		expect(() => shardsOfFence(f, -1)).toThrow(GeoError);
 		expect(() => shardsOfFence(f, Number.NaN)).toThrow(GeoError);
 	});
@@ -179,5 +198,39 @@ describe("shardsOfFence", () => {
 		expect(missing.slice(0, 10)).toEqual([]);
 		expect(within).toBeGreaterThan(10_000);
 		expect(edgeOfBuffer).toBeGreaterThan(1_000);
+	});
+
+	it("contains the leaf of every point within the buffer when cells around the fence are split", () => {
+		const rng = prng(SEED + 1);
+		const missing: string[] = [];
+		let within = 0;
+		let deep = 0;
+		for (let i = 0; i < 150; i++) {
+			const [lat, lng] = randomPlace(rng);
+			const f = randomFence(rng, `f${i}`, lat, lng);
+			// Split the cells on the way down to random depths at points around the fence, as
+			// density would: some near it, some a few kilometres away.
+			const splits = new Set<string>();
+			for (let k = 0; k < 12; k++) {
+				const [sLat, sLng] = destination(lat, lng, between(rng, 0, 360), logBetween(rng, 10, 30_000));
+				const depth = Math.floor(rng() * (MAX_SHARD_RESOLUTION - ROOT_SHARD_RESOLUTION + 1));
+				for (let res = ROOT_SHARD_RESOLUTION; res < ROOT_SHARD_RESOLUTION + depth; res++)
+					splits.add(latLngToCell(sLat, sLng, res));
+			}
+			const shards = new Set(shardsOfFence(f, SHARD_BUFFER_METERS, splits));
+			for (const s of shards) expect(splits.has(s)).toBe(false);
+			const index = createFenceIndex([f]);
+			for (const [pLat, pLng] of pointsNear(rng, f, SHARD_BUFFER_METERS, 60)) {
+				const d = index.distanceTo(f.id, pLat, pLng);
+				if (d > SHARD_BUFFER_METERS) continue;
+				within++;
+				const leaf = shardOfPoint(pLat, pLng, splits);
+				if (getResolution(leaf) > ROOT_SHARD_RESOLUTION + 1) deep++;
+				if (!shards.has(leaf)) missing.push(`fence ${i}: (${pLat}, ${pLng}) at ${d} m, leaf ${leaf}`);
+			}
+		}
+		expect(missing.slice(0, 10)).toEqual([]);
+		expect(within).toBeGreaterThan(4_000);
+		expect(deep).toBeGreaterThan(500);
 	});
 });

@@ -1,14 +1,25 @@
 import { z } from "zod";
 import { AppError } from "../../src/errors.js";
 import { parseStoredFence } from "../../src/geo/fence-input.js";
+import { canSplit, isLeaf, SHARD_BUFFER_METERS, shardsOfFence } from "../../src/geo/shard.js";
 import type { Fence } from "../../src/geo/types.js";
 import { fenceContentHash, fenceToFeature, validateFeatureCollection } from "../../src/geo/validate.js";
 import { ExternalId, PageLimit } from "../../src/schemas/common.js";
 import { base64url, fromBase64url } from "../crypto.js";
 import { json, parse, readJson } from "../http.js";
 import type { AppRouter } from "../router.js";
-import { planShardCalls, type ShardChange, shardKeysOfFence, writeShardCalls } from "../shards.js";
-import { requireKey, type TenantCtx } from "../tenants.js";
+import {
+	loadSplits,
+	planShardCalls,
+	SHARD_SPLIT_BYTES,
+	type ShardChange,
+	shardKeysOfCell,
+	shardKeysOfFence,
+	shardMaxFences,
+	shardStub,
+	writeShardCalls,
+} from "../shards.js";
+import { forgetCachedTenants, requireKey, type TenantCtx } from "../tenants.js";
 
 /**
  * Largest `PUT /v1/geofences` body: what one Worker (128 MB of memory) can hold while it parses,
@@ -58,7 +69,10 @@ export function geofenceRoutes(router: AppRouter): void {
 				result.errors,
 			);
 		}
-		return json(await upsertFences(env, tenant, result.fences));
+		const answer = await upsertFences(env, tenant, result.fences);
+		// This isolate's pings see the new version (and layout) at once; others within 30 s.
+		forgetCachedTenants();
+		return json(answer);
 	});
 
 	router.get("/v1/geofences", async (req, env) => {
@@ -95,6 +109,7 @@ export function geofenceRoutes(router: AppRouter): void {
 		const tenant = await requireKey(req, env, "secret");
 		const id = parse(ExternalId, req.params.id);
 		await deleteFence(env, tenant.id, id);
+		forgetCachedTenants();
 		return new Response(null, { status: 204 });
 	});
 }
@@ -136,6 +151,7 @@ async function upsertFences(
 	fences: Fence[],
 ): Promise<{ upserted: number; unchanged: number; version: number }> {
 	return withGeofenceLock(env, tenant.id, async (token) => {
+		const splits = await prepareLeaves(env, tenant.id, token, fences);
 		const existing = new Map<string, { hash: string; shards: string[] }>();
 		for (let i = 0; i < fences.length; i += ID_CHUNK) {
 			const ids = fences.slice(i, i + ID_CHUNK).map((f) => f.id);
@@ -151,7 +167,7 @@ async function upsertFences(
 		const rows: Row[] = [];
 		for (const f of fences) {
 			const hash = fenceContentHash(f);
-			const shards = shardKeysOfFence(f);
+			const shards = shardKeysOfFence(f, splits);
 			const old = existing.get(f.id);
 			if (old?.hash !== hash || old.shards.join() !== shards.join())
 				rows.push({ f, json: JSON.stringify(f), hash, shards });
@@ -211,6 +227,163 @@ async function upsertFences(
 		}
 		return { upserted: rows.length, unchanged: fences.length - rows.length, version };
 	});
+}
+
+/**
+ * Sizes the tenant's leaves for an upload, before anything of it is written: a leaf that would
+ * hold more than its fence budget (what it holds plus what the upload brings it) is split, and
+ * the finer leaves are checked again, down to the finest resolution. Returns the layout the
+ * upload is then written under. Each split commits on its own (see {@link splitLeaf}), so an
+ * upload that fails later leaves a finer layout behind, never a wrong one.
+ */
+async function prepareLeaves(
+	env: Env,
+	tenantId: string,
+	token: string,
+	fences: Fence[],
+): Promise<Set<string>> {
+	let splits = await loadSplits(env, tenantId);
+	await clearRetiredLeaves(env, tenantId);
+	const max = shardMaxFences(env);
+	const sizes = fences.map((f) => JSON.stringify(f).length);
+	for (;;) {
+		const incoming = new Map<string, { fences: number; bytes: number }>();
+		fences.forEach((f, i) => {
+			for (const cell of shardsOfFence(f, SHARD_BUFFER_METERS, splits)) {
+				const c = incoming.get(cell) ?? { fences: 0, bytes: 0 };
+				c.fences += 1;
+				c.bytes += sizes[i] ?? 0;
+				incoming.set(cell, c);
+			}
+		});
+		const over = (n: { fences: number; bytes: number }) => n.fences > max || n.bytes > SHARD_SPLIT_BYTES;
+		const candidates = [...incoming].filter(([cell]) => canSplit(cell));
+		const held = await mapBounded(candidates, SPLIT_CONCURRENCY, ([cell, n]) =>
+			over(n) ? Promise.resolve({ fences: 0, bytes: 0 }) : primary(env, tenantId, cell).stats(),
+		);
+		const dense = candidates
+			.filter(([, n], i) =>
+				over({ fences: n.fences + (held[i]?.fences ?? 0), bytes: n.bytes + (held[i]?.bytes ?? 0) }),
+			)
+			.map(([cell]) => cell);
+		if (dense.length === 0) return splits;
+		for (const cell of dense) splits = await splitLeaf(env, tenantId, token, cell, splits);
+	}
+}
+
+/** Objects asked at once while sizing leaves. */
+const SPLIT_CONCURRENCY = 8;
+/** Fences read from a leaf per call while splitting it. */
+const SPLIT_PAGE = 2000;
+/** How long a split cell's object keeps its fences for isolates that still route by the old layout. */
+const RETIRE_AFTER_MS = 120_000;
+
+function primary(env: Env, tenantId: string, cell: string) {
+	return shardStub(env, tenantId, shardKeysOfCell(cell)[0] ?? `${cell}/0`);
+}
+
+/**
+ * Splits one leaf: its fences are written to the leaves that take its place (cells no point could
+ * reach before are emptied first, of anything an earlier, failed split left there), then D1
+ * records the split, the fences' new shard lists and a new version in one transaction. Pings
+ * route by the new layout from that version on; until then the old leaf answers as before, and
+ * it keeps its fences a while for isolates whose layout is a version behind.
+ */
+async function splitLeaf(
+	env: Env,
+	tenantId: string,
+	token: string,
+	leaf: string,
+	splits: Set<string>,
+): Promise<Set<string>> {
+	const next = new Set(splits);
+	next.add(leaf);
+	const rows: { id: string; fence: string }[] = [];
+	for (let after = ""; ; ) {
+		const page = await primary(env, tenantId, leaf).rows(after, SPLIT_PAGE);
+		rows.push(...page);
+		const last = page.at(-1);
+		if (!last || page.length < SPLIT_PAGE) break;
+		after = last.id;
+	}
+	const changes = new Map<string, ShardChange>();
+	const moved: Record<string, string[]> = {};
+	for (const row of rows) {
+		const keys = shardKeysOfFence(storedFence(row.fence), next);
+		moved[row.id] = keys;
+		for (const key of keys) {
+			let c = changes.get(key);
+			if (!c) {
+				c = { upserts: [], removals: [] };
+				changes.set(key, c);
+			}
+			c.upserts.push(row);
+		}
+	}
+	const fresh = [...changes.keys()].filter((key) => !isLeaf(key.split("/")[0] ?? "", splits));
+	try {
+		await mapBounded(fresh, SPLIT_CONCURRENCY, (key) => shardStub(env, tenantId, key).clear());
+	} catch (error) {
+		logFailure("split clear", error);
+		throw unavailable();
+	}
+	const written = await writeShardCalls(env, tenantId, planShardCalls(changes), {
+		restore: true,
+		attempts: 3,
+	});
+	if (!written.ok) {
+		logFailure("split write", written.error);
+		throw unavailable();
+	}
+	const holds = "EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)";
+	const [recorded] = await env.DB.batch([
+		env.DB.prepare(
+			`INSERT INTO geofence_splits (tenant_id, cell, created_at) SELECT ?1, ?3, ?4 WHERE ${holds}
+			 ON CONFLICT (tenant_id, cell) DO NOTHING`,
+		).bind(tenantId, token, leaf, Date.now()),
+		env.DB.prepare(
+			`UPDATE geofences SET shards = json_extract(?3, '$."' || id || '"')
+			 WHERE tenant_id = ?1 AND id IN (SELECT key FROM json_each(?3)) AND ${holds}`,
+		).bind(tenantId, token, JSON.stringify(moved)),
+		env.DB.prepare(
+			`UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?1 AND ${holds}`,
+		).bind(tenantId, token),
+	]);
+	if ((recorded?.meta.changes ?? 0) === 0) throw busy(RETRY_AFTER_SECONDS);
+	return next;
+}
+
+/**
+ * Empties the objects of cells split long enough ago that no isolate routes to them any more
+ * (at each geofence change, and daily from the retention sweep). A split cell never serves
+ * again, so this needs no lock.
+ */
+export async function clearRetiredLeaves(env: Env, tenantId: string): Promise<void> {
+	const now = Date.now();
+	const { results } = await env.DB.prepare(
+		"SELECT cell FROM geofence_splits WHERE tenant_id = ? AND cleared_at IS NULL AND created_at < ?",
+	)
+		.bind(tenantId, now - RETIRE_AFTER_MS)
+		.all<{ cell: string }>();
+	if (results.length === 0) return;
+	const keys = results.flatMap((r) => shardKeysOfCell(r.cell));
+	await mapBounded(keys, SPLIT_CONCURRENCY, (key) => shardStub(env, tenantId, key).clear());
+	await env.DB.prepare(
+		"UPDATE geofence_splits SET cleared_at = ? WHERE tenant_id = ? AND cell IN (SELECT value FROM json_each(?))",
+	)
+		.bind(now, tenantId, JSON.stringify(results.map((r) => r.cell)))
+		.run();
+}
+
+/** Runs `fn` over the items, at most `limit` at once; results in order. */
+async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+	const out: R[] = new Array(items.length);
+	let next = 0;
+	const worker = async () => {
+		for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i] as T);
+	};
+	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+	return out;
 }
 
 /** Deletes one fence from its shard objects and D1, all or nothing (see {@link upsertFences}). */

@@ -1,0 +1,152 @@
+/**
+ * Shards sized by density (src/geo/shard.ts, worker/routes/geofences.ts): a leaf past its fence
+ * budget is split before an upload is written, pings keep matching exactly through a split, and
+ * a chain spread over a whole country uploads in chunks touching few shard objects.
+ */
+import { env } from "cloudflare:workers";
+import { getResolution } from "h3-js";
+import { describe, expect, it } from "vitest";
+import { ROOT_SHARD_RESOLUTION, shardOfPoint } from "../../src/geo/shard.js";
+import { validateFeatureCollection } from "../../src/geo/validate.js";
+import type { ShardAnswer } from "../../worker/geoshard.js";
+import { loadSplits, SHARD_MAX_FENCES, shardKeysOfFence, shardStub } from "../../worker/shards.js";
+import { prng } from "../helpers/prng.js";
+import {
+	callOk,
+	circleFence,
+	createTenant,
+	eventsOf,
+	featureCollection,
+	type LatLng,
+	offset,
+	postPings,
+	registerPerson,
+	uploadFences,
+	walker,
+} from "./helpers";
+
+const PARIS = { lat: 48.8566, lng: 2.3522 };
+
+/** A grid of small circle stores around `center`, `step` metres apart. */
+function storeGrid(prefix: string, center: LatLng, side: number, step: number) {
+	const out = [];
+	for (let i = 0; i < side; i++)
+		for (let j = 0; j < side; j++)
+			out.push(
+				circleFence(`${prefix}-${i}-${j}`, offset(center, (i - side / 2) * step, (j - side / 2) * step), 40),
+			);
+	return out;
+}
+
+/** The centre of a circle store. */
+function centerOf(feature: { geometry: { coordinates: unknown } } | undefined): LatLng {
+	const c = (feature?.geometry.coordinates ?? [0, 0]) as number[];
+	return { lat: c[1] ?? 0, lng: c[0] ?? 0 };
+}
+
+function fencesOf(features: unknown[]) {
+	const r = validateFeatureCollection(featureCollection(features));
+	if (!r.ok) throw new Error("test fences are invalid");
+	return r.fences;
+}
+
+describe("shards sized by density", () => {
+	it("splits a leaf past its budget; every store still matches, and nothing matches between them", async () => {
+		const t = await createTenant("layout-split");
+		const side = Math.ceil(Math.sqrt(SHARD_MAX_FENCES * 1.3));
+		const stores = storeGrid("paris", PARIS, side, 250);
+		expect(stores.length).toBeGreaterThan(SHARD_MAX_FENCES);
+		// A person inside a store before the split stays inside through it.
+		await uploadFences(t, stores.slice(0, 10));
+		const p = await registerPerson(t, "inside");
+		const at = centerOf(stores[0]);
+		const w = walker(10 * 60_000, 20_000);
+		expect(eventsOf(await postPings(t, p.userId, [w.at(offset(at, 0, 125)), w.at(at)]))).toEqual([
+			`enter:${stores[0]?.properties.id}`,
+		]);
+
+		const r = await uploadFences(t, stores);
+		expect(r.upserted + r.unchanged).toBe(stores.length);
+		const splits = await loadSplits(env, t.id);
+		expect(splits.size).toBeGreaterThan(0);
+		// No leaf holds more than its budget.
+		const held = new Map<string, number>();
+		for (const f of fencesOf(stores))
+			for (const key of shardKeysOfFence(f, splits)) held.set(key, (held.get(key) ?? 0) + 1);
+		for (const [key, n] of held) {
+			expect(n, key).toBeLessThanOrEqual(SHARD_MAX_FENCES);
+			expect(await shardStub(env, t.id, key).count(), key).toBe(n);
+		}
+		// The catalog's shard lists follow the layout (they are what deletes and undos use).
+		const rows = await env.DB.prepare("SELECT id, shards FROM geofences WHERE tenant_id = ?")
+			.bind(t.id)
+			.all<{ id: string; shards: string }>();
+		const byId = new Map(fencesOf(stores).map((f) => [f.id, f]));
+		for (const row of rows.results) {
+			const f = byId.get(row.id);
+			if (f) expect(JSON.parse(row.shards), row.id).toEqual(shardKeysOfFence(f, splits));
+		}
+
+		// Still inside: no exit, no second enter; then out and into another store far away.
+		expect(eventsOf(await postPings(t, p.userId, [w.at(at)]))).toEqual([]);
+		const far = stores.at(-1);
+		const farAt = centerOf(far);
+		const q = await registerPerson(t, "walker");
+		const w2 = walker(10 * 60_000, 20_000);
+		expect(eventsOf(await postPings(t, q.userId, [w2.at(offset(farAt, 0, 125)), w2.at(farAt)]))).toEqual([
+			`enter:${far?.properties.id}`,
+		]);
+		expect(getResolution(shardOfPoint(farAt.lat, farAt.lng, splits))).toBeGreaterThan(ROOT_SHARD_RESOLUTION);
+		expect(eventsOf(await postPings(t, p.userId, [w.at(offset(at, 0, 125))]))).toEqual([
+			`exit:${stores[0]?.properties.id}`,
+		]);
+
+		// Every listed fence can still be deleted, from every object that held it.
+		const victim = fencesOf([stores[5]])[0];
+		if (!victim) throw new Error("no victim");
+		await callOk("DELETE", `/v1/geofences/${victim.id}`, { key: t.secretKey }, 204);
+		for (const key of shardKeysOfFence(victim, splits))
+			expect(await shardStub(env, t.id, key).count(), key).toBe((held.get(key) ?? 0) - 1);
+	}, 120_000);
+
+	it("a chain spread over a country uploads in chunks, each answered truthfully, touching few objects", async () => {
+		const t = await createTenant("layout-france");
+		const rng = prng(0xf2a);
+		// Metropolitan France's bounding box, roughly.
+		const stores = Array.from({ length: 3000 }, (_, i) =>
+			circleFence(`fr-${i}`, { lat: 42.5 + rng() * 8.5, lng: -4.5 + rng() * 12.5 }, 50 + rng() * 250),
+		);
+		const started = Date.now();
+		for (let i = 0; i < stores.length; i += 1000) {
+			const chunk = stores.slice(i, i + 1000);
+			const splits = await loadSplits(env, t.id);
+			const objects = new Set(fencesOf(chunk).flatMap((f) => shardKeysOfFence(f, splits)));
+			// Whatever the spread, a chunk touches a few dozen leaf objects, not one per store.
+			expect(objects.size).toBeLessThan(150);
+			const r = await uploadFences(t, chunk);
+			expect(r.upserted).toBe(chunk.length);
+		}
+		const elapsed = Date.now() - started;
+		const listed = await callOk<{ features: unknown[]; nextCursor: string | null }>(
+			"GET",
+			"/v1/geofences?limit=1000",
+			{ key: t.secretKey },
+		);
+		expect(listed.features.length).toBe(1000);
+		const total = await env.DB.prepare("SELECT COUNT(*) AS n FROM geofences WHERE tenant_id = ?")
+			.bind(t.id)
+			.first<{ n: number }>();
+		expect(total?.n).toBe(3000);
+		// Spot checks: a store in the middle of the list matches where it is.
+		const splits = await loadSplits(env, t.id);
+		for (const k of [17, 1234, 2999]) {
+			const s = stores[k];
+			const c = centerOf(s);
+			const stub = shardStub(env, t.id, `${shardOfPoint(c.lat, c.lng, splits)}/0`);
+			const inside: ShardAnswer = await stub.query([{ lat: c.lat, lng: c.lng }], []);
+			expect(inside.results[0]?.inside).toContain(s?.properties.id);
+		}
+		console.log(`3,000 stores over France in 3 chunks: ${elapsed} ms`);
+		expect(elapsed).toBeLessThan(60_000);
+	}, 120_000);
+});
