@@ -109,6 +109,38 @@ describe("shards sized by density", () => {
 			expect(await shardStub(env, t.id, key).count(), key).toBe((held.get(key) ?? 0) - 1);
 	}, 120_000);
 
+	it("a region-sized polygon is a few leaf objects, not thousands", async () => {
+		// Found by the fuzz: with fixed resolution-5 cells a 2° x 2° polygon (about 220 km a side)
+		// was written to 744 objects and took up to 35 s; 5° x 5°, 4,056 objects.
+		const t = await createTenant("layout-region");
+		const region = {
+			type: "Feature",
+			geometry: {
+				type: "Polygon",
+				coordinates: [
+					[
+						[0, 40],
+						[5, 40],
+						[5, 45],
+						[0, 45],
+						[0, 40],
+					],
+				],
+			},
+			properties: { id: "region" },
+		};
+		const started = Date.now();
+		await uploadFences(t, [region]);
+		const rows = await env.DB.prepare("SELECT shards FROM geofences WHERE tenant_id = ?")
+			.bind(t.id)
+			.first<{ shards: string }>();
+		const objects = JSON.parse(rows?.shards ?? "[]") as string[];
+		expect(objects.length).toBeGreaterThan(1);
+		expect(objects.length).toBeLessThan(60);
+		expect(Date.now() - started).toBeLessThan(15_000);
+		await callOk("DELETE", "/v1/geofences/region", { key: t.secretKey }, 204);
+	}, 60_000);
+
 	it("a chain spread over a country uploads in chunks, each answered truthfully, touching few objects", async () => {
 		const t = await createTenant("layout-france");
 		const rng = prng(0xf2a);
