@@ -18,6 +18,19 @@ export interface ShardAnswer {
 	results: { inside: string[]; distances: Record<string, number> }[];
 	/** Metadata of every fence named in `results`. */
 	fences: Record<string, FenceMeta>;
+	/**
+	 * When asked: every fence within the radius of the point (src/geo/neighbourhood.ts), or null
+	 * when there are more than the caller keeps.
+	 */
+	neighbourhood?: StoredFence[] | null;
+}
+
+/** A request for the fences around a point, with the query. */
+export interface NeighbourhoodAsk {
+	lat: number;
+	lng: number;
+	radius: number;
+	max: number;
 }
 
 /** Thrown inside a write transaction to roll it back when the object would pass its budget. */
@@ -98,7 +111,11 @@ export class GeoShardDO extends DurableObject<Env> {
 	 * shard does not hold is more than the shard buffer away, so the caller treats it
 	 * as far outside.
 	 */
-	async query(points: { lat: number; lng: number }[], current: string[]): Promise<ShardAnswer> {
+	async query(
+		points: { lat: number; lng: number }[],
+		current: string[],
+		ask: NeighbourhoodAsk | null = null,
+	): Promise<ShardAnswer> {
 		const { index, fences } = this.load();
 		const matches = points.map(({ lat, lng }) => index.match(lat, lng));
 		const candidates = new Set(current.filter((id) => fences.has(id)));
@@ -115,7 +132,36 @@ export class GeoShardDO extends DurableObject<Env> {
 			const f = fences.get(id);
 			if (f) meta[id] = f;
 		}
-		return { results, fences: meta };
+		if (!ask) return { results, fences: meta };
+		return { results, fences: meta, neighbourhood: this.around(index, fences, ask) };
+	}
+
+	/**
+	 * Every fence within `ask.radius` of the point (with a margin for the distance's
+	 * approximation), or null past `ask.max`. A scan of the leaf, which holds a few hundred
+	 * fences: it runs only when a person moved out of the neighbourhood they had.
+	 */
+	private around(
+		index: FenceIndex,
+		fences: Map<string, FenceMeta>,
+		ask: NeighbourhoodAsk,
+	): StoredFence[] | null {
+		const reach = ask.radius * 1.02 + 10;
+		const ids: string[] = [];
+		for (const id of fences.keys()) {
+			if (index.distanceTo(id, ask.lat, ask.lng) <= reach) {
+				ids.push(id);
+				if (ids.length > ask.max) return null;
+			}
+		}
+		if (ids.length === 0) return [];
+		return this.ctx.storage.sql
+			.exec<{ id: string; fence: string }>(
+				"SELECT id, fence FROM fences WHERE id IN (SELECT value FROM json_each(?))",
+				JSON.stringify(ids),
+			)
+			.toArray()
+			.map((r) => ({ id: r.id, fence: r.fence }));
 	}
 
 	private storedBytes(): number {

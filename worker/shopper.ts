@@ -1,4 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
+import { parseStoredFence } from "../src/geo/fence-input.js";
+import {
+	createNeighbourhood,
+	NEIGHBOURHOOD_MAX_FENCES,
+	NEIGHBOURHOOD_RADIUS_METERS,
+	type Neighbourhood,
+} from "../src/geo/neighbourhood.js";
 import { type Bucket, type BucketRule, take } from "../src/limits/bucket.js";
 import { clickUrl, linksOf, type OfferLinks, signClick } from "../src/offers/click.js";
 import {
@@ -57,6 +64,7 @@ import { fcmClient, sendFcm } from "./fcm.js";
 import type { FenceMeta, ShardAnswer } from "./geoshard.js";
 import { iso } from "./http.js";
 import { type PushOutcome, sendWebPush } from "./push.js";
+import type { StoredFence } from "./shards.js";
 import { shardKeyOfPoint, shardStub, tenantSplits } from "./shards.js";
 import { loadTenant, type TenantCtx } from "./tenants.js";
 
@@ -243,6 +251,10 @@ export class ShopperDO extends DurableObject<Env> {
 	private state: State | null = null;
 	private queue: Promise<unknown> = Promise.resolve();
 	private bucket: Bucket | null = null;
+	/** The fences around the person's last matched ping (src/geo/neighbourhood.ts). */
+	private hood: { n: Neighbourhood; meta: Map<string, FenceMeta> } | null = null;
+	/** How pings were located since the object started: locally or by a shard call (tests, diagnostics). */
+	readonly lookups = { local: 0, shard: 0 };
 
 	/**
 	 * Runs one request at a time. A request that fails drops the in-memory state, so the
@@ -432,6 +444,7 @@ export class ShopperDO extends DurableObject<Env> {
 			await this.ctx.storage.deleteAlarm();
 			await this.ctx.storage.deleteAll();
 			this.state = null;
+			this.hood = null;
 			await this.ctx.storage.put("erasedAt", now);
 			return existed;
 		});
@@ -669,28 +682,55 @@ export class ShopperDO extends DurableObject<Env> {
 	}
 
 	/**
-	 * One shard call per coarse cell the batch touches: almost always exactly one. A batch
-	 * that crosses shards is asked again with every fence entered anywhere in it, so exit
-	 * hysteresis holds for a fence entered earlier in the batch on another shard.
+	 * Where each ping is. From the person's neighbourhood copy when it covers every ping of the
+	 * batch (no shard call); else one shard call per leaf the batch touches (almost always
+	 * one), which also refreshes the copy around the last ping. A batch that crosses shards is
+	 * asked again with every fence entered anywhere in it, so exit hysteresis holds for a fence
+	 * entered earlier in the batch on another shard.
 	 */
 	private async lookup(tenant: TenantCtx, pings: Ping[], current: string[], s: State): Promise<PingLookup[]> {
-		const tenantId = tenant.id;
 		const splits = await tenantSplits(this.env, tenant);
+		const userId = s.meta?.userId ?? "";
+		const keys = pings.map((p) => shardKeyOfPoint(p.lat, p.lng, userId, splits));
+		const hood = this.hood;
+		if (hood && pings.every((p, i) => hood.n.covers(p.lat, p.lng, keys[i] ?? "", tenant.geofenceVersion))) {
+			this.lookups.local += 1;
+			return pings.map((p) => {
+				const inside = hood.n.match(p.lat, p.lng);
+				for (const id of inside) {
+					const meta = hood.meta.get(id);
+					if (meta) s.fences[id] = meta;
+				}
+				return { inside, distanceTo: (id) => hood.n.distanceTo(id, p.lat, p.lng) };
+			});
+		}
+		this.lookups.shard += 1;
 		const byShard = new Map<string, number[]>();
-		pings.forEach((p, i) => {
-			const cell = shardKeyOfPoint(p.lat, p.lng, s.meta?.userId ?? "", splits);
-			const list = byShard.get(cell);
+		keys.forEach((key, i) => {
+			const list = byShard.get(key);
 			if (list) list.push(i);
-			else byShard.set(cell, [i]);
+			else byShard.set(key, [i]);
 		});
+		const last = pings[pings.length - 1];
+		const lastKey = keys[keys.length - 1] ?? "";
 		const out: PingLookup[] = new Array(pings.length);
-		const ask = (candidates: string[]) =>
+		const ask = (candidates: string[], around: boolean) =>
 			Promise.all(
-				[...byShard].map(async ([cell, idx]) => {
-					const stub = shardStub(this.env, tenantId, cell);
+				[...byShard].map(async ([key, idx]) => {
+					const stub = shardStub(this.env, tenant.id, key);
+					const wanted =
+						around && last && key === lastKey
+							? {
+									lat: last.lat,
+									lng: last.lng,
+									radius: NEIGHBOURHOOD_RADIUS_METERS,
+									max: NEIGHBOURHOOD_MAX_FENCES,
+								}
+							: null;
 					const answer: ShardAnswer = await stub.query(
 						idx.map((i) => ({ lat: pings[i]?.lat ?? 0, lng: pings[i]?.lng ?? 0 })),
 						candidates,
+						wanted,
 					);
 					for (const [id, meta] of Object.entries(answer.fences)) s.fences[id] = meta;
 					idx.forEach((pingIndex, k) => {
@@ -700,14 +740,40 @@ export class ShopperDO extends DurableObject<Env> {
 							distanceTo: (id) => r.distances[id] ?? Number.POSITIVE_INFINITY,
 						};
 					});
+					if (wanted)
+						this.keepNeighbourhood(key, tenant.geofenceVersion, wanted, answer.neighbourhood ?? null);
 				}),
 			);
-		await ask(current);
+		await ask(current, true);
 		if (byShard.size > 1) {
 			const entered = new Set(out.flatMap((l) => l.inside));
-			if ([...entered].some((id) => !current.includes(id))) await ask([...new Set([...current, ...entered])]);
+			if ([...entered].some((id) => !current.includes(id)))
+				await ask([...new Set([...current, ...entered])], false);
 		}
 		return out;
+	}
+
+	/** Keeps the fences around the person's last ping (in memory only: an evicted object asks again). */
+	private keepNeighbourhood(
+		shard: string,
+		version: number,
+		at: { lat: number; lng: number; radius: number },
+		fences: StoredFence[] | null,
+	): void {
+		if (!fences) {
+			this.hood = null;
+			return;
+		}
+		const parsed = fences.map((f) => parseStoredFence(JSON.parse(f.fence)));
+		this.hood = {
+			n: createNeighbourhood({ shard, version, lat: at.lat, lng: at.lng, radius: at.radius }, parsed),
+			meta: new Map(
+				parsed.map(({ id, name, tags, metadata, dwellSeconds }) => [
+					id,
+					{ id, name, tags, metadata, dwellSeconds },
+				]),
+			),
+		};
 	}
 
 	/** Geofence events: decides each against the geofence campaigns (read here unless given). */
