@@ -153,7 +153,7 @@ export async function actFor(env: Env, caller: AppCaller, userId: string): Promi
  * location): one tenant's flood never slows another tenant. Per-person limits are exact in
  * the person's Durable Object, with a coarser binding in front (see {@link actFor}).
  */
-async function limitTenant(env: Env, tenantId: string): Promise<void> {
+export async function limitTenant(env: Env, tenantId: string): Promise<void> {
 	const { success } = await env.TENANT_RATE_LIMIT.limit({ key: tenantId });
 	if (!success) throw new AppError("rate_limited", 429, "Too many requests for this tenant.", undefined, 10);
 }

@@ -5,7 +5,7 @@ import { verifySignature } from "../../src/webhook/signature.js";
 import { json, parse, parseJsonBytes, readBytes, readJson } from "../http.js";
 import { rotateWebhookSecret, webhookSecrets } from "../keys.js";
 import type { AppRouter } from "../router.js";
-import { loadTenant, requireKey } from "../tenants.js";
+import { limitTenant, loadTenant, requireKey } from "../tenants.js";
 import { shopper } from "./users.js";
 
 const MAX_BODY_BYTES = 256 * 1024;
@@ -49,6 +49,7 @@ export function cartRoutes(router: AppRouter): void {
 		}
 		const tenant = await loadTenant(env, tenantId);
 		if (!tenant) throw refused();
+		await limitTenant(env, tenant.id);
 		const answer = await shopper(env, tenant.id, input.userId).cartEvent(tenant, input.userId, event, now);
 		if ("eventIdOwnedByAnother" in answer)
 			throw new AppError("event_id_reused", 409, "This eventId was already used for another user.", [
