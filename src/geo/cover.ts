@@ -30,15 +30,20 @@
  */
 import { cellToBoundary, cellToLatLng, getHexagonEdgeLengthAvg, gridDisk, latLngToCell } from "h3-js";
 import {
+	CIRCLE_LAT,
+	CIRCLE_LNG,
+	CIRCLE_RADIUS,
+	circleALower,
+	circleAUpper,
 	DEG_TO_RAD,
 	EARTH_RADIUS_METERS,
 	haversineMeters,
+	haversineTermAt,
 	METERS_PER_DEGREE,
-	type PackedFences,
+	POLYGON_PARTS,
 	type PreparedCircle,
 	type PreparedFence,
 	type PreparedPolygon,
-	packedCircleDistance,
 } from "./exact.js";
 
 /** Finest resolution of a fence-sized H3 cover: 10.8 m average edge, well under GPS accuracy. */
@@ -490,6 +495,7 @@ const GRID_EPS = 1e-9;
 // bounds below hold with room to spare.
 const GRID_CIRCLE_MAX_CELL_DEG = 0.5;
 const GRID_CIRCLE_MAX_LAT = 85;
+const GRID_CIRCLE_MAX_FULL_RADIUS = 5_000_000;
 
 /**
  * The grid level of a fence: the finest at which its box, `extent` degrees across its larger
@@ -514,117 +520,211 @@ export function gridCoordinate(shifted: number, level: number): number {
 	return Math.floor(shifted * GRID_SCALE) >> level;
 }
 
+// Scratch for classifySquares, grown on demand: JS is single-threaded and it does not re-enter.
+let edgeOf = new Uint8Array(64);
+let oddOf = new Uint8Array(64);
+let insideOf = new Uint8Array(64);
+let columnX = new Float64Array(3 * 8);
+let rowY = new Float64Array(3 * 8);
+
 /**
- * How grid cell (ix, iy) of a level relates to packed fence `f`: Out (no point of the cell is in
- * the fence), Full (every point is, by the exact test), or Edge.
+ * How each grid square (ix, iy), ix0 <= ix <= ix1 and iy0 <= iy <= iy1, of a level relates to the
+ * packed fence whose record is at `at`: Out (no point of the square is in the fence), Full (every
+ * point is, by the exact test) or Edge. Written row by row, `out[(iy - iy0) * (ix1 - ix0 + 1) + ix - ix0]`.
  *
- * @param p packed fences
- * @param f fence number
+ * @param geo packed records
+ * @param at the fence's record offset
  * @param level grid level
- * @param ix cell column, {@link gridCoordinate} of lng + 180
- * @param iy cell row, {@link gridCoordinate} of lat + 90
- * @returns the cell's class
+ * @param ix0 first column, {@link gridCoordinate} of lng + 180
+ * @param ix1 last column
+ * @param iy0 first row, {@link gridCoordinate} of lat + 90
+ * @param iy1 last row
+ * @param out where the classes go (at least (ix1 - ix0 + 1) * (iy1 - iy0 + 1) long)
  */
-export function gridCellClass(p: PackedFences, f: number, level: number, ix: number, iy: number): CellClass {
+export function classifySquares(
+	geo: Float64Array,
+	at: number,
+	level: number,
+	ix0: number,
+	ix1: number,
+	iy0: number,
+	iy1: number,
+	out: Uint8Array,
+): void {
+	const nx = ix1 - ix0 + 1;
+	const ny = iy1 - iy0 + 1;
 	const size = 2 ** level / GRID_SCALE;
-	const x0 = ix * size - 180 - GRID_EPS;
-	const x1 = (ix + 1) * size - 180 + GRID_EPS;
-	const y0 = iy * size - 90 - GRID_EPS;
-	const y1 = (iy + 1) * size - 90 + GRID_EPS;
-	const s = p.shape[f] ?? 0;
-	return s < 0 ? circleCellClass(p, -1 - s, size, x0, y0, x1, y1) : polygonCellClass(p, s, x0, y0, x1, y1);
+	// Each square widened by GRID_EPS: x0, x1 and the centre per column, the same per row.
+	if (3 * Math.max(nx, ny) > columnX.length) {
+		columnX = new Float64Array(6 * Math.max(nx, ny));
+		rowY = new Float64Array(6 * Math.max(nx, ny));
+	}
+	for (let i = 0; i < nx; i++) {
+		const x0 = (ix0 + i) * size - 180 - GRID_EPS;
+		const x1 = (ix0 + i + 1) * size - 180 + GRID_EPS;
+		columnX[3 * i] = x0;
+		columnX[3 * i + 1] = x1;
+		columnX[3 * i + 2] = (x0 + x1) / 2;
+	}
+	for (let j = 0; j < ny; j++) {
+		const y0 = (iy0 + j) * size - 90 - GRID_EPS;
+		const y1 = (iy0 + j + 1) * size - 90 + GRID_EPS;
+		rowY[3 * j] = y0;
+		rowY[3 * j + 1] = y1;
+		rowY[3 * j + 2] = (y0 + y1) / 2;
+	}
+	if ((geo[at] ?? 0) < 0) circleSquares(geo, at, size, nx, ny, out);
+	else polygonSquares(geo, at, ix0, iy0, size, nx, ny, out);
 }
 
 /**
- * A polygon against a widened cell: Edge when any ring edge meets it (separating-axis test:
- * the two boxes, then the edge's normal), else the inside-ness of the whole cell is that of
- * its centre, a point more than GRID_EPS / 2 from every edge, where floating-point even-odd
- * answers (turf's and this one) agree with the true geometry.
+ * A polygon against widened squares: Edge when any ring edge meets the square (separating-axis
+ * test: the two boxes, then the edge's normal), else the inside-ness of the whole square is that
+ * of its centre, a point more than GRID_EPS / 2 from every edge, where floating-point even-odd
+ * answers (turf's and this one) agree with the true geometry. One pass over the edges: each is
+ * tested against the squares its box may meet and crosses the centre lines of the rows it may
+ * span; the candidate ranges are supersets (the tests decide), so the answers are those of testing
+ * every edge against every square.
  */
-function polygonCellClass(
-	p: PackedFences,
+function polygonSquares(
+	geo: Float64Array,
 	at: number,
-	x0: number,
-	y0: number,
-	x1: number,
-	y1: number,
-): CellClass {
-	const { layout, coords } = p;
-	const parts = layout[at] ?? 0;
-	let q = at + 1;
-	const cx = (x0 + x1) / 2;
-	const cy = (y0 + y1) / 2;
-	let inside = false;
+	ix0: number,
+	iy0: number,
+	size: number,
+	nx: number,
+	ny: number,
+	out: Uint8Array,
+): void {
+	const cells = nx * ny;
+	if (cells > edgeOf.length) {
+		edgeOf = new Uint8Array(2 * cells);
+		oddOf = new Uint8Array(2 * cells);
+		insideOf = new Uint8Array(2 * cells);
+	}
+	const edge = edgeOf;
+	const odd = oddOf;
+	const inside = insideOf;
+	const xs = columnX;
+	const ys = rowY;
+	edge.fill(0, 0, cells);
+	inside.fill(0, 0, cells);
+	// A power of two: exact, and so are the products below up to the final rounding.
+	const inv = 1 / size;
+	const widen = 2 * GRID_EPS;
+	const lastRow = ny - 1;
+	const lastColumn = nx - 1;
+	let q = at + POLYGON_PARTS;
+	const parts = geo[q++] ?? 0;
 	for (let part = 0; part < parts; part++) {
-		const rings = layout[q++] ?? 0;
-		let odd = false;
+		odd.fill(0, 0, cells);
+		const rings = geo[q++] ?? 0;
 		for (let r = 0; r < rings; r++) {
-			const start = layout[q++] ?? 0;
-			const end = layout[q++] ?? 0;
+			const start = q + 1;
+			const end = start + 2 * (geo[q] ?? 0);
+			q = end;
 			for (let i = start; i + 2 < end; i += 2) {
-				const ax = coords[i] ?? 0;
-				const ay = coords[i + 1] ?? 0;
-				const bx = coords[i + 2] ?? 0;
-				const by = coords[i + 3] ?? 0;
-				if (ay > cy !== by > cy && cx < ((bx - ax) * (cy - ay)) / (by - ay) + ax) odd = !odd;
-				if ((ax < x0 && bx < x0) || (ax > x1 && bx > x1) || (ay < y0 && by < y0) || (ay > y1 && by > y1))
-					continue;
+				const ax = geo[i] ?? 0;
+				const ay = geo[i + 1] ?? 0;
+				const bx = geo[i + 2] ?? 0;
+				const by = geo[i + 3] ?? 0;
+				const minY = ay < by ? ay : by;
+				const maxY = ay < by ? by : ay;
+				// Rows whose centre line the edge may cross: the even-odd rule at each square's centre.
+				const c0 = Math.max(0, Math.floor((minY + 90) * inv - 0.5 - 1e-6) - iy0);
+				const c1 = Math.min(lastRow, Math.floor((maxY + 90) * inv - 0.5 + 1e-6) - iy0);
+				for (let j = c0; j <= c1; j++) {
+					const cy = ys[3 * j + 2] ?? 0;
+					if (ay > cy !== by > cy) {
+						const crossing = ((bx - ax) * (cy - ay)) / (by - ay) + ax;
+						for (let k = 0, c = j * nx; k < nx; k++, c++) {
+							if ((xs[3 * k + 2] ?? 0) < crossing) odd[c] = (odd[c] ?? 0) ^ 1;
+						}
+					}
+				}
+				// Squares the edge's box may meet.
+				const minX = ax < bx ? ax : bx;
+				const maxX = ax < bx ? bx : ax;
+				const j0 = Math.max(0, Math.floor((minY - widen + 90) * inv) - iy0);
+				const j1 = Math.min(lastRow, Math.floor((maxY + widen + 90) * inv) - iy0);
+				const k0 = Math.max(0, Math.floor((minX - widen + 180) * inv) - ix0);
+				const k1 = Math.min(lastColumn, Math.floor((maxX + widen + 180) * inv) - ix0);
+				if (j0 > j1 || k0 > k1) continue;
 				const dx = bx - ax;
 				const dy = by - ay;
-				const s00 = dx * (y0 - ay) - dy * (x0 - ax);
-				const s10 = dx * (y0 - ay) - dy * (x1 - ax);
-				const s01 = dx * (y1 - ay) - dy * (x0 - ax);
-				const s11 = dx * (y1 - ay) - dy * (x1 - ax);
-				if ((s00 > 0 && s10 > 0 && s01 > 0 && s11 > 0) || (s00 < 0 && s10 < 0 && s01 < 0 && s11 < 0))
-					continue;
-				return CellClass.Edge;
+				for (let j = j0; j <= j1; j++) {
+					const y0 = ys[3 * j] ?? 0;
+					const y1 = ys[3 * j + 1] ?? 0;
+					if (maxY < y0 || minY > y1) continue;
+					for (let k = k0; k <= k1; k++) {
+						const c = j * nx + k;
+						if (edge[c] === 1) continue;
+						const x0 = xs[3 * k] ?? 0;
+						const x1 = xs[3 * k + 1] ?? 0;
+						if (maxX < x0 || minX > x1) continue;
+						const s00 = dx * (y0 - ay) - dy * (x0 - ax);
+						const s10 = dx * (y0 - ay) - dy * (x1 - ax);
+						const s01 = dx * (y1 - ay) - dy * (x0 - ax);
+						const s11 = dx * (y1 - ay) - dy * (x1 - ax);
+						if ((s00 > 0 && s10 > 0 && s01 > 0 && s11 > 0) || (s00 < 0 && s10 < 0 && s01 < 0 && s11 < 0))
+							continue;
+						edge[c] = 1;
+					}
+				}
 			}
 		}
-		if (odd) inside = true;
+		for (let c = 0; c < cells; c++) inside[c] = (inside[c] ?? 0) | (odd[c] ?? 0);
 	}
-	return inside ? CellClass.Full : CellClass.Out;
+	for (let c = 0; c < cells; c++) {
+		out[c] = edge[c] === 1 ? CellClass.Edge : inside[c] === 1 ? CellClass.Full : CellClass.Out;
+	}
 }
 
 /**
- * A circle against a widened cell. Out: the cell's nearest point to the centre (clamped lng/lat,
- * which for cells this small is within a fraction of a percent of the true spherical nearest
- * point) is farther than 1.05 radius + 1 m. Full: the four corners are within the radius less a
- * margin: meridian sides are great-circle arcs, inside the (convex) cap with their ends;
+ * A circle against widened squares. Out: the square's nearest point to the centre (clamped
+ * lng/lat, which for squares this small is within a fraction of a percent of the true spherical
+ * nearest point) is farther than 1.05 radius + 1 m. Full: the four corners are within the radius
+ * less a margin: meridian sides are great-circle arcs, inside the (convex) cap with their ends;
  * parallel sides bow from the great circle through their ends by at most W² tan(lat) / 8R; and a
- * region whose whole outline is in the cap is in it.
+ * region whose whole outline is in the cap is in it. Both by the bounds of turf's haversine term
+ * (exact.ts), which never claim more than turf's arithmetic would.
  */
-function circleCellClass(
-	p: PackedFences,
-	c: number,
-	size: number,
-	x0: number,
-	y0: number,
-	x1: number,
-	y1: number,
-): CellClass {
-	const maxAbsLat = Math.max(Math.abs(y0), Math.abs(y1));
-	if (size > GRID_CIRCLE_MAX_CELL_DEG || maxAbsLat > GRID_CIRCLE_MAX_LAT) return CellClass.Edge;
-	const lat = p.circles[4 * c] ?? 0;
-	const lng = p.circles[4 * c + 1] ?? 0;
-	const radius = p.circles[4 * c + 3] ?? 0;
-	// Nearest longitude offset from the centre to [x0, x1], across the antimeridian if shorter.
-	let lo = x0 - lng;
-	while (lo > 180) lo -= 360;
-	while (lo < -180) lo += 360;
-	const hi = lo + (x1 - x0);
-	const dLng = lo > 0 ? Math.min(lo, 360 - hi) : hi < 0 ? Math.min(-hi, 360 + lo) : 0;
-	const nearLat = Math.min(y1, Math.max(y0, lat));
-	if (haversineMeters(lat, lng, nearLat, lng + dLng) > radius * 1.05 + 1) return CellClass.Out;
+function circleSquares(geo: Float64Array, at: number, size: number, nx: number, ny: number, out: Uint8Array): void {
+	const lat = geo[at + CIRCLE_LAT] ?? 0;
+	const lng = geo[at + CIRCLE_LNG] ?? 0;
+	const radius = geo[at + CIRCLE_RADIUS] ?? 0;
+	const maxAbsLat = Math.max(Math.abs(rowY[0] ?? 0), Math.abs(rowY[3 * ny - 2] ?? 0));
+	if (size > GRID_CIRCLE_MAX_CELL_DEG || maxAbsLat > GRID_CIRCLE_MAX_LAT) {
+		out.fill(CellClass.Edge, 0, nx * ny);
+		return;
+	}
 	const width = size * METERS_PER_DEGREE;
 	const margin = (2 * width * width * Math.tan(maxAbsLat * DEG_TO_RAD)) / (8 * EARTH_RADIUS_METERS) + 0.001;
-	const limit = radius - margin;
-	if (
-		packedCircleDistance(p, c, y0, x0) <= limit &&
-		packedCircleDistance(p, c, y0, x1) <= limit &&
-		packedCircleDistance(p, c, y1, x0) <= limit &&
-		packedCircleDistance(p, c, y1, x1) <= limit
-	) {
-		return CellClass.Full;
+	// Only a cap well within a hemisphere is convex enough for its corners to vouch for a square.
+	const fullBelow = radius < GRID_CIRCLE_MAX_FULL_RADIUS ? haversineTermAt(radius - margin, -1) : -1;
+	const outAbove = haversineTermAt(radius * 1.05 + 1, 1);
+	for (let j = 0; j < ny; j++) {
+		const y0 = rowY[3 * j] ?? 0;
+		const y1 = rowY[3 * j + 1] ?? 0;
+		const nearLat = Math.min(y1, Math.max(y0, lat));
+		for (let k = 0, c = j * nx; k < nx; k++, c++) {
+			const x0 = columnX[3 * k] ?? 0;
+			const x1 = columnX[3 * k + 1] ?? 0;
+			// Nearest longitude offset from the centre to [x0, x1], across the antimeridian if shorter.
+			let lo = x0 - lng;
+			while (lo > 180) lo -= 360;
+			while (lo < -180) lo += 360;
+			const hi = lo + (x1 - x0);
+			const dLng = lo > 0 ? Math.min(lo, 360 - hi) : hi < 0 ? Math.min(-hi, 360 + lo) : 0;
+			if (circleALower(geo, at, nearLat, lng + dLng) >= outAbove) out[c] = CellClass.Out;
+			else if (
+				circleAUpper(geo, at, y0, x0) <= fullBelow &&
+				circleAUpper(geo, at, y0, x1) <= fullBelow &&
+				circleAUpper(geo, at, y1, x0) <= fullBelow &&
+				circleAUpper(geo, at, y1, x1) <= fullBelow
+			) {
+				out[c] = CellClass.Full;
+			} else out[c] = CellClass.Edge;
+		}
 	}
-	return CellClass.Edge;
 }
