@@ -69,6 +69,9 @@ describe("shards sized by density", () => {
 		expect(r.upserted + r.unchanged).toBe(stores.length);
 		const splits = await loadSplits(env, t.id);
 		expect(splits.size).toBeGreaterThan(0);
+		// The same stores again: unchanged, nothing rewritten, nothing split.
+		expect(await uploadFences(t, stores)).toMatchObject({ upserted: 0, unchanged: stores.length });
+		expect(await loadSplits(env, t.id)).toEqual(splits);
 		// No leaf holds more than its budget.
 		const held = new Map<string, number>();
 		for (const f of fencesOf(stores))
@@ -159,6 +162,14 @@ describe("shards sized by density", () => {
 			expect(r.upserted).toBe(chunk.length);
 		}
 		const elapsed = Date.now() - started;
+		// Uploading a chunk again after later chunks split cells around it: unchanged; a changed
+		// store is the only one written.
+		const first = stores.slice(0, 1000);
+		expect(await uploadFences(t, first)).toMatchObject({ upserted: 0, unchanged: 1000 });
+		const moved = first.map((f, i) =>
+			i < 3 ? circleFence(f.properties.id, offset(centerOf(f), 50, 0), 120) : f,
+		);
+		expect(await uploadFences(t, moved)).toMatchObject({ upserted: 3, unchanged: 997 });
 		const listed = await callOk<{ features: unknown[]; nextCursor: string | null }>(
 			"GET",
 			"/v1/geofences?limit=1000",

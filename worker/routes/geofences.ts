@@ -1,3 +1,4 @@
+import { isValidCell } from "h3-js";
 import { z } from "zod";
 import { AppError } from "../../src/errors.js";
 import { parseStoredFence } from "../../src/geo/fence-input.js";
@@ -164,13 +165,19 @@ async function upsertFences(
 		}
 		// A fence whose content is the same but whose shard objects differ (the replica count
 		// changed since it was stored) is written again too.
+		//
+		// The stored shard list of an unchanged fence is still right while every object on it is a
+		// leaf of the current layout (splits move the fences of the leaf they split and rewrite
+		// their lists): the list computed now may be larger, since it is a superset (cells next to
+		// a split cell that no point near this fence reaches), but those need nothing. Comparing
+		// with it would rewrite fences on every re-upload after a nearby split.
 		const rows: Row[] = [];
 		for (const f of fences) {
 			const hash = fenceContentHash(f);
-			const shards = shardKeysOfFence(f, splits);
 			const old = existing.get(f.id);
-			if (old?.hash !== hash || old.shards.join() !== shards.join())
-				rows.push({ f, json: JSON.stringify(f), hash, shards });
+			if (old?.hash === hash && old.shards.length > 0 && old.shards.every((key) => isCurrentKey(key, splits)))
+				continue;
+			rows.push({ f, json: JSON.stringify(f), hash, shards: shardKeysOfFence(f, splits) });
 		}
 		if (rows.length === 0) return { upserted: 0, unchanged: fences.length, version: tenant.geofenceVersion };
 
@@ -247,28 +254,40 @@ async function prepareLeaves(
 	const max = shardMaxFences(env);
 	const sizes = fences.map((f) => JSON.stringify(f).length);
 	for (;;) {
-		const incoming = new Map<string, { fences: number; bytes: number }>();
+		const incoming = new Map<string, { ids: string[]; bytes: number }>();
 		fences.forEach((f, i) => {
 			for (const cell of shardsOfFence(f, SHARD_BUFFER_METERS, splits)) {
-				const c = incoming.get(cell) ?? { fences: 0, bytes: 0 };
-				c.fences += 1;
+				const c = incoming.get(cell) ?? { ids: [], bytes: 0 };
+				c.ids.push(f.id);
 				c.bytes += sizes[i] ?? 0;
 				incoming.set(cell, c);
 			}
 		});
-		const over = (n: { fences: number; bytes: number }) => n.fences > max || n.bytes > SHARD_SPLIT_BYTES;
 		const candidates = [...incoming].filter(([cell]) => canSplit(cell));
-		const held = await mapBounded(candidates, SPLIT_CONCURRENCY, ([cell, n]) =>
-			over(n) ? Promise.resolve({ fences: 0, bytes: 0 }) : primary(env, tenantId, cell).stats(),
-		);
+		// What each leaf would hold after the upload: what it holds, plus what comes, less what
+		// comes again (a fence it already holds is replaced, not added).
+		const after = await mapBounded(candidates, SPLIT_CONCURRENCY, async ([cell, n]) => {
+			const held = await primary(env, tenantId, cell).stats(n.ids);
+			return {
+				fences: held.fences + n.ids.length - held.given,
+				bytes: held.bytes + n.bytes - held.givenBytes,
+			};
+		});
 		const dense = candidates
-			.filter(([, n], i) =>
-				over({ fences: n.fences + (held[i]?.fences ?? 0), bytes: n.bytes + (held[i]?.bytes ?? 0) }),
-			)
+			.filter((_, i) => {
+				const a = after[i];
+				return a !== undefined && (a.fences > max || a.bytes > SHARD_SPLIT_BYTES);
+			})
 			.map(([cell]) => cell);
 		if (dense.length === 0) return splits;
 		for (const cell of dense) splits = await splitLeaf(env, tenantId, token, cell, splits);
 	}
+}
+
+/** Whether a stored shard key names an object of the current layout: a leaf cell, a replica in use. */
+function isCurrentKey(key: string, splits: Set<string>): boolean {
+	const [cell = "", replica = ""] = key.split("/");
+	return shardKeysOfCell(cell).includes(`${cell}/${replica}`) && isValidCell(cell) && isLeaf(cell, splits);
 }
 
 /** Objects asked at once while sizing leaves. */
