@@ -89,6 +89,8 @@ const report = {
 		ratio: "ours / peer in pings per CPU-second, measured in the same round, median over rounds",
 		memory:
 			"bytes per fence: JS heap + off-heap delta after GC across the build; engines that answer with turf also keep the GeoJSON Features (counted); PostGIS: pg_total_relation_size (table + GiST index)",
+		snapshot:
+			"ours only: serializeFenceIndex bytes per fence, and the CPU ms of one serialize and of one loadFenceIndex (plus a first match)",
 	},
 	results: [],
 };
@@ -199,6 +201,7 @@ for (const r of report.results) {
 			"timed pings": fmt(e.timedPings),
 			"build ms": fmt(e.buildMs),
 			"B/fence": fmt(e.bytesPerFence),
+			"snapshot B/fence": e.snapshotBytesPerFence === undefined ? "" : fmt(e.snapshotBytesPerFence),
 		};
 	}
 }

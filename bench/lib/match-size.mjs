@@ -1,7 +1,7 @@
 // One fence count of the matcher benchmark, in its own process (fresh heap, --expose-gc), forked
 // by bench/match.bench.mjs with the TypeScript resolve hooks: builds every engine, checks their
 // answers equal, times them, and sends the figures back.
-import { createFenceIndex } from "../../src/geo/index.ts";
+import { createFenceIndex, loadFenceIndex, serializeFenceIndex } from "../../src/geo/index.ts";
 import { makeCity, makePings } from "./city.mjs";
 import { naiveEngine, rtreeEngine } from "./engines.mjs";
 import { processCpuSeconds } from "./postgis.mjs";
@@ -82,6 +82,21 @@ function build(name, make, retainsGeoJson) {
 createFenceIndex(features.slice(0, 100));
 rtreeEngine(features.slice(0, 100));
 const ours = build("ours", () => createFenceIndex(features), false);
+// Its snapshot (what a GeoShard stores next to its fences), and what loading it back costs:
+// bench/snapshot.bench.mjs measures that in detail.
+{
+	const c0 = cpuNow();
+	const bytes = serializeFenceIndex(ours.engine);
+	const c1 = cpuNow();
+	loadFenceIndex(bytes).match(0, 0);
+	const c2 = cpuNow();
+	ours.snapshotBytesPerFence = bytes.length / fences;
+	ours.serializeMs = (c1 - c0) * 1000;
+	ours.loadMs = (c2 - c1) * 1000;
+	log(
+		`ours: snapshot ${ours.snapshotBytesPerFence.toFixed(0)} B/fence, serialized in ${ours.serializeMs.toFixed(0)} ms, loaded in ${ours.loadMs.toFixed(1)} ms (cpu)`,
+	);
+}
 const rtree = build("rtree", () => rtreeEngine(features), true);
 const naive = {
 	name: "naive",
@@ -233,7 +248,14 @@ const result = {
 		runsPerCore: e.runs.map((x) => round(x.perCore, 4)),
 		buildMs: round(e.buildMs, 4),
 		buildRunsMs: e.buildRunsMs,
-		...(e.loadMs !== undefined ? { loadMs: round(e.loadMs, 4), indexMs: round(e.indexMs, 4) } : {}),
+		...(e.indexMs !== undefined ? { loadMs: round(e.loadMs, 4), indexMs: round(e.indexMs, 4) } : {}),
+		...(e.snapshotBytesPerFence !== undefined
+			? {
+					snapshotBytesPerFence: round(e.snapshotBytesPerFence, 4),
+					snapshotSerializeMs: round(e.serializeMs, 4),
+					snapshotLoadMs: round(e.loadMs, 4),
+				}
+			: {}),
 		bytesPerFence: round(e.bytesPerFence, 4),
 		ownBytesPerFence: round(e.ownBytesPerFence, 4),
 	})),

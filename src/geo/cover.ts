@@ -628,8 +628,8 @@ function polygonSquares(
 				const ay = geo[i + 1] ?? 0;
 				const bx = geo[i + 2] ?? 0;
 				const by = geo[i + 3] ?? 0;
-				const minY = ay < by ? ay : by;
-				const maxY = ay < by ? by : ay;
+				const minY = Math.min(ay, by);
+				const maxY = Math.max(ay, by);
 				// Rows whose centre line the edge may cross: the even-odd rule at each square's centre.
 				const c0 = Math.max(0, Math.floor((minY + 90) * inv - 0.5 - 1e-6) - iy0);
 				const c1 = Math.min(lastRow, Math.floor((maxY + 90) * inv - 0.5 + 1e-6) - iy0);
@@ -643,8 +643,8 @@ function polygonSquares(
 					}
 				}
 				// Squares the edge's box may meet.
-				const minX = ax < bx ? ax : bx;
-				const maxX = ax < bx ? bx : ax;
+				const minX = Math.min(ax, bx);
+				const maxX = Math.max(ax, bx);
 				const j0 = Math.max(0, Math.floor((minY - widen + 90) * inv) - iy0);
 				const j1 = Math.min(lastRow, Math.floor((maxY + widen + 90) * inv) - iy0);
 				const k0 = Math.max(0, Math.floor((minX - widen + 180) * inv) - ix0);
@@ -689,7 +689,14 @@ function polygonSquares(
  * region whose whole outline is in the cap is in it. Both by the bounds of turf's haversine term
  * (exact.ts), which never claim more than turf's arithmetic would.
  */
-function circleSquares(geo: Float64Array, at: number, size: number, nx: number, ny: number, out: Uint8Array): void {
+function circleSquares(
+	geo: Float64Array,
+	at: number,
+	size: number,
+	nx: number,
+	ny: number,
+	out: Uint8Array,
+): void {
 	const lat = geo[at + CIRCLE_LAT] ?? 0;
 	const lng = geo[at + CIRCLE_LNG] ?? 0;
 	const radius = geo[at + CIRCLE_RADIUS] ?? 0;

@@ -450,7 +450,7 @@ export function circleAUpper(geo: Float64Array, at: number, lat: number, lng: nu
 	const l = dLng * (DEG_TO_RAD / 2);
 	const cos1 = geo[at + CIRCLE_COS] ?? 0;
 	const cos2 = cos1 - (geo[at + CIRCLE_SIN] ?? 0) * 2 * h + 2 * h * h;
-	return h * h + l * l * cos1 * (cos2 > 0 ? cos2 : 0);
+	return h * h + l * l * cos1 * Math.max(cos2, 0);
 }
 
 /**
@@ -461,14 +461,15 @@ export function circleAUpper(geo: Float64Array, at: number, lat: number, lng: nu
  */
 export function circleALower(geo: Float64Array, at: number, lat: number, lng: number): number {
 	const dLng = lng - (geo[at + CIRCLE_LNG] ?? 0);
-	if (!(dLng >= -180 && dLng <= 180 && lat >= -CIRCLE_BOUNDS_MAX_LAT && lat <= CIRCLE_BOUNDS_MAX_LAT)) return 0;
+	if (!(dLng >= -180 && dLng <= 180 && lat >= -CIRCLE_BOUNDS_MAX_LAT && lat <= CIRCLE_BOUNDS_MAX_LAT))
+		return 0;
 	const h = (lat - (geo[at + CIRCLE_LAT] ?? 0)) * (DEG_TO_RAD / 2);
 	const l = dLng * (DEG_TO_RAD / 2);
 	const cos1 = geo[at + CIRCLE_COS] ?? 0;
 	const cos2 = cos1 - (geo[at + CIRCLE_SIN] ?? 0) * 2 * h - 2 * h * h;
 	const h2 = h * h;
 	const l2 = l * l;
-	return h2 * (1 - h2 / 3) + l2 * (1 - l2 / 3) * cos1 * (cos2 > 0 ? cos2 : 0);
+	return h2 * (1 - h2 / 3) + l2 * (1 - l2 / 3) * cos1 * Math.max(cos2, 0);
 }
 
 /**

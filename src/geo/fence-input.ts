@@ -1,7 +1,10 @@
 /**
  * Cheap parsing of what the index is built from: stored `Fence` objects or API-shaped Features.
  * Both come from storage after validation, so this only re-checks the shape the index relies on
- * (no cast of stored data), not the full upload rules.
+ * (no cast of stored data), not the full upload rules. Two readers with one acceptance: zod
+ * (`readFenceShape`, `parseStoredFence`: objects out, for the boundary and the shard key) and a
+ * hand-written check that writes straight into the index's packed records (`packFenceInput`,
+ * the build path); a property test holds them to the same verdicts and the same fences.
  */
 import { z } from "zod";
 import { GeoError } from "./errors.js";

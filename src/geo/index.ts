@@ -14,13 +14,25 @@
  *   fence sits in 1 to 9 squares and a tenant's fences use a handful of levels (one probe each).
  * - Cover: every square of the fence's box at its level, classified (cover.ts) as out (not
  *   stored), full (every point inside: answered without a test) or edge (exact test).
- * - Storage: fences packed into flat typed arrays (exact.ts), squares in one open-addressing
- *   hash table of Int32Arrays keyed by (level, column, row): a few hundred bytes a fence, no
- *   object per fence or square.
- * - Lookup: per level a hash probe, then full entries answer at once and edge entries run the
- *   exact test on the packed geometry (box reject first; turf's own point-in-polygon arithmetic,
- *   and turf itself in the rare case its floating-point fast path would not decide). No
- *   allocation but the result array.
+ * - Storage: fences packed into one Float64Array of records (exact.ts), squares filed under
+ *   their home square (below): a dense two-level directory over the fences' region for the base
+ *   level, an open-addressing hash table of Int32Arrays for coarser homes (and for the base too
+ *   when the fences are spread too thin for a directory). About 500-600 bytes a fence, no object
+ *   per fence or square.
+ * - Lookup: a directory read (plus a hash probe per coarser level in use), then the square's
+ *   entries: those of other squares or whose fence's box is elsewhere in the square are skipped
+ *   by integer tests, full entries answer at once, edge entries run the exact test on the packed
+ *   record (box reject first; for circles, bounds of turf's haversine that decide all but a
+ *   shell of 1e-9 of the radius; turf's own point-in-polygon arithmetic, and turf itself in the
+ *   rare case its floating-point fast path would not decide). No allocation but the result array.
+ * - Build (createFenceIndex), linear and lean: one pass sizes the records, one allocation holds
+ *   the records and the grid's working arrays, one pass reads and checks each input fence by
+ *   hand straight into its record (no zod object, no copied positions: zod and its copies were
+ *   most of a build and, with the input's 2 GB alive at 1M fences, the garbage collector most
+ *   of the rest), then the fences are filed in Morton order of where they lie and the entries
+ *   sorted into lists in place. Input already in id order (as storage returns it) is not sorted.
+ * - Snapshots (snapshot.ts): the built arrays one after the other; loading takes views over the
+ *   bytes, so a woken shard answers its first ping without building.
  * - Points outside lat [-90, 90] / lng [-180, 180] or non-finite match nothing: callers validate
  *   pings first, and the planar exact test is not meaningful for unnormalized longitudes.
  */
@@ -59,17 +71,18 @@ export interface FenceIndex {
 }
 
 /*
- * The grid: the squares of all fences in one hash table. A fence at level L within `depth` levels
- * below the base level B is stored under its square's ancestor at B (its "home"), tagged with
- * which of the 2^d x 2^d descendants at L = B - d it is; coarser fences are stored at their own
- * level. So a ping probes the base level once (plus one probe per coarser level in use) and
- * filters the home's entries by one integer comparison each.
+ * The grid. A fence at level L within `depth` levels below the base level B is stored under its
+ * square's ancestor at B (its "home"), tagged with which of the 2^d x 2^d descendants at
+ * L = B - d it is; coarser fences are stored at their own level. So a ping looks the base level
+ * up once (plus one probe per coarser level in use) and filters the home's entries by integer
+ * comparisons.
  *
- * `homes`: the home levels to probe, ascending (the base first). `slots`: per hash slot
- * `home << 27 | column` (-1 when empty), row, offset of its list in `lists`. `lists`: at an
- * offset, a count, then (entry, tag) pairs; entry `f << 1 | 1` for a full square of fence f, or
- * `r << 1` for an edge square of the fence whose record starts at `r * RECORD_ALIGN` in `geo`
- * (the record holds the fence number), tag as {@link tagOf}.
+ * `homes`: the home levels, ascending (the base first). The base level is in the directory when
+ * there is one (`dirWidth` > 0: see Directory), else in the hash table with the others.
+ * `slots`: per hash slot `home << 27 | column` (-1 when empty), row, offset of its list in
+ * `lists`. `lists`: at an offset, a count, then (entry, tag word) pairs; entry `f << 1 | 1` for a
+ * full square of fence f, or `r << 1` for an edge square of the fence whose record starts at
+ * `r * RECORD_ALIGN` in `geo` (the record holds the fence number); tag word as {@link clipOf}.
  */
 
 const EMPTY = -1;
@@ -119,7 +132,15 @@ const WHOLE_SQUARE = (SUB_LAST << 4) | (SUB_LAST << 12);
  * the box `x0..x1`, `y0..y1` (level-0 grid coordinates, see gridCoordinate) meets, rounded
  * outwards. The whole square below level 4, whose 16ths are finer than level 0.
  */
-function clipOf(level: number, ix: number, iy: number, x0: number, x1: number, y0: number, y1: number): number {
+function clipOf(
+	level: number,
+	ix: number,
+	iy: number,
+	x0: number,
+	x1: number,
+	y0: number,
+	y1: number,
+): number {
 	if (level < SUB_BITS) return WHOLE_SQUARE << 13;
 	const shift = level - SUB_BITS;
 	const sx = ix << level;
@@ -281,7 +302,11 @@ class Directory {
 			block = ++this.blocks;
 			this.dir[d] = block;
 			if (block * BLOCK_CELLS > this.cells.length) {
-				this.cells = grownI32(this.cells, block * BLOCK_CELLS, Math.min(this.maxCells, 4 * this.cells.length));
+				this.cells = grownI32(
+					this.cells,
+					block * BLOCK_CELLS,
+					Math.min(this.maxCells, 4 * this.cells.length),
+				);
 			}
 		}
 		const c = (block - 1) * BLOCK_CELLS + ((cy & (BLOCK_SIDE - 1)) << BLOCK_BITS) + (cx & (BLOCK_SIDE - 1));
@@ -375,15 +400,15 @@ function fileSquares(
 	const y0 = gridCoordinate((box[1] ?? 0) + 90, 0);
 	const y1 = gridCoordinate((box[3] ?? 0) + 90, 0);
 	let t = 3 * filing.length;
-	for (let c = 0; c < cells; c++) {
-		const cls = classes[c];
-		if (cls === CellClass.Out) continue;
-		const ix = ix0 + (c % nx);
-		const iy = iy0 + Math.floor(c / nx);
-		entries[t] = keyOf(filing, home, ix >> d, iy >> d);
-		entries[t + 1] = cls === CellClass.Full ? full : edge;
-		entries[t + 2] = tagOf(d, ix, iy) | clipOf(level, ix, iy, x0, x1, y0, y1);
-		t += 3;
+	for (let iy = iy0, c = 0; iy <= iy1; iy++) {
+		for (let ix = ix0; ix <= ix1; ix++, c++) {
+			const cls = classes[c];
+			if (cls === CellClass.Out) continue;
+			entries[t] = keyOf(filing, home, ix >> d, iy >> d);
+			entries[t + 1] = cls === CellClass.Full ? full : edge;
+			entries[t + 2] = tagOf(d, ix, iy) | clipOf(level, ix, iy, x0, x1, y0, y1);
+			t += 3;
+		}
 	}
 	filing.length = t / 3;
 }
@@ -391,7 +416,8 @@ function fileSquares(
 /** The low 16 bits of x and y interleaved (a Morton code): near squares get near codes. */
 function interleave(x: number, y: number): number {
 	let code = 0;
-	for (let bit = 0; bit < 16; bit++) code |= (((x >> bit) & 1) << (2 * bit)) | (((y >> bit) & 1) << (2 * bit + 1));
+	for (let bit = 0; bit < 16; bit++)
+		code |= (((x >> bit) & 1) << (2 * bit)) | (((y >> bit) & 1) << (2 * bit + 1));
 	return code >>> 0;
 }
 
@@ -680,7 +706,14 @@ const partsOf = new WeakMap<FenceIndex, IndexParts>();
  *
  * @returns the new count in `found`
  */
-function scanList(lists: Int32Array, geo: Float64Array, at: number, lat: number, lng: number, n0: number): number {
+function scanList(
+	lists: Int32Array,
+	geo: Float64Array,
+	at: number,
+	lat: number,
+	lng: number,
+	n0: number,
+): number {
 	let n = n0;
 	const end = at + 1 + 2 * (lists[at] ?? 0);
 	for (let e = at + 1; e < end; e += 2) {
@@ -713,7 +746,8 @@ function scanList(lists: Int32Array, geo: Float64Array, at: number, lat: number,
 
 /** An index over its parts (built or loaded: the same arrays, the same answers). */
 function indexOver(parts: IndexParts): FenceIndex {
-	const { geo, recordOf, base, depth, homes, slots, lists, dirCol, dirRow, dirWidth, dir, cells, ids } = parts;
+	const { geo, recordOf, base, depth, homes, slots, lists, dirCol, dirRow, dirWidth, dir, cells, ids } =
+		parts;
 	const mask = slots.length / 3 - 1;
 	// With a directory the base level is looked up there, and the hash table holds coarser homes only.
 	const firstHashed = dirWidth > 0 ? 1 : 0;
@@ -735,8 +769,11 @@ function indexOver(parts: IndexParts): FenceIndex {
 					const at =
 						block === 0
 							? 0
-							: (cells[(block - 1) * BLOCK_CELLS + ((cy & (BLOCK_SIDE - 1)) << BLOCK_BITS) + (cx & (BLOCK_SIDE - 1))] ??
-								0);
+							: (cells[
+									(block - 1) * BLOCK_CELLS +
+										((cy & (BLOCK_SIDE - 1)) << BLOCK_BITS) +
+										(cx & (BLOCK_SIDE - 1))
+								] ?? 0);
 					if (at !== 0) {
 						tagPoint(column, row, base, depth);
 						tagged = true;
@@ -828,6 +865,29 @@ function widenRegion(region: Float64Array, box: Float64Array): void {
 	if ((box[3] ?? 0) > (region[3] ?? 0)) region[3] = box[3] ?? 0;
 }
 
+// Inputs up to this many fences are measured whole; larger ones by a sample of one in
+// MEASURE_STRIDE (a prime, against periodic inputs), with MEASURE_MARGIN to spare.
+const MEASURE_ALL = 65_536;
+const MEASURE_STRIDE = 61;
+const MEASURE_MARGIN = 1.08;
+
+/**
+ * How many doubles the records of `features` take, so their array is allocated once. A large
+ * input is sampled: reading every feature's arrays once more was 0.6 s at 1M fences (a cache and
+ * TLB miss or two a feature). Should the sample fall short, the packer grows the array (a copy).
+ */
+function recordDoubles(features: ReadonlyArray<unknown>): number {
+	let doubles = 0;
+	if (features.length <= MEASURE_ALL) {
+		for (let i = 0; i < features.length; i++) doubles += fenceRecordLength(features[i]);
+		return doubles;
+	}
+	let sampled = 0;
+	for (let i = 0; i < features.length; i += MEASURE_STRIDE, sampled++)
+		doubles += fenceRecordLength(features[i]);
+	return Math.ceil(((doubles / sampled) * features.length * MEASURE_MARGIN) / RECORD_ALIGN) * RECORD_ALIGN;
+}
+
 // Room reserved for the grid, per fence: enough for this benchmark's cities (2.4 keys and 6.5
 // squares filed a fence); a tenant whose fences take more grows the arrays on the way.
 const KEYS_PER_FENCE = 2.5;
@@ -874,9 +934,7 @@ function allocate(fences: number, doubles: number): { packer: FencePacker; room:
 export function createFenceIndex(
 	features: ReadonlyArray<FenceFeatureLike> | ReadonlyArray<Fence>,
 ): FenceIndex {
-	let doubles = 0;
-	for (let i = 0; i < features.length; i++) doubles += fenceRecordLength(features[i]);
-	const { packer, room } = allocate(features.length, doubles);
+	const { packer, room } = allocate(features.length, recordDoubles(features));
 	const read: string[] = new Array(features.length);
 	let ascending = true;
 	const box = new Float64Array(4);
@@ -902,7 +960,12 @@ export function createFenceIndex(
 		room.codes = Uint32Array.from(kept, (i) => room.codes[i] ?? 0);
 	}
 	const packed = packer.finish(order);
-	return indexOver({ geo: packed.geo, recordOf: packed.recordOf, ...buildGrid(packed, room), ids: new SortedIds(ids) });
+	return indexOver({
+		geo: packed.geo,
+		recordOf: packed.recordOf,
+		...buildGrid(packed, room),
+		ids: new SortedIds(ids),
+	});
 }
 
 /**

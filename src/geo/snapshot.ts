@@ -116,25 +116,32 @@ class PackedIds implements FenceIds {
 	readonly count: number;
 	readonly starts: Int32Array;
 	readonly units: Uint8Array | Uint16Array;
-	private decoded: Array<string | undefined> | null = null;
+	// Decoded ids, by chunks of 1,024 fences made when first needed: a shard's first ping decodes
+	// one id, not an array as long as the index.
+	private readonly decoded: Array<Array<string | undefined> | undefined>;
 
 	constructor(starts: Int32Array, units: Uint8Array | Uint16Array) {
 		this.starts = starts;
 		this.units = units;
 		this.count = starts.length - 1;
+		this.decoded = new Array(Math.ceil(this.count / 1024));
 	}
 
 	get(f: number): string {
-		if (this.decoded === null) this.decoded = new Array<string | undefined>(this.count);
-		let id = this.decoded[f];
+		let chunk = this.decoded[f >> 10];
+		if (chunk === undefined) {
+			chunk = new Array<string | undefined>(1024);
+			this.decoded[f >> 10] = chunk;
+		}
+		let id = chunk[f & 1023];
 		if (id === undefined) {
 			id = "";
 			const end = this.starts[f + 1] ?? 0;
-			// In chunks: fromCharCode takes its units as arguments.
+			// In pieces: fromCharCode takes its units as arguments.
 			for (let i = this.starts[f] ?? 0; i < end; i += 4096) {
 				id += String.fromCharCode(...this.units.subarray(i, Math.min(end, i + 4096)));
 			}
-			this.decoded[f] = id;
+			chunk[f & 1023] = id;
 		}
 		return id;
 	}

@@ -1,9 +1,11 @@
 import { booleanPointInPolygon } from "@turf/boolean-point-in-polygon";
 import { distance } from "@turf/distance";
+import fc from "fast-check";
 import { cellToBoundary, latLngToCell } from "h3-js";
 import { describe, expect, it } from "vitest";
 import { GeoError } from "../../src/geo/errors.js";
-import { createFenceIndex, type FenceFeatureLike } from "../../src/geo/index.js";
+import { readFenceShape } from "../../src/geo/fence-input.js";
+import { createFenceIndex, type FenceFeatureLike, serializeFenceIndex } from "../../src/geo/index.js";
 import type { Fence, FenceGeometry, Position } from "../../src/geo/types.js";
 
 const R = 6371008.8;
@@ -384,4 +386,166 @@ describe("FenceIndex.distanceTo", () => {
 		const expected = distance([180, -16.5], [-179.99, -16.5], { units: "meters" });
 		expect(Math.abs(got - expected) / expected).toBeLessThan(0.01);
 	});
+});
+
+describe("createFenceIndex: reading its input", () => {
+	const square: Position[] = [
+		[2.35, 48.85],
+		[2.352, 48.85],
+		[2.352, 48.852],
+		[2.35, 48.852],
+		[2.35, 48.85],
+	];
+	const hole: Position[] = [
+		[2.3505, 48.8505],
+		[2.3505, 48.8515],
+		[2.3515, 48.8515],
+		[2.3515, 48.8505],
+		[2.3505, 48.8505],
+	];
+	const valid: unknown[] = [
+		{
+			type: "Feature",
+			geometry: { type: "Point", coordinates: [2.351, 48.851] },
+			properties: { id: "c", radius: 80 },
+		},
+		{ type: "Feature", geometry: { type: "Polygon", coordinates: [square, hole] }, properties: { id: "p" } },
+		{
+			type: "Feature",
+			geometry: { type: "MultiPolygon", coordinates: [[square], [hole]] },
+			properties: { id: "m", name: "x" },
+		},
+		{ id: "s", geometry: { type: "Point", coordinates: [2.351, 48.851, 35] }, radius: 40, name: "S" },
+		{ id: "t", geometry: { type: "Polygon", coordinates: [square] }, radius: null },
+	];
+	const junk = fc.constantFrom<unknown>(
+		undefined,
+		null,
+		0,
+		-1,
+		Number.NaN,
+		Number.POSITIVE_INFINITY,
+		"",
+		"x",
+		"Point",
+		"Feature",
+		[],
+		[1],
+		[1, "2"],
+		[Number.NaN, 1],
+		[[1, 2]],
+		{},
+		true,
+	);
+	/** A copy of `value` with the thing at `path` (clamped to what exists) replaced or removed. */
+	function mutate(value: unknown, steps: number[], replacement: unknown, remove: boolean): unknown {
+		const copy: unknown = structuredClone(value);
+		let parent: unknown = null;
+		let key: string | number | null = null;
+		let at: unknown = copy;
+		for (const step of steps) {
+			if (typeof at !== "object" || at === null) break;
+			const keys = Object.keys(at);
+			if (keys.length === 0) break;
+			parent = at;
+			key = Array.isArray(at) ? step % at.length : (keys[step % keys.length] as string);
+			at = (at as Record<string | number, unknown>)[key];
+		}
+		if (parent === null || key === null) return remove ? undefined : replacement;
+		if (remove && !Array.isArray(parent)) delete (parent as Record<string, unknown>)[key as string];
+		else if (remove) (parent as unknown[]).splice(key as number, 1);
+		else (parent as Record<string | number, unknown>)[key] = replacement;
+		return copy;
+	}
+	const probes: Array<[number, number]> = [
+		[48.851, 2.351],
+		[48.8508, 2.3508],
+		[48.85, 2.35],
+		[48.8519, 2.3519],
+		[48.8525, 2.3525],
+	];
+
+	it("accepts exactly what the zod reader accepts, reads the same fence, and refuses with invalid_fence", () => {
+		let accepted = 0;
+		let refused = 0;
+		fc.assert(
+			fc.property(
+				fc.nat({ max: valid.length - 1 }),
+				fc.array(fc.nat(), { minLength: 1, maxLength: 7 }),
+				junk,
+				fc.boolean(),
+				(which, steps, replacement, remove) => {
+					const value = mutate(valid[which], steps, replacement, remove);
+					let shape: ReturnType<typeof readFenceShape> | null = null;
+					try {
+						shape = readFenceShape(value, 0);
+					} catch (e) {
+						expect(e instanceof GeoError && e.code).toBe("invalid_fence");
+					}
+					let ours: ReturnType<typeof createFenceIndex> | null = null;
+					try {
+						// biome-ignore lint/suspicious/noExplicitAny: deliberately feeding anything past the types
+						ours = createFenceIndex([value as any]);
+					} catch (e) {
+						expect(e instanceof GeoError && e.code).toBe("invalid_fence");
+					}
+					expect(ours === null, JSON.stringify(value)).toBe(shape === null);
+					if (ours === null || shape === null) {
+						refused++;
+						return;
+					}
+					accepted++;
+					const fence: Fence = { ...shape, name: shape.id, tags: [], dwellSeconds: null, metadata: {} };
+					const theirs = createFenceIndex([fence]);
+					for (const [lat, lng] of probes) expect(ours.match(lat, lng)).toEqual(theirs.match(lat, lng));
+					expect(serializeFenceIndex(ours)).toEqual(serializeFenceIndex(theirs));
+				},
+			),
+			{ seed: 0x5eed_0a11, numRuns: 1000 },
+		);
+		expect(accepted).toBeGreaterThan(100);
+		expect(refused).toBeGreaterThan(300);
+	});
+});
+
+describe("createFenceIndex: many fences", () => {
+	/** Circles on a lattice, `step` degrees apart, `count` of them. */
+	function lattice(count: number, step: number, radius: number): FenceFeatureLike[] {
+		const side = Math.ceil(Math.sqrt(count));
+		return Array.from({ length: count }, (_, i) =>
+			circle(
+				`l${String(i).padStart(5, "0")}`,
+				10 + step * Math.floor(i / side),
+				20 + step * (i % side),
+				radius,
+			),
+		);
+	}
+
+	// The base squares go to the directory, start there and move to the hash table when its
+	// blocks outgrow their budget, or go to the hash table from the start.
+	for (const [name, step, directory] of [
+		["packed close together", 0.0005, true],
+		["spread out, one directory block each", 0.002, false],
+		["spread across a continent", 0.5, false],
+	] as const) {
+		it(`answers exactly for small circles ${name}`, () => {
+			const features = lattice(2_500, step, 30);
+			const index = createFenceIndex(features);
+			const header = new Int32Array(serializeFenceIndex(index).buffer, 12, 13);
+			expect(header[10] !== 0, "directory width in the snapshot header").toBe(directory);
+			const points: Array<[number, number]> = [];
+			for (let i = 0; i < features.length; i += 13) {
+				const [lng, lat] = (features[i] as FenceFeatureLike).geometry.coordinates as Position;
+				for (const d of [0, 29.99, 30.01, 45]) points.push(destination(lat, lng, (i * 37) % 360, d));
+			}
+			for (const [lat, lng] of points) {
+				const near = features.filter((f) => {
+					const [fLng, fLat] = f.geometry.coordinates as Position;
+					return Math.abs(fLat - lat) < 0.01 && Math.abs(fLng - lng) < 0.01;
+				});
+				expect(index.match(lat, lng), `at ${lat}, ${lng}`).toEqual(reference(near, lat, lng));
+			}
+		});
+	}
 });

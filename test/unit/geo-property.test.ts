@@ -10,7 +10,7 @@ import {
 	MAX_CELLS_PER_FENCE,
 } from "../../src/geo/cover.js";
 import { prepareFence } from "../../src/geo/exact.js";
-import { createFenceIndex } from "../../src/geo/index.js";
+import { createFenceIndex, loadFenceIndex, serializeFenceIndex } from "../../src/geo/index.js";
 import type { Fence, FenceGeometry, Position } from "../../src/geo/types.js";
 import { validateFeatureCollection } from "../../src/geo/validate.js";
 import { prng } from "../helpers/prng.js";
@@ -198,6 +198,8 @@ describe("FenceIndex.match equals the brute-force turf answer", () => {
 				fences.push(randomFence(rng, `s${scene}-f${i}`, fLat, fLng, size * logBetween(rng, 0.3, 1.5)));
 			}
 			const index = createFenceIndex(fences);
+			// And the same index through a snapshot.
+			const loaded = loadFenceIndex(serializeFenceIndex(index));
 			const points: Array<[number, number]> = [];
 			for (const f of fences) points.push(...probePoints(rng, f, 60));
 			for (let i = 0; i < 100; i++)
@@ -211,6 +213,16 @@ describe("FenceIndex.match equals the brute-force turf answer", () => {
 				if (got.join() !== expected.join()) {
 					mismatches.push(`scene ${scene} (${pLat}, ${pLng}): got [${got}] expected [${expected}]`);
 				}
+				const fromSnapshot = loaded.match(pLat, pLng);
+				if (fromSnapshot.join() !== expected.join()) {
+					mismatches.push(
+						`scene ${scene} (${pLat}, ${pLng}): snapshot [${fromSnapshot}] expected [${expected}]`,
+					);
+				}
+				const f = fences[checked % fences.length] as Fence;
+				if (!Object.is(loaded.distanceTo(f.id, pLat, pLng), index.distanceTo(f.id, pLat, pLng))) {
+					mismatches.push(`scene ${scene} (${pLat}, ${pLng}): snapshot distance to ${f.id} differs`);
+				}
 			}
 		}
 		expect(mismatches.slice(0, 10)).toEqual([]);
@@ -218,6 +230,37 @@ describe("FenceIndex.match equals the brute-force turf answer", () => {
 		// The probes must exercise both answers, or the test proves little.
 		expect(inside).toBeGreaterThan(checked / 5);
 		expect(checked - inside).toBeGreaterThan(checked / 5);
+	});
+
+	it("draws circles where turf does, a hair inside and outside the radius, anywhere on the globe", () => {
+		const rng = prng(SEED + 5);
+		const mismatches: string[] = [];
+		let inside = 0;
+		let checked = 0;
+		for (let c = 0; c < 300; c++) {
+			const lat = c % 10 === 0 ? between(rng, -89.99, 89.99) : between(rng, -84, 84);
+			const lng = c % 7 === 0 ? (rng() < 0.5 ? -179.999 : 179.999) : between(rng, -180, 180);
+			// Shop-sized to beyond what uploads allow (10 km): the index takes any positive radius.
+			const radius = logBetween(rng, 1, 3_000_000);
+			const f = fence(`c${c}`, { type: "Point", coordinates: [lng, lat] }, radius);
+			const index = createFenceIndex([f]);
+			const loaded = loadFenceIndex(serializeFenceIndex(index));
+			for (let k = 0; k < 40; k++) {
+				// From 1e-15 to 1e-2 of the radius off the circle, in or out.
+				const off = (rng() < 0.5 ? -1 : 1) * 10 ** between(rng, -15, -2);
+				const [pLat, pLng] = destination(lat, lng, between(rng, 0, 360), radius * (1 + off));
+				if (!(pLat >= -90 && pLat <= 90 && pLng >= -180 && pLng <= 180)) continue;
+				const expected = reference([f], pLat, pLng);
+				checked++;
+				if (expected.length > 0) inside++;
+				for (const got of [index.match(pLat, pLng), loaded.match(pLat, pLng)]) {
+					if (got.join() !== expected.join()) mismatches.push(`circle ${c} (${pLat}, ${pLng}): [${got}]`);
+				}
+			}
+		}
+		expect(mismatches.slice(0, 10)).toEqual([]);
+		expect(inside).toBeGreaterThan(checked / 4);
+		expect(checked - inside).toBeGreaterThan(checked / 4);
 	});
 
 	it("generates fences the upload validator accepts", () => {
