@@ -57,6 +57,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * @param {number} o.timeoutMs per request
  * @param {(lat: number, lng: number) => boolean} o.outsideAll whether a point is outside every fence
  * @param {AbortSignal} o.signal stops the step early (Ctrl-C)
+ * @param {string} [o.path] request path, `/v1/pings` by default (a query string may tag a phase)
+ * @param {{ periodMs: number, offsetMs: number, activeMs: number }} [o.slot] send only in this
+ *   window of every period (two servers driven in turns share the machine's conditions); the
+ *   schedule then counts active time only, so the step lasts durationMs x periodMs / activeMs
  * @returns {Promise<{ records: any[], skipped: { saturated: number, busy: number, noEnterReady: number }, sendWindowMs: number, wallMs: number, maxLagMs: number, peakInFlight: number }>}
  */
 export async function runStep(o) {
@@ -67,6 +71,19 @@ export async function runStep(o) {
 	let maxLagMs = 0;
 	const start = performance.now();
 	let scheduled = 0;
+	const slot = o.slot ?? null;
+	/** Sending time elapsed: wall time, or with a slot only the time spent inside it. */
+	const activeElapsed = (wall) => {
+		if (!slot) return wall;
+		const k = Math.floor(wall / slot.periodMs);
+		const into = wall - k * slot.periodMs - slot.offsetMs;
+		return k * slot.activeMs + Math.min(Math.max(into, 0), slot.activeMs);
+	};
+	const inSlot = (wall) => {
+		if (!slot) return true;
+		const into = wall % slot.periodMs;
+		return into >= slot.offsetMs && into < slot.offsetMs + slot.activeMs;
+	};
 
 	const pickEnter = (now) => {
 		const { people } = o;
@@ -135,7 +152,7 @@ export async function runStep(o) {
 			fenceId: person.fenceId,
 			lat,
 			lng,
-			lagMs: performance.now() - start - plannedAt,
+			lagMs: activeElapsed(performance.now() - start) - plannedAt,
 			sentAt: Date.now(),
 			httpMs: null,
 			status: 0,
@@ -150,7 +167,7 @@ export async function runStep(o) {
 			deviceId: person.deviceId,
 			pings: [{ lat, lng, accuracy: 10, timestamp: new Date(ts).toISOString() }],
 		});
-		const job = fetch(`${o.origin}/v1/pings`, {
+		const job = fetch(`${o.origin}${o.path ?? "/v1/pings"}`, {
 			method: "POST",
 			headers: { authorization: `Bearer ${o.keyFor(person)}`, "content-type": "application/json" },
 			body,
@@ -178,19 +195,29 @@ export async function runStep(o) {
 	const interval = 1000 / o.rate;
 	// Bounded: the loop ends at durationMs (or on abort); each pass sends what is due.
 	while (!o.signal.aborted) {
-		const elapsed = performance.now() - start;
+		const wall = performance.now() - start;
+		const elapsed = activeElapsed(wall);
 		if (elapsed >= o.durationMs) break;
+		if (!inSlot(wall)) {
+			// Until this server's next turn.
+			const into = wall % slot.periodMs;
+			const wait = into < slot.offsetMs ? slot.offsetMs - into : slot.periodMs - into + slot.offsetMs;
+			await sleep(Math.max(1, Math.min(wait, 50)));
+			continue;
+		}
 		const due = Math.min(Math.floor(elapsed / interval) + 1, Math.ceil(o.durationMs / interval));
 		while (scheduled < due) launch(scheduled++ * interval);
-		await sleep(Math.max(0, Math.min(scheduled * interval - (performance.now() - start), 50)));
+		await sleep(Math.max(0, Math.min(scheduled * interval - activeElapsed(performance.now() - start), 50)));
 	}
-	const sendWindowMs = performance.now() - start;
+	const sendWindowMs = activeElapsed(performance.now() - start);
 	await Promise.allSettled([...inflight]);
+	const end = performance.now() - start;
 	return {
 		records,
 		skipped,
+		// With a slot: the time spent sending, and the wall time scaled to the share of it in turns.
 		sendWindowMs,
-		wallMs: performance.now() - start,
+		wallMs: slot ? (end * slot.activeMs) / slot.periodMs : end,
 		maxLagMs,
 		peakInFlight,
 	};

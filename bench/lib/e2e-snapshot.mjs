@@ -39,3 +39,17 @@ export async function snapshotService(root, dir, from) {
 	await symlink(path.join(root, "node_modules"), path.join(dir, "node_modules"), "dir");
 	return { dir, from, commit, uncommitted: from === "worktree" ? uncommitted : [] };
 }
+
+/**
+ * The floor program (bench/floor: its wrangler.toml, its Worker), copied for the same reason:
+ * `wrangler dev` must not restart it when the repository changes during a run.
+ *
+ * @param {string} root the repository
+ * @param {string} dir an empty directory to fill
+ * @returns {Promise<{ dir: string }>}
+ */
+export async function snapshotFloor(root, dir) {
+	await cp(path.join(root, "bench", "floor"), dir, { recursive: true });
+	await symlink(path.join(root, "node_modules"), path.join(dir, "node_modules"), "dir");
+	return { dir };
+}
