@@ -1,10 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
 import { parseStoredFence } from "../src/geo/fence-input.js";
+import { FenceSnapshotError, loadFenceIndex, serializeFenceIndex } from "../src/geo/index.js";
 import {
-	createNeighbourhood,
-	NEIGHBOURHOOD_MAX_FENCES,
+	fitNeighbourhood,
+	NEIGHBOURHOOD_ASK_MAX_FENCES,
 	NEIGHBOURHOOD_RADIUS_METERS,
 	type Neighbourhood,
+	type NeighbourhoodStamp,
+	neighbourhoodOver,
+	nextAskRadius,
+	snapCentre,
 } from "../src/geo/neighbourhood.js";
 import { type Bucket, type BucketRule, take } from "../src/limits/bucket.js";
 import { clickUrl, linksOf, type OfferLinks, signClick } from "../src/offers/click.js";
@@ -156,6 +161,34 @@ const KEYS: readonly StateKey[] = [
 const OFFER_KEYS: readonly StateKey[] = ["meta", "devices", "cooldowns", "sent", "exposure", "deliveries"];
 const PING_KEYS: readonly StateKey[] = [...OFFER_KEYS, "presence", "fences", "batches", "screening"];
 const CART_KEYS: readonly StateKey[] = [...OFFER_KEYS, "cart", "cartAnswers"];
+/**
+ * The storage key of the person's neighbourhood (src/geo/neighbourhood.ts), apart from the
+ * state: derived from the tenant's fences, written only when a shard call refreshed it, never
+ * exported, erased with the person and forgotten with location consent.
+ */
+const HOOD_KEY = "hood";
+
+/** The neighbourhood as stored: the copy (its index as a binary snapshot) and how far to ask next. */
+interface StoredHood {
+	v: 1;
+	/** Radius to ask the shard for at the next shard call. */
+	ask: number;
+	copy: {
+		stamp: NeighbourhoodStamp;
+		/** serializeFenceIndex of the fences kept. */
+		index: Uint8Array;
+		/** JSON of the kept fences' metadata by id, parsed when a fence is entered. */
+		meta: string;
+	} | null;
+}
+
+/** The neighbourhood in memory. */
+interface Hood {
+	n: Neighbourhood;
+	/** Metadata of the fences in the copy (parsed on first use). */
+	meta(id: string): FenceMeta | undefined;
+}
+
 /** Remembered cart answers: enough to absorb any webhook retry storm. */
 const CART_ANSWERS_MAX = 500;
 const CART_ANSWERS_TTL_MS = 7 * 86_400_000;
@@ -251,8 +284,21 @@ export class ShopperDO extends DurableObject<Env> {
 	private state: State | null = null;
 	private queue: Promise<unknown> = Promise.resolve();
 	private bucket: Bucket | null = null;
-	/** The fences around the person's last matched ping (src/geo/neighbourhood.ts). */
-	private hood: { n: Neighbourhood; meta: Map<string, FenceMeta> } | null = null;
+	/**
+	 * What storage holds, by key, as JSON, since the last load or save: a save writes only the
+	 * keys whose value differs (SQLite-backed storage bills each key written as a row).
+	 */
+	private stored = new Map<StateKey, string>();
+	/** When the alarm is set to ring, as far as this instance knows (undefined: not read yet). */
+	private alarmAt: number | null | undefined = undefined;
+	/** The fences around the person's last shard answer (src/geo/neighbourhood.ts), read with the state. */
+	private hood: Hood | null = null;
+	/** How far to ask the shard around the person at the next shard call. */
+	private hoodAsk = NEIGHBOURHOOD_RADIUS_METERS;
+	/** Whether storage holds a neighbourhood record. */
+	private hoodStored = false;
+	/** A neighbourhood to write with the next save, or "delete" to remove the stored one. */
+	private hoodPending: StoredHood | "delete" | null = null;
 	/** How pings were located since the object started: locally or by a shard call (tests, diagnostics). */
 	readonly lookups = { local: 0, shard: 0 };
 
@@ -266,7 +312,7 @@ export class ShopperDO extends DurableObject<Env> {
 			try {
 				return await fn();
 			} catch (e) {
-				this.state = null;
+				this.forget();
 				throw e;
 			}
 		};
@@ -282,9 +328,21 @@ export class ShopperDO extends DurableObject<Env> {
 		return r.ok ? null : { rateLimited: true, retryAfterSeconds: r.retryAfterSeconds };
 	}
 
+	/** Drops everything kept in memory from storage: the next request reads it again. */
+	private forget(): void {
+		this.state = null;
+		this.stored.clear();
+		this.alarmAt = undefined;
+		this.hood = null;
+		this.hoodAsk = NEIGHBOURHOOD_RADIUS_METERS;
+		this.hoodStored = false;
+		this.hoodPending = null;
+	}
+
 	private async load(): Promise<State> {
 		if (this.state) return this.state;
-		const m = await this.ctx.storage.get<unknown>([...KEYS]);
+		const m = await this.ctx.storage.get<unknown>([...KEYS, HOOD_KEY]);
+		this.readHood(m.get(HOOD_KEY));
 		// Our own storage, written only by save() below.
 		this.state = {
 			meta: (m.get("meta") as State["meta"]) ?? null,
@@ -302,19 +360,58 @@ export class ShopperDO extends DurableObject<Env> {
 			screening: (m.get("screening") as State["screening"]) ?? [],
 			erasedAt: (m.get("erasedAt") as number) ?? null,
 		};
+		this.stored.clear();
+		for (const k of KEYS) this.stored.set(k, JSON.stringify(this.state[k]));
 		return this.state;
 	}
 
+	/** The neighbourhood from its stored record (none when absent or of another format). */
+	private readHood(value: unknown): void {
+		this.hood = null;
+		this.hoodAsk = NEIGHBOURHOOD_RADIUS_METERS;
+		this.hoodStored = value !== undefined;
+		this.hoodPending = null;
+		const r = value as StoredHood | undefined;
+		if (r?.v !== 1) return;
+		this.hoodAsk = r.ask;
+		if (!r.copy) return;
+		try {
+			this.hood = hoodOf(neighbourhoodOver(r.copy.stamp, loadFenceIndex(r.copy.index)), r.copy.meta);
+		} catch (e) {
+			// A snapshot of another format: the next shard call takes a new copy.
+			if (!(e instanceof FenceSnapshotError)) throw e;
+		}
+	}
+
 	/**
-	 * Writes the given parts of the state (each its own storage key, so a ping does not
-	 * rewrite the cart), then sets the alarm for the next dwell or delivery retry.
+	 * Writes the given parts of the state that changed since they were read or written (each its
+	 * own storage key, so a ping does not rewrite the cart) and a refreshed neighbourhood, in one
+	 * call; then sets the alarm for the next dwell or delivery retry, when that time changed.
 	 */
 	private async save(s: State, keys: readonly StateKey[]): Promise<void> {
-		await this.ctx.storage.put(Object.fromEntries(keys.map((k) => [k, s[k]])));
+		const changed: Record<string, unknown> = {};
+		const json = new Map<StateKey, string>();
+		for (const k of keys) {
+			const j = JSON.stringify(s[k]);
+			if (this.stored.get(k) === j) continue;
+			changed[k] = s[k];
+			json.set(k, j);
+		}
+		const hood = this.hoodPending;
+		if (hood && hood !== "delete") changed[HOOD_KEY] = hood;
+		if (Object.keys(changed).length > 0) await this.ctx.storage.put(changed);
+		if (hood === "delete") await this.ctx.storage.delete(HOOD_KEY);
+		for (const [k, j] of json) this.stored.set(k, j);
+		if (hood) this.hoodStored = hood !== "delete";
+		this.hoodPending = null;
 		// One alarm serves both dwell and delivery retries: the earliest wins.
 		const times = [nextDwellAt(s.presence), ...s.deliveries.map((d) => d.nextAt)].filter((t) => t !== null);
-		if (times.length === 0) await this.ctx.storage.deleteAlarm();
-		else await this.ctx.storage.setAlarm(Math.min(...times));
+		const at = times.length === 0 ? null : Math.min(...times);
+		if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
+		if (at === this.alarmAt) return;
+		if (at === null) await this.ctx.storage.deleteAlarm();
+		else await this.ctx.storage.setAlarm(at);
+		this.alarmAt = at;
 	}
 
 	/**
@@ -346,6 +443,10 @@ export class ShopperDO extends DurableObject<Env> {
 			if (!input.consent.location) {
 				s.presence = emptyPresence();
 				s.fences = {};
+				// The copy of the fences around the person says roughly where they were.
+				this.hood = null;
+				this.hoodAsk = NEIGHBOURHOOD_RADIUS_METERS;
+				if (this.hoodStored) this.hoodPending = "delete";
 			}
 			await this.save(s, ["meta", "profile", "presence", "fences", "erasedAt"]);
 			return { updatedAt: iso(now) };
@@ -443,8 +544,7 @@ export class ShopperDO extends DurableObject<Env> {
 			const existed = (await this.load()).profile !== null;
 			await this.ctx.storage.deleteAlarm();
 			await this.ctx.storage.deleteAll();
-			this.state = null;
-			this.hood = null;
+			this.forget();
 			await this.ctx.storage.put("erasedAt", now);
 			return existed;
 		});
@@ -606,6 +706,8 @@ export class ShopperDO extends DurableObject<Env> {
 	/** Dwell: fires at the moment it falls due, with no new ping needed. */
 	override async alarm(): Promise<void> {
 		await this.serialize(async () => {
+			// The alarm that rang is no longer set (unless this handler sets it again).
+			this.alarmAt = null;
 			const s = await this.load();
 			if (!s.meta) return;
 			const now = Date.now();
@@ -698,7 +800,7 @@ export class ShopperDO extends DurableObject<Env> {
 			return pings.map((p) => {
 				const inside = hood.n.match(p.lat, p.lng);
 				for (const id of inside) {
-					const meta = hood.meta.get(id);
+					const meta = hood.meta(id);
 					if (meta) s.fences[id] = meta;
 				}
 				return { inside, distanceTo: (id) => hood.n.distanceTo(id, p.lat, p.lng) };
@@ -713,18 +815,19 @@ export class ShopperDO extends DurableObject<Env> {
 		});
 		const last = pings[pings.length - 1];
 		const lastKey = keys[keys.length - 1] ?? "";
+		const centre = last ? snapCentre(last.lat, last.lng) : null;
 		const out: PingLookup[] = new Array(pings.length);
 		const ask = (candidates: string[], around: boolean) =>
 			Promise.all(
 				[...byShard].map(async ([key, idx]) => {
 					const stub = shardStub(this.env, tenant.id, key);
 					const wanted =
-						around && last && key === lastKey
+						around && centre && key === lastKey
 							? {
-									lat: last.lat,
-									lng: last.lng,
-									radius: NEIGHBOURHOOD_RADIUS_METERS,
-									max: NEIGHBOURHOOD_MAX_FENCES,
+									lat: centre.lat,
+									lng: centre.lng,
+									radius: this.hoodAsk,
+									max: NEIGHBOURHOOD_ASK_MAX_FENCES,
 								}
 							: null;
 					const answer: ShardAnswer = await stub.query(
@@ -753,26 +856,44 @@ export class ShopperDO extends DurableObject<Env> {
 		return out;
 	}
 
-	/** Keeps the fences around the person's last ping (in memory only: an evicted object asks again). */
+	/**
+	 * Keeps the fences around the person's last ping: all that the shard handed over, or the
+	 * nearest of them with a smaller radius when they are too many (src/geo/neighbourhood.ts), in
+	 * memory and, with the next save, in storage; and how far to ask next time.
+	 */
 	private keepNeighbourhood(
 		shard: string,
 		version: number,
 		at: { lat: number; lng: number; radius: number },
 		fences: StoredFence[] | null,
 	): void {
-		if (!fences) {
+		const stamp: NeighbourhoodStamp = { shard, version, lat: at.lat, lng: at.lng, radius: at.radius };
+		const fit = fences
+			? fitNeighbourhood(
+					stamp,
+					fences.map((f) => ({ fence: parseStoredFence(JSON.parse(f.fence)), bytes: f.fence.length })),
+				)
+			: null;
+		const ask = nextAskRadius(at.radius, fit?.stamp.radius ?? null, fences === null);
+		if (!fit) {
+			const unchanged = this.hood === null && this.hoodAsk === ask && this.hoodStored;
 			this.hood = null;
+			this.hoodAsk = ask;
+			if (!unchanged) this.hoodPending = { v: 1, ask, copy: null };
 			return;
 		}
-		const parsed = fences.map((f) => parseStoredFence(JSON.parse(f.fence)));
-		this.hood = {
-			n: createNeighbourhood({ shard, version, lat: at.lat, lng: at.lng, radius: at.radius }, parsed),
-			meta: new Map(
-				parsed.map(({ id, name, tags, metadata, dwellSeconds }) => [
-					id,
-					{ id, name, tags, metadata, dwellSeconds },
-				]),
-			),
+		const meta: Record<string, FenceMeta> = {};
+		for (const { fence } of fit.kept) {
+			const { id, name, tags, metadata, dwellSeconds } = fence;
+			meta[id] = { id, name, tags, metadata, dwellSeconds };
+		}
+		const metaJson = JSON.stringify(meta);
+		this.hood = hoodOf(neighbourhoodOver(fit.stamp, fit.index), metaJson, meta);
+		this.hoodAsk = ask;
+		this.hoodPending = {
+			v: 1,
+			ask,
+			copy: { stamp: fit.stamp, index: serializeFenceIndex(fit.index), meta: metaJson },
 		};
 	}
 
@@ -1013,6 +1134,18 @@ function templateVars(s: State, campaign: Campaign, trigger: TriggerEvent): Reco
 		) ?? trigger.items[0];
 	const offerSku = (t.type === "cart" ? t.offerSku : undefined) ?? campaign.offerSku ?? "";
 	return { ...base, item: item ?? {}, offer: { sku: offerSku } };
+}
+
+/** A neighbourhood in memory, its fences' metadata parsed from `metaJson` when first needed. */
+function hoodOf(n: Neighbourhood, metaJson: string, parsed: Record<string, FenceMeta> | null = null): Hood {
+	let meta = parsed;
+	return {
+		n,
+		meta: (id) => {
+			meta ??= JSON.parse(metaJson) as Record<string, FenceMeta>;
+			return Object.hasOwn(meta, id) ? meta[id] : undefined;
+		},
+	};
 }
 
 /** Keeps the newest `max` entries younger than `ttlMs`. */
