@@ -524,6 +524,7 @@ export function gridCoordinate(shifted: number, level: number): number {
 let edgeOf = new Uint8Array(64);
 let oddOf = new Uint8Array(64);
 let insideOf = new Uint8Array(64);
+let openOf = new Int32Array(64);
 let columnX = new Float64Array(3 * 8);
 let rowY = new Float64Array(3 * 8);
 
@@ -581,10 +582,11 @@ export function classifySquares(
  * A polygon against widened squares: Edge when any ring edge meets the square (separating-axis
  * test: the two boxes, then the edge's normal), else the inside-ness of the whole square is that
  * of its centre, a point more than GRID_EPS / 2 from every edge, where floating-point even-odd
- * answers (turf's and this one) agree with the true geometry. One pass over the edges: each is
- * tested against the squares its box may meet and crosses the centre lines of the rows it may
- * span; the candidate ranges are supersets (the tests decide), so the answers are those of testing
- * every edge against every square.
+ * answers (turf's and this one) agree with the true geometry. Two passes: each edge against the
+ * squares its box may meet (a superset: the test decides), stopping as soon as every square is an
+ * edge square (most small fences: their outline crosses all their squares); then the even-odd rule
+ * at the centres of the few squares left. The answers are those of testing every edge against
+ * every square.
  */
 function polygonSquares(
 	geo: Float64Array,
@@ -601,23 +603,22 @@ function polygonSquares(
 		edgeOf = new Uint8Array(2 * cells);
 		oddOf = new Uint8Array(2 * cells);
 		insideOf = new Uint8Array(2 * cells);
+		openOf = new Int32Array(2 * cells);
 	}
 	const edge = edgeOf;
-	const odd = oddOf;
-	const inside = insideOf;
 	const xs = columnX;
 	const ys = rowY;
 	edge.fill(0, 0, cells);
-	inside.fill(0, 0, cells);
+	let edges = 0;
 	// A power of two: exact, and so are the products below up to the final rounding.
 	const inv = 1 / size;
 	const widen = 2 * GRID_EPS;
 	const lastRow = ny - 1;
 	const lastColumn = nx - 1;
-	let q = at + POLYGON_PARTS;
+	const body = at + POLYGON_PARTS;
+	let q = body;
 	const parts = geo[q++] ?? 0;
-	for (let part = 0; part < parts; part++) {
-		odd.fill(0, 0, cells);
+	scan: for (let part = 0; part < parts; part++) {
 		const rings = geo[q++] ?? 0;
 		for (let r = 0; r < rings; r++) {
 			const start = q + 1;
@@ -630,21 +631,9 @@ function polygonSquares(
 				const by = geo[i + 3] ?? 0;
 				const minY = Math.min(ay, by);
 				const maxY = Math.max(ay, by);
-				// Rows whose centre line the edge may cross: the even-odd rule at each square's centre.
-				const c0 = Math.max(0, Math.floor((minY + 90) * inv - 0.5 - 1e-6) - iy0);
-				const c1 = Math.min(lastRow, Math.floor((maxY + 90) * inv - 0.5 + 1e-6) - iy0);
-				for (let j = c0; j <= c1; j++) {
-					const cy = ys[3 * j + 2] ?? 0;
-					if (ay > cy !== by > cy) {
-						const crossing = ((bx - ax) * (cy - ay)) / (by - ay) + ax;
-						for (let k = 0, c = j * nx; k < nx; k++, c++) {
-							if ((xs[3 * k + 2] ?? 0) < crossing) odd[c] = (odd[c] ?? 0) ^ 1;
-						}
-					}
-				}
-				// Squares the edge's box may meet.
 				const minX = Math.min(ax, bx);
 				const maxX = Math.max(ax, bx);
+				// Squares the edge's box may meet.
 				const j0 = Math.max(0, Math.floor((minY - widen + 90) * inv) - iy0);
 				const j1 = Math.min(lastRow, Math.floor((maxY + widen + 90) * inv) - iy0);
 				const k0 = Math.max(0, Math.floor((minX - widen + 180) * inv) - ix0);
@@ -669,11 +658,56 @@ function polygonSquares(
 						if ((s00 > 0 && s10 > 0 && s01 > 0 && s11 > 0) || (s00 < 0 && s10 < 0 && s01 < 0 && s11 < 0))
 							continue;
 						edge[c] = 1;
+						if (++edges === cells) break scan;
 					}
 				}
 			}
 		}
-		for (let c = 0; c < cells; c++) inside[c] = (inside[c] ?? 0) | (odd[c] ?? 0);
+	}
+	if (edges === cells) {
+		out.fill(CellClass.Edge, 0, cells);
+		return;
+	}
+	// The squares left, and the even-odd rule at their centres, part by part (a point is in the
+	// fence when it is in any part).
+	const open = openOf;
+	const odd = oddOf;
+	const inside = insideOf;
+	let m = 0;
+	for (let c = 0; c < cells; c++) {
+		if (edge[c] === 0) {
+			open[m++] = c;
+			inside[c] = 0;
+		}
+	}
+	q = body + 1;
+	for (let part = 0; part < parts; part++) {
+		for (let n = 0; n < m; n++) odd[open[n] ?? 0] = 0;
+		const rings = geo[q++] ?? 0;
+		for (let r = 0; r < rings; r++) {
+			const start = q + 1;
+			const end = start + 2 * (geo[q] ?? 0);
+			q = end;
+			for (let i = start; i + 2 < end; i += 2) {
+				const ax = geo[i] ?? 0;
+				const ay = geo[i + 1] ?? 0;
+				const bx = geo[i + 2] ?? 0;
+				const by = geo[i + 3] ?? 0;
+				for (let n = 0; n < m; n++) {
+					const c = open[n] ?? 0;
+					const j = (c / nx) | 0;
+					const cy = ys[3 * j + 2] ?? 0;
+					if (ay > cy !== by > cy) {
+						const crossing = ((bx - ax) * (cy - ay)) / (by - ay) + ax;
+						if ((xs[3 * (c - j * nx) + 2] ?? 0) < crossing) odd[c] = (odd[c] ?? 0) ^ 1;
+					}
+				}
+			}
+		}
+		for (let n = 0; n < m; n++) {
+			const c = open[n] ?? 0;
+			inside[c] = (inside[c] ?? 0) | (odd[c] ?? 0);
+		}
 	}
 	for (let c = 0; c < cells; c++) {
 		out[c] = edge[c] === 1 ? CellClass.Edge : inside[c] === 1 ? CellClass.Full : CellClass.Out;
