@@ -168,6 +168,9 @@ const CART_KEYS: readonly StateKey[] = [...OFFER_KEYS, "cart", "cartAnswers"];
  */
 const HOOD_KEY = "hood";
 
+/** A stored neighbourhood stays under this (a stored value may be 2 MB with its key). */
+const HOOD_MAX_STORED_BYTES = 1024 * 1024;
+
 /** The neighbourhood as stored: the copy (its index as a binary snapshot) and how far to ask next. */
 interface StoredHood {
 	v: 1;
@@ -343,6 +346,7 @@ export class ShopperDO extends DurableObject<Env> {
 		if (this.state) return this.state;
 		const m = await this.ctx.storage.get<unknown>([...KEYS, HOOD_KEY]);
 		this.readHood(m.get(HOOD_KEY));
+		const seen = (m.get("presence") as { seen?: Record<string, number> } | undefined)?.seen ?? {};
 		// Our own storage, written only by save() below.
 		this.state = {
 			meta: (m.get("meta") as State["meta"]) ?? null,
@@ -360,8 +364,13 @@ export class ShopperDO extends DurableObject<Env> {
 			screening: (m.get("screening") as State["screening"]) ?? [],
 			erasedAt: (m.get("erasedAt") as number) ?? null,
 		};
+		// Devices' last-seen times travel with presence (see storedValue).
+		for (const [id, d] of Object.entries(this.state.devices)) {
+			const t = seen[id];
+			if (typeof t === "number") d.lastSeenAt = t;
+		}
 		this.stored.clear();
-		for (const k of KEYS) this.stored.set(k, JSON.stringify(this.state[k]));
+		for (const k of KEYS) this.stored.set(k, fingerprint(this.state, k));
 		return this.state;
 	}
 
@@ -392,9 +401,9 @@ export class ShopperDO extends DurableObject<Env> {
 		const changed: Record<string, unknown> = {};
 		const json = new Map<StateKey, string>();
 		for (const k of keys) {
-			const j = JSON.stringify(s[k]);
+			const j = fingerprint(s, k);
 			if (this.stored.get(k) === j) continue;
-			changed[k] = s[k];
+			changed[k] = storedValue(s, k);
 			json.set(k, j);
 		}
 		const hood = this.hoodPending;
@@ -482,7 +491,8 @@ export class ShopperDO extends DurableObject<Env> {
 				createdAt: prev?.createdAt ?? now,
 				lastSeenAt: now,
 			};
-			await this.save(s, ["devices"]);
+			// Presence holds the devices' last-seen times.
+			await this.save(s, ["devices", "presence"]);
 			return { lastSeenAt: iso(now) };
 		});
 	}
@@ -888,13 +898,17 @@ export class ShopperDO extends DurableObject<Env> {
 			meta[id] = { id, name, tags, metadata, dwellSeconds };
 		}
 		const metaJson = JSON.stringify(meta);
+		const index = serializeFenceIndex(fit.index);
+		// Far under a stored value's limit (2 MB) by the copy's own limits; checked all the same.
+		if (index.byteLength + 2 * metaJson.length > HOOD_MAX_STORED_BYTES) {
+			this.hood = null;
+			this.hoodAsk = nextAskRadius(at.radius, null, true);
+			this.hoodPending = { v: 1, ask: this.hoodAsk, copy: null };
+			return;
+		}
 		this.hood = hoodOf(neighbourhoodOver(fit.stamp, fit.index), metaJson, meta);
 		this.hoodAsk = ask;
-		this.hoodPending = {
-			v: 1,
-			ask,
-			copy: { stamp: fit.stamp, index: serializeFenceIndex(fit.index), meta: metaJson },
-		};
+		this.hoodPending = { v: 1, ask, copy: { stamp: fit.stamp, index, meta: metaJson } };
 	}
 
 	/** Geofence events: decides each against the geofence campaigns (read here unless given). */
@@ -1134,6 +1148,26 @@ function templateVars(s: State, campaign: Campaign, trigger: TriggerEvent): Reco
 		) ?? trigger.items[0];
 	const offerSku = (t.type === "cart" ? t.offerSku : undefined) ?? campaign.offerSku ?? "";
 	return { ...base, item: item ?? {}, offer: { sku: offerSku } };
+}
+
+/**
+ * What a key is stored as: the state's value, except that presence also carries the devices'
+ * last-seen times. A ping changes presence (its last fix) and the sending device's last-seen
+ * time: kept together, that is one row written, not two; the devices key is written only when
+ * something else about a device changes. Every change of a last-seen time (a ping, a device
+ * registered again) saves presence, so its times are the current ones and win when loading.
+ */
+function storedValue(s: State, k: StateKey): unknown {
+	if (k !== "presence") return s[k];
+	const seen: Record<string, number> = {};
+	for (const [id, d] of Object.entries(s.devices)) seen[id] = d.lastSeenAt;
+	return { ...s.presence, seen };
+}
+
+/** What decides whether a key changed since it was stored: its stored JSON, devices without last-seen times. */
+function fingerprint(s: State, k: StateKey): string {
+	if (k !== "devices") return JSON.stringify(storedValue(s, k));
+	return JSON.stringify(Object.entries(s.devices).map(([id, d]) => [id, { ...d, lastSeenAt: 0 }]));
 }
 
 /** A neighbourhood in memory, its fences' metadata parsed from `metaJson` when first needed. */

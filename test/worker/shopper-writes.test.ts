@@ -86,7 +86,7 @@ async function pingAt(
 }
 
 describe("what a ping writes", () => {
-	it("a ping that only moves the person writes their last fix and device, not the other keys, and no alarm call", async () => {
+	it("a ping that only moves the person writes one key (last fix and the device's last-seen time), and no alarm call", async () => {
 		const t = await createTenant("writes-plain");
 		await uploadFences(t, [squareFence("a", NANTES, 60)]);
 		const p = await registerPerson(t, "p");
@@ -97,8 +97,13 @@ describe("what a ping writes", () => {
 		await pingAt(t, tenant, p, offset(NANTES, 0, -400), start);
 		const second = await pingAt(t, tenant, p, offset(NANTES, 0, -390), start + 120_000);
 		expect(second.result.events).toEqual([]);
-		expect(second.written.keys.sort()).toEqual(["devices", "presence"]);
+		expect(second.written.keys).toEqual(["presence"]);
 		expect(second.written.other).toEqual([]);
+		// The device's last-seen time is the ping's, read back by a fresh instance.
+		const seen = await onFresh(t, p.userId, (o) => o.getProfile());
+		expect(seen.result?.devices).toEqual([
+			expect.objectContaining({ deviceId: p.deviceId, lastSeenAt: new Date(start + 120_000).toISOString() }),
+		]);
 		// Without a device, only the last fix.
 		const third = await onFresh(t, p.userId, async (o) => {
 			const now = start + 240_000;
@@ -146,7 +151,7 @@ describe("what a ping writes", () => {
 		// Still inside, the dwell not due: the alarm stays as it is.
 		const stay = await pingAt(t, tenant, p, offset(NANTES, 5, 0), start + 60_000);
 		expect(stay.result.events).toEqual([]);
-		expect(stay.written.keys.sort()).toEqual(["devices", "presence"]);
+		expect(stay.written.keys).toEqual(["presence"]);
 		expect(stay.written.other).toEqual([]);
 		// Out: the dwell alarm is no longer needed.
 		const exit = await pingAt(t, tenant, p, offset(NANTES, 0, -300), start + 90_000);
