@@ -21,8 +21,8 @@
  * Splitting a leaf needs only the fences it holds: any point that reached it had all its nearby
  * fences there.
  */
-import { cellToParent, getResolution, gridDisk, latLngToCell } from "h3-js";
-import { coverFence } from "./cover.js";
+import { cellToParent, getResolution, latLngToCell } from "h3-js";
+import { cellNeighbours, coverFence } from "./cover.js";
 import { GeoError } from "./errors.js";
 import { prepareFence } from "./exact.js";
 import type { Fence } from "./types.js";
@@ -88,14 +88,19 @@ export function shardsOfFence(
 	}
 	const buffer = bufferMeters * BUFFER_SLACK + BUFFER_SLACK_METERS;
 	const prepared = prepareFence(f);
-	const splitRes = splitResolutions(splits);
 	const out: string[] = [];
 	for (let res = ROOT_SHARD_RESOLUTION; res <= MAX_SHARD_RESOLUTION; res++) {
-		// No point reaches this resolution unless a cell one coarser was split.
-		if (res > ROOT_SHARD_RESOLUTION && !splitRes.has(res - 1)) break;
 		const cover = coverFence(prepared, res, buffer, Number.POSITIVE_INFINITY);
-		if (cover === null) continue;
-		for (const cell of cover.keys()) if (isLeaf(cell, splits)) out.push(cell);
+		if (cover === null) break;
+		// A point within the buffer has its cell of this resolution in the cover; it reaches the
+		// next resolution only if that cell is split. No split cell in the cover: no point near
+		// this fence goes finer, wherever else the tenant has split cells.
+		let deeper = false;
+		for (const cell of cover.keys()) {
+			if (splits.has(cell)) deeper = true;
+			else if (isLeaf(cell, splits)) out.push(cell);
+		}
+		if (!deeper) break;
 	}
 	return out.sort();
 }
@@ -109,15 +114,8 @@ export function isLeaf(cell: string, splits: ShardSplits): boolean {
 	const res = getResolution(cell);
 	if (res === ROOT_SHARD_RESOLUTION) return true;
 	if (res < ROOT_SHARD_RESOLUTION || res > MAX_SHARD_RESOLUTION) return false;
-	for (const near of gridDisk(cellToParent(cell, res - 1), 1)) if (splits.has(near)) return true;
+	for (const near of cellNeighbours(cellToParent(cell, res - 1))) if (splits.has(near)) return true;
 	return false;
-}
-
-/** The resolutions at which some cell is split. */
-function splitResolutions(splits: ShardSplits): Set<number> {
-	const out = new Set<number>();
-	for (const cell of splits) out.add(getResolution(cell));
-	return out;
 }
 
 /** Whether a leaf at this cell may still be split (it is coarser than the finest leaves). */
