@@ -157,7 +157,8 @@ function circleClassifier(c: PreparedCircle, buffer: number): (cell: string) => 
 		if (toCentre > (c.radius + buffer + g.circumradius) * (1 + 1e-9) + 0.001) return CellClass.Out;
 		if (buffer !== 0) return CellClass.Edge;
 		let farthestCorner = 0;
-		for (const v of g.boundary) farthestCorner = Math.max(farthestCorner, haversineMeters(lat, lng, v[0], v[1]));
+		for (const v of g.boundary)
+			farthestCorner = Math.max(farthestCorner, haversineMeters(lat, lng, v[0], v[1]));
 		// The cap is convex and holds every corner, hence the whole cell.
 		if (farthestCorner <= c.radius - (0.02 * g.maxEdge + 0.01)) return CellClass.Full;
 		return CellClass.Edge;
