@@ -108,7 +108,10 @@ export async function phaseCosts(origin, tag, requests, opts = {}) {
 			sum(coalesce(${j("cloudflare.d1.response.rows_read")}, 0)) AS d1RowsRead,
 			sum(coalesce(${j("cloudflare.d1.response.rows_written")}, 0)) AS d1RowsWritten,
 			sum(coalesce(${j("cloudflare.durable_object.response.rows_read")}, 0)) AS doSqlRowsRead,
-			sum(coalesce(${j("cloudflare.durable_object.response.rows_written")}, 0)) AS doSqlRowsWritten
+			sum(coalesce(${j("cloudflare.durable_object.response.rows_written")}, 0)) AS doSqlRowsWritten,
+			-- key-value storage calls: how many keys each named (a put of n keys writes n rows)
+			sum(CASE WHEN s.name IN ('durable_object_storage_get', 'durable_object_storage_put', 'durable_object_storage_delete')
+				THEN coalesce(${j("cloudflare.durable_object.kv.query.keys.count")}, 1) ELSE 0 END) AS kvKeys
 		FROM spans s
 		WHERE s.trace_id IN (SELECT trace_id FROM complete)
 			-- miniflare's local Durable Object wrapper records each object's name: not the service's
@@ -138,6 +141,40 @@ export async function phaseCosts(origin, tag, requests, opts = {}) {
 		list.sort((a, b) => a - b);
 		wallMs[m] = { n: list.length, p50: pct(list, 50), p90: pct(list, 90), max: list.at(-1) };
 	}
+	// Wall time of the request (the Worker's invocation) and of the person's object, by whether
+	// the person's object called a shard or answered from its neighbourhood copy.
+	const split = await traceQuery(
+		origin,
+		`${COMPLETE}
+		SELECT r.duration_ms AS rootMs,
+			(SELECT max(p.duration_ms) FROM spans p WHERE p.trace_id = r.trace_id AND p.kind = 'jsrpc'
+				AND json_extract(p.attributes, '$."jsrpc.method"') = 'pings') AS personMs,
+			EXISTS (SELECT 1 FROM spans q WHERE q.trace_id = r.trace_id AND q.kind = 'jsrpc'
+				AND json_extract(q.attributes, '$."faas.trigger"') = 'jsrpc'
+				AND json_extract(q.attributes, '$."jsrpc.method"') = 'query') AS shard
+		FROM spans r
+		WHERE r.parent_id IS NULL AND r.trace_id IN (SELECT trace_id FROM complete) AND r.duration_ms IS NOT NULL`,
+		[like],
+	);
+	const bySource = {};
+	for (const [name, flag] of [
+		["local", 0],
+		["shard", 1],
+	]) {
+		const rows = split.filter((r) => Number(r.shard) === flag);
+		const root = rows.map((r) => Number(r.rootMs)).sort((a, b) => a - b);
+		const person = rows
+			.map((r) => Number(r.personMs))
+			.filter((x) => Number.isFinite(x))
+			.sort((a, b) => a - b);
+		bySource[name] = {
+			n: rows.length,
+			requestMsP50: pct(root, 50),
+			requestMsP90: pct(root, 90),
+			personMsP50: pct(person, 50),
+			personMsP90: pct(person, 90),
+		};
+	}
 	let inWindow = null;
 	if (opts.window) {
 		const counted = await traceQuery(
@@ -156,6 +193,7 @@ export async function phaseCosts(origin, tag, requests, opts = {}) {
 		...summarizeSpans(rows, seen.complete, requests),
 		tracedRoots: seen.roots,
 		durableObjectWallMs: wallMs,
+		latencyBySource: bySource,
 		invocationsInWindow: inWindow,
 	};
 }
@@ -183,6 +221,20 @@ export function summarizeSpans(rows, traced, requests) {
 		const op = String(r.name).replace("durable_object_storage_", "");
 		storageOps[op] = (storageOps[op] ?? 0) + Number(r.n);
 	}
+	/** Keys named by key-value calls (a key put is a row written, a key got a row read). */
+	const kvKeys = {};
+	for (const r of rows.filter((x) => String(x.name).startsWith("durable_object_storage_"))) {
+		const op = String(r.name).replace("durable_object_storage_", "");
+		if (Number(r.kvKeys ?? 0) > 0) kvKeys[op] = (kvKeys[op] ?? 0) + Number(r.kvKeys);
+	}
+	// Rows written by storage: keys put or deleted, alarms set or deleted, SQL rows written.
+	const rowsWritten =
+		(kvKeys.put ?? 0) +
+		(kvKeys.delete ?? 0) +
+		(storageOps.setAlarm ?? 0) +
+		(storageOps.deleteAlarm ?? 0) +
+		sum((r) => String(r.name) === "durable_object_storage_exec", "doSqlRowsWritten");
+	for (const op of Object.keys(kvKeys)) kvKeys[op] = per(kvKeys[op]);
 	for (const op of Object.keys(storageOps)) storageOps[op] = per(storageOps[op]);
 	const d1Queries = {};
 	for (const r of rows.filter((x) => x.kind === "d1"))
@@ -208,6 +260,8 @@ export function summarizeSpans(rows, traced, requests) {
 			doSqlRowsRead: per(sum(() => true, "doSqlRowsRead")),
 			doSqlRowsWritten: per(sum(() => true, "doSqlRowsWritten")),
 			storageOps,
+			kvKeys,
+			storageRowsWritten: per(rowsWritten),
 			subrequests,
 		},
 	};
