@@ -80,17 +80,20 @@ export class GeoShardDO extends DurableObject<Env> {
 	 * Removes, then replaces or adds fences (each given as its id and normalized JSON), all or
 	 * nothing; the next query sees the change. A write that adds fences and would leave the object
 	 * holding more than {@link MAX_SHARD_BYTES} of fence JSON is refused whole (nothing changes),
-	 * unless it is a `restore` (putting back what D1 holds after a failed change).
+	 * unless it is a `restore` (putting back what D1 holds after a failed change). With `reset`,
+	 * everything held before is dropped first (a leaf that a split just created: anything there
+	 * is left over from an earlier split that failed).
 	 */
 	async apply(
 		upserts: StoredFence[],
 		removals: string[],
-		opts: { restore?: boolean | undefined } = {},
+		opts: { restore?: boolean | undefined; reset?: boolean | undefined } = {},
 	): Promise<ApplyResult> {
 		const sql = this.ctx.storage.sql;
 		let result: ApplyResult = { ok: true, bytes: 0 };
 		try {
 			this.ctx.storage.transactionSync(() => {
+				if (opts.reset) sql.exec("DELETE FROM fences");
 				const before = this.storedBytes();
 				sql.exec("DELETE FROM snapshot");
 				for (const id of removals) sql.exec("DELETE FROM fences WHERE id = ?", id);

@@ -176,12 +176,13 @@ export function planShardCalls(changes: Map<string, ShardChange>, maxBytes = SHA
  *
  * @param opts.restore writes that put back what D1 holds: never refused for size
  * @param opts.attempts tries per call when it throws (a refusal is final)
+ * @param opts.reset keys whose objects are emptied by their first call (see `GeoShardDO.apply`)
  */
 export async function writeShardCalls(
 	env: Env,
 	tenantId: string,
 	calls: ShardCall[],
-	opts: { restore?: boolean; attempts?: number } = {},
+	opts: { restore?: boolean; attempts?: number; reset?: ReadonlySet<string> } = {},
 ): Promise<ShardWriteOutcome> {
 	const byKey = new Map<string, ShardCall[]>();
 	for (const c of calls) {
@@ -192,10 +193,13 @@ export async function writeShardCalls(
 	const queue = [...byKey.values()];
 	let failure: ShardWriteOutcome | null = null;
 	const attempts = Math.max(1, opts.attempts ?? 1);
-	const apply = async (c: ShardCall): Promise<ApplyResult> => {
+	const apply = async (c: ShardCall, reset: boolean): Promise<ApplyResult> => {
 		for (let i = 1; ; i++) {
 			try {
-				return await shardStub(env, tenantId, c.key).apply(c.upserts, c.removals, { restore: opts.restore });
+				return await shardStub(env, tenantId, c.key).apply(c.upserts, c.removals, {
+					restore: opts.restore,
+					reset,
+				});
 			} catch (error) {
 				if (i >= attempts) throw error;
 			}
@@ -204,10 +208,10 @@ export async function writeShardCalls(
 	// Never rejects: a failure is recorded, so Promise.all below waits for every call in flight.
 	const worker = async () => {
 		for (let keyCalls = queue.shift(); keyCalls && !failure; keyCalls = queue.shift()) {
-			for (const c of keyCalls) {
+			for (const [i, c] of keyCalls.entries()) {
 				if (failure) return;
 				try {
-					const result = await apply(c);
+					const result = await apply(c, i === 0 && (opts.reset?.has(c.key) ?? false));
 					if (!result.ok)
 						failure ??= {
 							ok: false,

@@ -124,6 +124,67 @@ export function canSplit(cell: string): boolean {
 }
 
 /**
+ * Plans the splits of dense leaves in one go, in memory: `dense` are split, then every leaf that
+ * takes their place and would hold more than `maxFences` fences (or `maxBytes` of fence JSON) is
+ * split too, and so on down to {@link MAX_SHARD_RESOLUTION}. `fences` must be every fence the
+ * dense leaves hold or receive: the leaves that take a dense leaf's place are reached only by
+ * points of its cell, whose nearby fences are all among them.
+ *
+ * @param fences the fences of the dense leaves (held and incoming), with their JSON size
+ * @param splits the tenant's layout now
+ * @param dense leaves to split (cells of the layout now)
+ * @param maxFences a leaf's fence budget
+ * @param maxBytes a leaf's byte budget
+ * @returns the new layout (a superset of `splits`) and every fence's leaf cells under it
+ */
+export function planSplits<T extends { fence: Fence; bytes: number }>(
+	fences: readonly T[],
+	splits: ShardSplits,
+	dense: Iterable<string>,
+	maxFences: number,
+	maxBytes = Number.POSITIVE_INFINITY,
+): { splits: Set<string>; cells: Map<T, string[]> } {
+	const next = new Set(splits);
+	const cells = new Map<T, string[]>();
+	let fresh = new Set<string>();
+	for (const cell of dense) if (canSplit(cell)) fresh.add(cell);
+	let pending = fences;
+	while (fresh.size > 0) {
+		for (const cell of fresh) next.add(cell);
+		const byLeaf = new Map<string, { list: T[]; bytes: number }>();
+		for (const item of pending) {
+			const leaves = shardsOfFence(item.fence, SHARD_BUFFER_METERS, next);
+			// Final unless one of these leaves is split below, and then the item is pending again.
+			cells.set(item, leaves);
+			for (const cell of leaves) {
+				const res = getResolution(cell);
+				// Only the leaves that just took a split cell's place (reached by points of the split
+				// cell: their parent is it or a neighbour, as in isLeaf) can have grown.
+				if (res <= ROOT_SHARD_RESOLUTION || !nearAny(cellToParent(cell, res - 1), fresh)) continue;
+				let leaf = byLeaf.get(cell);
+				if (!leaf) {
+					leaf = { list: [], bytes: 0 };
+					byLeaf.set(cell, leaf);
+				}
+				leaf.list.push(item);
+				leaf.bytes += item.bytes;
+			}
+		}
+		const over = [...byLeaf].filter(
+			([cell, leaf]) => (leaf.list.length > maxFences || leaf.bytes > maxBytes) && canSplit(cell),
+		);
+		fresh = new Set(over.map(([cell]) => cell));
+		pending = [...new Set(over.flatMap(([, leaf]) => leaf.list))];
+	}
+	return { splits: next, cells };
+}
+
+function nearAny(cell: string, cells: ReadonlySet<string>): boolean {
+	for (const near of cellNeighbours(cell)) if (cells.has(near)) return true;
+	return false;
+}
+
+/**
  * The layout that sizing leaves for these fences one upload after another would reach: every
  * leaf holding more than `maxFences` split, finest first allowed at {@link MAX_SHARD_RESOLUTION}.
  * For planning and benchmarks (the service splits incrementally, see worker/routes/geofences.ts).

@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import { GeoError } from "../../src/geo/errors.js";
 import { createFenceIndex } from "../../src/geo/index.js";
 import {
+	layoutFor,
 	MAX_SHARD_RESOLUTION,
+	planSplits,
 	ROOT_SHARD_RESOLUTION,
 	SHARD_BUFFER_METERS,
 	shardOfPoint,
@@ -232,5 +234,70 @@ describe("shardsOfFence", () => {
 		expect(missing.slice(0, 10)).toEqual([]);
 		expect(within).toBeGreaterThan(4_000);
 		expect(deep).toBeGreaterThan(500);
+	});
+});
+
+describe("planSplits", () => {
+	// A dense city (1,200 stores within ~3 km) and a sparse region around it (300 within ~60 km).
+	function cluster(): Fence[] {
+		const rng = prng(SEED + 7);
+		const out: Fence[] = [];
+		for (let i = 0; i < 1500; i++) {
+			const dense = i < 1200;
+			const [lat, lng] = destination(
+				48.8566,
+				2.3522,
+				between(rng, 0, 360),
+				dense ? 3000 * Math.sqrt(rng()) : 60_000 * Math.sqrt(rng()),
+			);
+			out.push(fence(`s${i}`, { type: "Point", coordinates: [lng, lat] }, between(rng, 50, 300)));
+		}
+		return out;
+	}
+
+	it("plans, from the root, the layout sizing reaches, and every fence's cells under it", () => {
+		const fences = cluster();
+		const budget = 200;
+		const rootCounts = new Map<string, number>();
+		for (const f of fences)
+			for (const cell of shardsOfFence(f)) rootCounts.set(cell, (rootCounts.get(cell) ?? 0) + 1);
+		const dense = [...rootCounts].filter(([, n]) => n > budget).map(([cell]) => cell);
+		expect(dense.length).toBeGreaterThan(0);
+		const items = fences.map((fence) => ({ fence, bytes: 100 }));
+		const plan = planSplits(items, new Set(), dense, budget);
+		expect(plan.splits).toEqual(layoutFor(fences, budget));
+		// Every fence of the dense leaves gets exactly the cells shardsOfFence gives under the plan.
+		let planned = 0;
+		for (const item of items) {
+			const cells = plan.cells.get(item);
+			if (!cells) continue;
+			planned++;
+			expect(cells).toEqual(shardsOfFence(item.fence, SHARD_BUFFER_METERS, plan.splits));
+		}
+		expect(planned).toBeGreaterThan(1200);
+		// And no leaf reached by a point of the city holds more than the budget.
+		const perLeaf = new Map<string, number>();
+		for (const f of fences)
+			for (const cell of shardsOfFence(f, SHARD_BUFFER_METERS, plan.splits))
+				perLeaf.set(cell, (perLeaf.get(cell) ?? 0) + 1);
+		const reached = new Set<string>();
+		for (const f of fences) {
+			const [lng, lat] = f.geometry.coordinates as Position;
+			reached.add(shardOfPoint(lat, lng, plan.splits));
+		}
+		for (const cell of reached)
+			if (getResolution(cell) < MAX_SHARD_RESOLUTION)
+				expect(perLeaf.get(cell) ?? 0).toBeLessThanOrEqual(budget);
+	});
+
+	it("splits a leaf by its bytes too", () => {
+		const fences = cluster().slice(0, 300);
+		const [first] = fences;
+		if (!first) throw new Error("no fence");
+		const root = shardsOfFence(first).find((cell) => cell === shardOfPoint(48.8566, 2.3522));
+		if (!root) throw new Error("the city's root cell is not among the first fence's cells");
+		const items = fences.map((fence) => ({ fence, bytes: 10_000 }));
+		expect(planSplits(items, new Set(), [root], 10_000, 1_000_000).splits.size).toBeGreaterThan(1);
+		expect(planSplits(items, new Set(), [root], 10_000).splits).toEqual(new Set([root]));
 	});
 });

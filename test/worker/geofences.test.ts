@@ -77,7 +77,7 @@ describe("PUT /v1/geofences", () => {
 			circleFence("circle-1", offset(LYON, -3000, 0), 150, { metadata: { storeNo: 42 } }),
 		];
 		const r = await uploadFences(t, features);
-		expect(r).toEqual({ upserted: 3, unchanged: 0, version: 1 });
+		expect(r).toEqual({ created: 3, updated: 0, upserted: 3, unchanged: 0, version: 1 });
 
 		const poly = await callOk<Feature>("GET", "/v1/geofences/poly-1", { key: t.secretKey });
 		expect(poly.geometry.type).toBe("Polygon");
@@ -105,16 +105,36 @@ describe("PUT /v1/geofences", () => {
 			circleFence("b", offset(LYON, 2000, 0), 50),
 			squareFence("c", offset(LYON, 4000, 0), 80),
 		];
-		expect(await uploadFences(t, features)).toEqual({ upserted: 3, unchanged: 0, version: 1 });
-		expect(await uploadFences(t, features)).toEqual({ upserted: 0, unchanged: 3, version: 1 });
+		expect(await uploadFences(t, features)).toEqual({
+			created: 3,
+			updated: 0,
+			upserted: 3,
+			unchanged: 0,
+			version: 1,
+		});
+		expect(await uploadFences(t, features)).toEqual({
+			created: 0,
+			updated: 0,
+			upserted: 0,
+			unchanged: 3,
+			version: 1,
+		});
 
 		const changed = [features[0], circleFence("b", offset(LYON, 2000, 0), 60), features[2]];
-		expect(await uploadFences(t, changed)).toEqual({ upserted: 1, unchanged: 2, version: 2 });
+		expect(await uploadFences(t, changed)).toEqual({
+			created: 0,
+			updated: 1,
+			upserted: 1,
+			unchanged: 2,
+			version: 2,
+		});
 		const b = await callOk<Feature>("GET", "/v1/geofences/b", { key: t.secretKey });
 		expect(b.properties.radius).toBe(60);
 
 		// A subset upload leaves the others alone.
 		expect(await uploadFences(t, [squareFence("d", offset(LYON, 6000, 0), 80)])).toEqual({
+			created: 1,
+			updated: 0,
 			upserted: 1,
 			unchanged: 0,
 			version: 3,
@@ -269,6 +289,8 @@ describe("PUT /v1/geofences", () => {
 		]);
 		const page = await callOk<FeatureCollectionPage>("GET", "/v1/geofences", { key: t.secretKey });
 		expect(await uploadFences(t, page.features)).toEqual({
+			created: 0,
+			updated: 0,
 			upserted: 0,
 			unchanged: 3,
 			version: page.version,

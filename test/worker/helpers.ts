@@ -231,6 +231,8 @@ export function featureCollection(features: unknown[]): { type: "FeatureCollecti
 }
 
 export interface UploadResult {
+	created: number;
+	updated: number;
 	upserted: number;
 	unchanged: number;
 	version: number;

@@ -2,7 +2,15 @@ import { isValidCell } from "h3-js";
 import { z } from "zod";
 import { AppError } from "../../src/errors.js";
 import { parseStoredFence } from "../../src/geo/fence-input.js";
-import { canSplit, isLeaf, SHARD_BUFFER_METERS, shardsOfFence } from "../../src/geo/shard.js";
+import {
+	canSplit,
+	isLeaf,
+	MAX_SHARD_RESOLUTION,
+	planSplits,
+	ROOT_SHARD_RESOLUTION,
+	SHARD_BUFFER_METERS,
+	shardsOfFence,
+} from "../../src/geo/shard.js";
 import type { Fence } from "../../src/geo/types.js";
 import { fenceContentHash, fenceToFeature, validateFeatureCollection } from "../../src/geo/validate.js";
 import { ExternalId, PageLimit } from "../../src/schemas/common.js";
@@ -14,6 +22,7 @@ import {
 	planShardCalls,
 	SHARD_SPLIT_BYTES,
 	type ShardChange,
+	type StoredFence,
 	shardKeysOfCell,
 	shardKeysOfFence,
 	shardMaxFences,
@@ -40,8 +49,8 @@ export const MAX_UPLOAD_CONTAINERS = 500_000;
 const LOCK_MS = 5 * 60_000;
 /** Retry-After, in seconds, for a change refused because another one is running or the index failed. */
 const RETRY_AFTER_SECONDS = 5;
-/** Ids per D1 lookup (a JSON array bound as one parameter). */
-const ID_CHUNK = 500;
+/** Ids per D1 lookup (a JSON array bound as one parameter: at most 5,000 x 130 characters). */
+const ID_CHUNK = 5000;
 /** Characters of staged rows per D1 statement: a bound value may be at most 2 MB. */
 const STAGE_STATEMENT_CHARS = 1_000_000;
 /** Staging statements per D1 batch (about 4 MB a round trip). */
@@ -146,58 +155,43 @@ export function geofenceRoutes(router: AppRouter): void {
  * lapses after `LOCK_MS`) first re-syncs their shard objects from D1. DELETE follows the same
  * steps with the removed row as its journal, so every fence D1 lists can be deleted.
  */
-async function upsertFences(
-	env: Env,
-	tenant: TenantCtx,
-	fences: Fence[],
-): Promise<{ upserted: number; unchanged: number; version: number }> {
+export async function upsertFences(env: Env, tenant: TenantCtx, fences: Fence[]): Promise<UpsertAnswer> {
 	return withGeofenceLock(env, tenant.id, async (token) => {
-		const splits = await prepareLeaves(env, tenant.id, token, fences);
-		const existing = new Map<string, { hash: string; shards: string[] }>();
-		for (let i = 0; i < fences.length; i += ID_CHUNK) {
-			const ids = fences.slice(i, i + ID_CHUNK).map((f) => f.id);
-			const { results } = await env.DB.prepare(
-				"SELECT id, content_hash, shards FROM geofences WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))",
-			)
-				.bind(tenant.id, JSON.stringify(ids))
-				.all<{ id: string; content_hash: string; shards: string }>();
-			for (const r of results) existing.set(r.id, { hash: r.content_hash, shards: storedShards(r.shards) });
-		}
-		// A fence whose content is the same but whose shard objects differ (the replica count
-		// changed since it was stored) is written again too.
+		let splits = await loadSplits(env, tenant.id);
+		await clearRetiredLeaves(env, tenant.id);
+		const existing = await loadExisting(env, tenant.id, fences);
+		// Only what differs from D1 is sized and written. A fence whose content is the same but
+		// whose shard objects are not all leaves of the current layout is written again too.
 		//
 		// The stored shard list of an unchanged fence is still right while every object on it is a
 		// leaf of the current layout (splits move the fences of the leaf they split and rewrite
 		// their lists): the list computed now may be larger, since it is a superset (cells next to
 		// a split cell that no point near this fence reaches), but those need nothing. Comparing
 		// with it would rewrite fences on every re-upload after a nearby split.
-		const rows: Row[] = [];
+		const pending: Pending[] = [];
 		for (const f of fences) {
 			const hash = fenceContentHash(f);
 			const old = existing.get(f.id);
 			if (old?.hash === hash && old.shards.length > 0 && old.shards.every((key) => isCurrentKey(key, splits)))
 				continue;
-			rows.push({ f, json: JSON.stringify(f), hash, shards: shardKeysOfFence(f, splits) });
+			pending.push({ f, json: JSON.stringify(f), hash, cells: [] });
 		}
-		if (rows.length === 0) return { upserted: 0, unchanged: fences.length, version: tenant.geofenceVersion };
+		const unchanged = fences.length - pending.length;
+		if (pending.length === 0)
+			return { created: 0, updated: 0, upserted: 0, unchanged, version: tenant.geofenceVersion };
+
+		splits = await prepareLeaves(env, tenant.id, token, pending, existing, splits);
+		const rows: Row[] = pending.map((p) => ({ ...p, shards: p.cells.flatMap(shardKeysOfCell) }));
 
 		// Every shard object the upload may touch, per fence: where it goes and where it was.
 		const suspects = new Map<string, Set<string>>();
 		const changes = new Map<string, ShardChange>();
-		const change = (key: string) => {
-			let c = changes.get(key);
-			if (!c) {
-				c = { upserts: [], removals: [] };
-				changes.set(key, c);
-			}
-			return c;
-		};
 		for (const { f, json, shards } of rows) {
 			const keep = new Set(shards);
 			const old = existing.get(f.id)?.shards ?? [];
 			suspects.set(f.id, new Set([...shards, ...old]));
-			for (const key of shards) change(key).upserts.push({ id: f.id, fence: json });
-			for (const key of old) if (!keep.has(key)) change(key).removals.push(f.id);
+			for (const key of shards) changeOf(changes, key).upserts.push({ id: f.id, fence: json });
+			for (const key of old) if (!keep.has(key)) changeOf(changes, key).removals.push(f.id);
 		}
 
 		const now = new Date().toISOString();
@@ -226,61 +220,128 @@ async function upsertFences(
 			throw unavailable();
 		}
 		if (version === null) {
-			// The lock lapsed (this request ran past LOCK_MS, which a 16 MiB upload is far from)
-			// and another change took it and may have repaired our journal already: nothing was
-			// committed, so put our fences' shard objects back as D1 holds them.
+			// The lock lapsed (this request ran past LOCK_MS) and another change took it and may
+			// have repaired our journal already: nothing was committed, so put our fences' shard
+			// objects back as D1 holds them.
 			await undo(env, tenant.id, token, suspects);
 			throw busy(RETRY_AFTER_SECONDS);
 		}
-		return { upserted: rows.length, unchanged: fences.length - rows.length, version };
+		const created = rows.filter((r) => !existing.has(r.f.id)).length;
+		return { created, updated: rows.length - created, upserted: rows.length, unchanged, version };
 	});
 }
 
+/** What an upsert answers. */
+export interface UpsertAnswer {
+	created: number;
+	updated: number;
+	upserted: number;
+	unchanged: number;
+	version: number;
+}
+
+/** A fence of an upload that differs from D1, and its leaf cells once sized. */
+interface Pending {
+	f: Fence;
+	json: string;
+	hash: string;
+	cells: string[];
+}
+
+/** What D1 holds of these fences: content hash and shard list, by id. */
+async function loadExisting(
+	env: Env,
+	tenantId: string,
+	fences: Fence[],
+): Promise<Map<string, { hash: string; shards: string[] }>> {
+	const existing = new Map<string, { hash: string; shards: string[] }>();
+	const chunks: string[][] = [];
+	for (let i = 0; i < fences.length; i += ID_CHUNK)
+		chunks.push(fences.slice(i, i + ID_CHUNK).map((f) => f.id));
+	await mapBounded(chunks, 4, async (ids) => {
+		const { results } = await env.DB.prepare(
+			"SELECT id, content_hash, shards FROM geofences WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))",
+		)
+			.bind(tenantId, JSON.stringify(ids))
+			.all<{ id: string; content_hash: string; shards: string }>();
+		for (const r of results) existing.set(r.id, { hash: r.content_hash, shards: storedShards(r.shards) });
+	});
+	return existing;
+}
+
+function changeOf(changes: Map<string, ShardChange>, key: string): ShardChange {
+	let c = changes.get(key);
+	if (!c) {
+		c = { upserts: [], removals: [] };
+		changes.set(key, c);
+	}
+	return c;
+}
+
 /**
- * Sizes the tenant's leaves for an upload, before anything of it is written: a leaf that would
- * hold more than its fence budget (what it holds plus what the upload brings it) is split, and
- * the finer leaves are checked again, down to the finest resolution. Returns the layout the
- * upload is then written under. Each split commits on its own (see {@link splitLeaf}), so an
- * upload that fails later leaves a finer layout behind, never a wrong one.
+ * Sizes the tenant's leaves for the fences of an upload that changed, before anything of it is
+ * written, and sets each one's leaf cells under the layout it returns. A leaf that would hold
+ * more than its budget (what it holds plus what the upload brings it) is split, with the leaves
+ * that take its place planned in memory down to where every one fits ({@link planSplits}), and
+ * all of a round's splits written at once ({@link splitLeaves}). Each round commits on its own,
+ * so an upload that fails later leaves a finer layout behind, never a wrong one.
+ *
+ * Each fence's cells are computed once, and again only where a split changed them; each leaf is
+ * asked what it holds once for a given number of incoming fences.
  */
 async function prepareLeaves(
 	env: Env,
 	tenantId: string,
 	token: string,
-	fences: Fence[],
+	pending: Pending[],
+	existing: Map<string, { hash: string; shards: string[] }>,
+	start: Set<string>,
 ): Promise<Set<string>> {
-	let splits = await loadSplits(env, tenantId);
-	await clearRetiredLeaves(env, tenantId);
+	let splits = start;
 	const max = shardMaxFences(env);
-	const sizes = fences.map((f) => JSON.stringify(f).length);
-	for (;;) {
-		const incoming = new Map<string, { ids: string[]; bytes: number }>();
-		fences.forEach((f, i) => {
-			for (const cell of shardsOfFence(f, SHARD_BUFFER_METERS, splits)) {
-				const c = incoming.get(cell) ?? { ids: [], bytes: 0 };
-				c.ids.push(f.id);
-				c.bytes += sizes[i] ?? 0;
-				incoming.set(cell, c);
+	for (const p of pending) p.cells = shardsOfFence(p.f, SHARD_BUFFER_METERS, splits);
+	const asked = new Map<string, { incoming: number; fences: number; bytes: number }>();
+	for (let round = 0; ; round++) {
+		if (round > MAX_SPLIT_ROUNDS) {
+			logFailure("sizing", new Error(`no stable layout after ${MAX_SPLIT_ROUNDS} rounds`));
+			throw unavailable();
+		}
+		const incoming = new Map<string, { ids: string[]; bytes: number; list: Pending[] }>();
+		for (const p of pending)
+			for (const cell of p.cells) {
+				if (!canSplit(cell)) continue;
+				let c = incoming.get(cell);
+				if (!c) {
+					c = { ids: [], bytes: 0, list: [] };
+					incoming.set(cell, c);
+				}
+				c.ids.push(p.f.id);
+				c.bytes += p.json.length;
+				c.list.push(p);
 			}
-		});
-		const candidates = [...incoming].filter(([cell]) => canSplit(cell));
 		// What each leaf would hold after the upload: what it holds, plus what comes, less what
 		// comes again (a fence it already holds is replaced, not added).
-		const after = await mapBounded(candidates, SPLIT_CONCURRENCY, async ([cell, n]) => {
+		const ask = [...incoming].filter(([cell, n]) => asked.get(cell)?.incoming !== n.ids.length);
+		await mapBounded(ask, SPLIT_CONCURRENCY, async ([cell, n]) => {
 			const held = await primary(env, tenantId, cell).stats(n.ids);
-			return {
+			asked.set(cell, {
+				incoming: n.ids.length,
 				fences: held.fences + n.ids.length - held.given,
 				bytes: held.bytes + n.bytes - held.givenBytes,
-			};
+			});
 		});
-		const dense = candidates
-			.filter((_, i) => {
-				const a = after[i];
-				return a !== undefined && (a.fences > max || a.bytes > SHARD_SPLIT_BYTES);
-			})
-			.map(([cell]) => cell);
+		const dense = [...incoming.keys()].filter((cell) => {
+			const a = asked.get(cell);
+			return a !== undefined && (a.fences > max || a.bytes > SHARD_SPLIT_BYTES);
+		});
 		if (dense.length === 0) return splits;
-		for (const cell of dense) splits = await splitLeaf(env, tenantId, token, cell, splits);
+		// The fences of the dense leaves get their cells under the new layout from the plan; no
+		// other fence can reach a leaf the split creates (its cover would hold a split cell).
+		const next = await splitLeaves(env, tenantId, token, splits, dense, incoming, existing, max);
+		const added = new Set([...next].filter((cell) => !splits.has(cell)));
+		splits = next;
+		for (const p of pending)
+			if (p.cells.some((cell) => added.has(cell))) p.cells = shardsOfFence(p.f, SHARD_BUFFER_METERS, splits);
 	}
 }
 
@@ -290,10 +351,14 @@ function isCurrentKey(key: string, splits: Set<string>): boolean {
 	return shardKeysOfCell(cell).includes(`${cell}/${replica}`) && isValidCell(cell) && isLeaf(cell, splits);
 }
 
-/** Objects asked at once while sizing leaves. */
+/** Objects asked or written at once while sizing leaves. */
 const SPLIT_CONCURRENCY = 8;
+/** Rounds of sizing before an upload gives up (each splits at least one resolution finer). */
+const MAX_SPLIT_ROUNDS = 2 * (MAX_SHARD_RESOLUTION - ROOT_SHARD_RESOLUTION) + 2;
 /** Fences read from a leaf per call while splitting it. */
-const SPLIT_PAGE = 2000;
+const SPLIT_PAGE = 5000;
+/** Characters of the moved fences' shard lists per D1 statement (a bound value may be at most 2 MB). */
+const MOVED_STATEMENT_CHARS = 1_000_000;
 /** How long a split cell's object keeps its fences for isolates that still route by the old layout. */
 const RETIRE_AFTER_MS = 120_000;
 
@@ -302,74 +367,115 @@ function primary(env: Env, tenantId: string, cell: string) {
 }
 
 /**
- * Splits one leaf: its fences are written to the leaves that take its place (cells no point could
- * reach before are emptied first, of anything an earlier, failed split left there), then D1
- * records the split, the fences' new shard lists and a new version in one transaction. Pings
- * route by the new layout from that version on; until then the old leaf answers as before, and
- * it keeps its fences a while for isolates whose layout is a version behind.
+ * Splits dense leaves: reads what they hold, plans the layout that takes their place in memory
+ * with what the upload brings them ({@link planSplits}), writes the fences they hold to their
+ * new leaves (a leaf no point could reach before is emptied by its first write, of anything an
+ * earlier, failed split left there), then D1 records the splits, the moved fences' shard lists
+ * and a new version in one transaction. Pings route by the new layout from that version on;
+ * until then the old leaves answer as before, and they keep their fences a while for isolates
+ * whose layout is a version behind. The upload's own fences are written later, with the rest of
+ * the upload.
  */
-async function splitLeaf(
+async function splitLeaves(
 	env: Env,
 	tenantId: string,
 	token: string,
-	leaf: string,
 	splits: Set<string>,
+	dense: string[],
+	incoming: Map<string, { list: Pending[] }>,
+	existing: Map<string, { hash: string; shards: string[] }>,
+	max: number,
 ): Promise<Set<string>> {
-	const next = new Set(splits);
-	next.add(leaf);
-	const rows: { id: string; fence: string }[] = [];
-	for (let after = ""; ; ) {
-		const page = await primary(env, tenantId, leaf).rows(after, SPLIT_PAGE);
-		rows.push(...page);
-		const last = page.at(-1);
-		if (!last || page.length < SPLIT_PAGE) break;
-		after = last.id;
-	}
-	const changes = new Map<string, ShardChange>();
-	const moved: Record<string, string[]> = {};
-	for (const row of rows) {
-		const keys = shardKeysOfFence(storedFence(row.fence), next);
-		moved[row.id] = keys;
-		for (const key of keys) {
-			let c = changes.get(key);
-			if (!c) {
-				c = { upserts: [], removals: [] };
-				changes.set(key, c);
-			}
-			c.upserts.push(row);
+	const held = new Map<string, StoredFence>();
+	await mapBounded(dense, SPLIT_CONCURRENCY, async (leaf) => {
+		for (let after = ""; ; ) {
+			const page = await primary(env, tenantId, leaf).rows(after, SPLIT_PAGE);
+			for (const row of page) held.set(row.id, row);
+			const last = page.at(-1);
+			if (!last || page.length < SPLIT_PAGE) break;
+			after = last.id;
 		}
+	});
+	type Member = { fence: Fence; bytes: number; row?: StoredFence; upload?: Pending };
+	const members: Member[] = [];
+	for (const row of held.values())
+		members.push({ fence: storedFence(row.fence), bytes: row.fence.length, row });
+	// The upload's own fences of these leaves are planned with them (in their new version) and
+	// get their cells from the plan; they are written later, with the rest of the upload.
+	const uploads = new Set<Pending>();
+	for (const cell of dense) for (const p of incoming.get(cell)?.list ?? []) uploads.add(p);
+	for (const p of uploads) members.push({ fence: p.f, bytes: p.json.length, upload: p });
+	const plan = planSplits(members, splits, dense, max, SHARD_SPLIT_BYTES);
+	const next = plan.splits;
+
+	const changes = new Map<string, ShardChange>();
+	const moved: [string, string[]][] = [];
+	for (const m of members) {
+		const cells = plan.cells.get(m) ?? shardsOfFence(m.fence, SHARD_BUFFER_METERS, next);
+		if (m.upload) m.upload.cells = cells;
+		if (!m.row) continue;
+		const keys = cells.flatMap(shardKeysOfCell);
+		moved.push([m.row.id, keys]);
+		for (const key of keys) changeOf(changes, key).upserts.push(m.row);
 	}
-	const fresh = [...changes.keys()].filter((key) => !isLeaf(key.split("/")[0] ?? "", splits));
-	try {
-		await mapBounded(fresh, SPLIT_CONCURRENCY, (key) => shardStub(env, tenantId, key).clear());
-	} catch (error) {
-		logFailure("split clear", error);
-		throw unavailable();
-	}
+	const fresh = new Set([...changes.keys()].filter((key) => !isLeaf(key.split("/")[0] ?? "", splits)));
 	const written = await writeShardCalls(env, tenantId, planShardCalls(changes), {
 		restore: true,
 		attempts: 3,
+		reset: fresh,
 	});
 	if (!written.ok) {
 		logFailure("split write", written.error);
 		throw unavailable();
 	}
 	const holds = "EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)";
-	const [recorded] = await env.DB.batch([
+	const added = [...next].filter((cell) => !splits.has(cell));
+	const statements: D1PreparedStatement[] = [
 		env.DB.prepare(
-			`INSERT INTO geofence_splits (tenant_id, cell, created_at) SELECT ?1, ?3, ?4 WHERE ${holds}
+			`INSERT INTO geofence_splits (tenant_id, cell, created_at) SELECT ?1, value, ?4 FROM json_each(?3) WHERE ${holds}
 			 ON CONFLICT (tenant_id, cell) DO NOTHING`,
-		).bind(tenantId, token, leaf, Date.now()),
-		env.DB.prepare(
-			`UPDATE geofences SET shards = json_extract(?3, '$."' || id || '"')
-			 WHERE tenant_id = ?1 AND id IN (SELECT key FROM json_each(?3)) AND ${holds}`,
-		).bind(tenantId, token, JSON.stringify(moved)),
+		).bind(tenantId, token, JSON.stringify(added), Date.now()),
+	];
+	for (const part of packJson(moved, MOVED_STATEMENT_CHARS)) {
+		statements.push(
+			env.DB.prepare(
+				`UPDATE geofences SET shards = json_extract(?3, '$."' || id || '"')
+				 WHERE tenant_id = ?1 AND id IN (SELECT key FROM json_each(?3)) AND ${holds}`,
+			).bind(tenantId, token, part),
+		);
+	}
+	statements.push(
 		env.DB.prepare(
 			`UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?1 AND ${holds}`,
 		).bind(tenantId, token),
-	]);
-	if ((recorded?.meta.changes ?? 0) === 0) throw busy(RETRY_AFTER_SECONDS);
+	);
+	const [recorded] = await env.DB.batch(statements);
+	if (added.length > 0 && (recorded?.meta.changes ?? 0) === 0) throw busy(RETRY_AFTER_SECONDS);
+	// The upload's removals are computed from the lists D1 now holds.
+	for (const [id, keys] of moved) {
+		const e = existing.get(id);
+		if (e) e.shards = keys;
+	}
 	return next;
+}
+
+/** `[key, value]` pairs as JSON objects of at most about `maxChars` characters each. */
+function packJson(pairs: [string, unknown][], maxChars: number): string[] {
+	const out: string[] = [];
+	let parts: string[] = [];
+	let chars = 0;
+	for (const [key, value] of pairs) {
+		const item = `${JSON.stringify(key)}:${JSON.stringify(value)}`;
+		if (parts.length > 0 && chars + item.length > maxChars) {
+			out.push(`{${parts.join(",")}}`);
+			parts = [];
+			chars = 0;
+		}
+		parts.push(item);
+		chars += item.length + 1;
+	}
+	if (parts.length > 0) out.push(`{${parts.join(",")}}`);
+	return out;
 }
 
 /**
