@@ -3,6 +3,7 @@ import { sweepRetention } from "./retention.js";
 import { createRouter } from "./router.js";
 import { campaignRoutes } from "./routes/campaigns.js";
 import { cartRoutes } from "./routes/cart.js";
+import { consoleRoutes } from "./routes/console.js";
 import { geofenceRoutes } from "./routes/geofences.js";
 import { metaRoutes } from "./routes/meta.js";
 import { offerRoutes } from "./routes/offers.js";
@@ -22,6 +23,7 @@ userRoutes(router);
 cartRoutes(router);
 offerRoutes(router);
 statsRoutes(router);
+consoleRoutes(router);
 router.all("*", () => problem(404, "not_found", "No such route."));
 
 export default {

@@ -1,5 +1,6 @@
 import { AppError } from "../src/errors.js";
 import { type Settings, storedSettings } from "../src/schemas/settings.js";
+import { CONSOLE_TOKEN_PREFIX, consoleSessionTenant } from "./console-sessions.js";
 import { hashKey, timingSafeEqualStrings } from "./crypto.js";
 import { verifyUserToken } from "./user-tokens.js";
 
@@ -60,6 +61,14 @@ function remember(key: string, ctx: TenantCtx, expires: number): void {
  */
 export async function requireKey(req: Request, env: Env, kind: KeyKind): Promise<TenantCtx> {
 	const key = bearer(req);
+	// A console session (worker/routes/console.ts) stands for the secret key that opened it.
+	if (kind === "secret" && key?.startsWith(CONSOLE_TOKEN_PREFIX)) {
+		const tenantId = await consoleSessionTenant(env, key);
+		const ctx = tenantId === null ? null : await loadTenant(env, tenantId);
+		if (!ctx) throw unauthorized();
+		await limitTenant(env, ctx.id);
+		return ctx;
+	}
 	if (!key?.startsWith(PREFIX[kind])) throw unauthorized();
 	const ctx = await tenantOfKey(env, key, kind);
 	if (!ctx) throw unauthorized();

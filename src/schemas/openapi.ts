@@ -6,6 +6,7 @@ import { z } from "zod";
 import { PushSubscriptionSchema } from "../push/webpush.js";
 import { CreateCampaignSchema, PatchCampaignSchema } from "./campaign.js";
 import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
+import { ConsoleSessionSchema, CreateConsoleSessionSchema } from "./console.js";
 import { GeofenceFeatureCollectionSchema } from "./geofence.js";
 import { DecisionSchema, PingAnswerSchema, PingBatchSchema } from "./ping.js";
 import { SettingsPatchSchema, SettingsSchema } from "./settings.js";
@@ -314,6 +315,25 @@ OPERATIONS.push(
 			}),
 			description: "the new key, shown once",
 		},
+	},
+);
+
+OPERATIONS.push(
+	{
+		method: "post",
+		path: "/v1/console/sessions",
+		summary:
+			"Console sign-in: exchange the secret key (only sk_) for a session token (cs_, at most 1 h, ends with the key) accepted wherever the secret key is",
+		auth: "secret",
+		request: CreateConsoleSessionSchema,
+		response: { status: 201, schema: ConsoleSessionSchema, description: "the session token" },
+	},
+	{
+		method: "delete",
+		path: "/v1/console/sessions/current",
+		summary: "Console sign-out: ends the session whose cs_ token authenticates the request",
+		auth: "secret",
+		response: { status: 204, description: "ended" },
 	},
 );
 

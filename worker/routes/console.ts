@@ -1,0 +1,56 @@
+import { AppError } from "../../src/errors.js";
+import { CONSOLE_SESSION_MAX_SECONDS, CreateConsoleSessionSchema } from "../../src/schemas/console.js";
+import { CONSOLE_TOKEN_PREFIX } from "../console-sessions.js";
+import { hashKey, randomToken } from "../crypto.js";
+import { iso, json, parse, readJson } from "../http.js";
+import type { AppRouter } from "../router.js";
+import { bearer, requireKey } from "../tenants.js";
+
+const NO_STORE = { "cache-control": "no-store" };
+
+/**
+ * Console sign-in: `POST /v1/console/sessions` exchanges the tenant's secret key for a
+ * session token (`cs_…`, at most one hour) that the browser console keeps in memory, and that
+ * every secret-key route accepts (worker/tenants.ts `requireKey`);
+ * `DELETE /v1/console/sessions/current` ends it. Only the token's peppered hash is stored.
+ */
+export function consoleRoutes(router: AppRouter): void {
+	router.post("/v1/console/sessions", async (req, env) => {
+		// Only the secret key itself opens a session: a session cannot extend itself.
+		const key = bearer(req);
+		if (!key?.startsWith("sk_"))
+			throw new AppError("unauthorized", 401, "Open a console session with the secret key (sk_...).");
+		const tenant = await requireKey(req, env, "secret");
+		const { ttlSeconds } = parse(CreateConsoleSessionSchema, await readJson(req, 1024, { emptyAs: {} }));
+		const now = Date.now();
+		const keyHash = await hashKey(env.KEY_PEPPER, key);
+		const keyRow = await env.DB.prepare("SELECT expires_at FROM api_keys WHERE key_hash = ?")
+			.bind(keyHash)
+			.first<{ expires_at: string | null }>();
+		// A key in its grace period opens a session no longer than the key lives.
+		const keyExpires = keyRow?.expires_at ? Date.parse(keyRow.expires_at) : Number.POSITIVE_INFINITY;
+		const expires = Math.min(now + Math.min(ttlSeconds, CONSOLE_SESSION_MAX_SECONDS) * 1000, keyExpires);
+		const token = randomToken(CONSOLE_TOKEN_PREFIX);
+		await env.DB.batch([
+			env.DB.prepare("DELETE FROM console_sessions WHERE tenant_id = ? AND expires_at <= ?").bind(
+				tenant.id,
+				iso(now),
+			),
+			env.DB.prepare(
+				"INSERT INTO console_sessions (token_hash, tenant_id, key_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+			).bind(await hashKey(env.KEY_PEPPER, token), tenant.id, keyHash, iso(now), iso(expires)),
+		]);
+		return json({ token, expiresAt: iso(expires) }, 201, NO_STORE);
+	});
+
+	router.delete("/v1/console/sessions/current", async (req, env) => {
+		const token = bearer(req);
+		if (!token?.startsWith(CONSOLE_TOKEN_PREFIX))
+			throw new AppError("unauthorized", 401, "Send the console session token (cs_...) to end it.");
+		const tenant = await requireKey(req, env, "secret");
+		await env.DB.prepare("DELETE FROM console_sessions WHERE token_hash = ? AND tenant_id = ?")
+			.bind(await hashKey(env.KEY_PEPPER, token), tenant.id)
+			.run();
+		return new Response(null, { status: 204, headers: NO_STORE });
+	});
+}
