@@ -24,7 +24,6 @@ import {
 	type ShardChange,
 	type StoredFence,
 	shardKeysOfCell,
-	shardKeysOfFence,
 	shardMaxFences,
 	shardStub,
 	writeShardCalls,
