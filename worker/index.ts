@@ -1,3 +1,4 @@
+import { withCors } from "./cors.js";
 import { problem } from "./http.js";
 import { sweepRetention } from "./retention.js";
 import { createRouter } from "./router.js";
@@ -27,6 +28,6 @@ consoleRoutes(router);
 router.all("*", () => problem(404, "not_found", "No such route."));
 
 export default {
-	fetch: (req, env, ctx) => router.fetch(req, env, ctx),
+	fetch: (req, env, ctx) => withCors(req, (r) => router.fetch(r, env, ctx)),
 	scheduled: (controller, env, ctx) => ctx.waitUntil(sweepRetention(env, controller.scheduledTime)),
 } satisfies ExportedHandler<Env>;

@@ -1,5 +1,6 @@
 import { AppError } from "../src/errors.js";
 import { type Settings, storedSettings } from "../src/schemas/settings.js";
+import { admitOrigin } from "./cors.js";
 import { CONSOLE_TOKEN_PREFIX, consoleSessionTenant } from "./console-sessions.js";
 import { hashKey, timingSafeEqualStrings } from "./crypto.js";
 import { verifyUserToken } from "./user-tokens.js";
@@ -127,6 +128,7 @@ async function appCaller(req: Request, env: Env, publishableAlways: boolean): Pr
 	if (key?.startsWith("ut_")) {
 		const claims = await verifyUserToken(env, key.slice(3), (id) => cachedTenant(env, id));
 		if (!claims) throw new AppError("invalid_token", 401, "The user token is invalid or has expired.");
+		admitOrigin(req, claims.tenant.settings.allowedOrigins);
 		return { tenant: claims.tenant, userId: claims.userId };
 	}
 	if (key?.startsWith("pk_")) {
@@ -138,6 +140,7 @@ async function appCaller(req: Request, env: Env, publishableAlways: boolean): Pr
 				401,
 				"This tenant requires a user token (ut_...) minted by its back end for the person.",
 			);
+		admitOrigin(req, tenant.settings.allowedOrigins);
 		return { tenant, userId: null };
 	}
 	throw unauthorized();
