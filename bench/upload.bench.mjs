@@ -577,7 +577,7 @@ async function main() {
 		} catch {
 			// Not JSON: kept as text for the report.
 		}
-		return { status: res.status, body: parsed, ms };
+		return { status: res.status, body: parsed, ms, serverTiming: res.headers.get("server-timing") };
 	};
 	const must = async (method, route, token, body, status = 200) => {
 		const r = await request(method, route, token, body);
@@ -624,6 +624,14 @@ async function main() {
 			unchanged: r.body?.unchanged ?? null,
 			seconds: round(r.ms / 1000, 2),
 			serverMs: await serverTiming("PUT /v1/geofences", seen),
+			// The service's own phases (Server-Timing: name;dur=ms).
+			phases: Object.fromEntries(
+				(r.serverTiming ?? "")
+					.split(",")
+					.map((p) => /^\s*([\w-]+);dur=(\d+)/.exec(p))
+					.filter(Boolean)
+					.map((m) => [m[1], Number(m[2])]),
+			),
 			splitCells: splits?.[0]?.n ?? null,
 			shardObjectsOnDisk: files.shardObjects,
 			openFilesPeak: fd.takeWindow(),
@@ -631,7 +639,7 @@ async function main() {
 		};
 		chunks.push(row);
 		say(
-			`chunk ${String(c + 1).padStart(2)}/${chunkCount}: ${r.status} upserted ${row.upserted} in ${row.seconds.toFixed(2)} s (workerd CPU ${cpu.workerdSeconds} s, other programs ${cpu.otherSeconds} s); ${row.splitCells ?? "?"} split cells, ${row.shardObjectsOnDisk} shard objects, ${row.openFilesPeak} open files`,
+			`chunk ${String(c + 1).padStart(2)}/${chunkCount}: ${r.status} upserted ${row.upserted} in ${row.seconds.toFixed(2)} s (workerd CPU ${cpu.workerdSeconds} s, other programs ${cpu.otherSeconds} s); ${row.splitCells ?? "?"} split cells, ${row.shardObjectsOnDisk} shard objects, ${row.openFilesPeak} open files; phases ms ${JSON.stringify(row.phases)}`,
 		);
 		if (
 			!check(

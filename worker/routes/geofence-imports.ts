@@ -7,6 +7,7 @@ import { randomToken } from "../crypto.js";
 import { iso, json, parse, readJson } from "../http.js";
 import type { AppRouter } from "../router.js";
 import { forgetCachedTenants, requireKey } from "../tenants.js";
+import { Timing } from "../timing.js";
 import { MAX_UPLOAD_BYTES, MAX_UPLOAD_CONTAINERS, type UpsertAnswer, upsertFences } from "./geofences.js";
 
 /**
@@ -132,6 +133,7 @@ export function geofenceImportRoutes(router: AppRouter): void {
 	});
 
 	router.post("/v1/geofences/imports/:id/commit", async (req, env) => {
+		const timing = new Timing();
 		const tenant = await requireKey(req, env, "secret");
 		const id = parse(ImportId, req.params.id);
 		const imp = await findImport(env, tenant.id, id);
@@ -143,7 +145,8 @@ export function geofenceImportRoutes(router: AppRouter): void {
 			throw new AppError("empty_import", 422, "The import has no chunks; nothing was stored.", [
 				{ path: ["chunks"], message: "send at least one chunk before committing" },
 			]);
-		const answer = await upsertFences(env, tenant, fences);
+		timing.lap("load");
+		const answer = await upsertFences(env, tenant, fences, timing);
 		forgetCachedTenants();
 		// The fences are live; the import's staged copy is no longer needed.
 		await env.DB.batch([
@@ -152,7 +155,7 @@ export function geofenceImportRoutes(router: AppRouter): void {
 			).bind(Date.now(), JSON.stringify(answer), imp.id),
 			env.DB.prepare("DELETE FROM geofence_import_parts WHERE import_id = ?").bind(imp.id),
 		]);
-		return json(answer);
+		return json(answer, 200, { "server-timing": timing.header() });
 	});
 
 	router.delete("/v1/geofences/imports/:id", async (req, env) => {

@@ -29,6 +29,7 @@ import {
 	writeShardCalls,
 } from "../shards.js";
 import { forgetCachedTenants, requireKey, type TenantCtx } from "../tenants.js";
+import { Timing } from "../timing.js";
 
 /**
  * Largest `PUT /v1/geofences` body: what one Worker (128 MB of memory) can hold while it parses,
@@ -78,10 +79,11 @@ export function geofenceRoutes(router: AppRouter): void {
 				result.errors,
 			);
 		}
-		const answer = await upsertFences(env, tenant, result.fences);
+		const timing = new Timing();
+		const answer = await upsertFences(env, tenant, result.fences, timing);
 		// This isolate's pings see the new version (and layout) at once; others within 30 s.
 		forgetCachedTenants();
-		return json(answer);
+		return json(answer, 200, { "server-timing": timing.header() });
 	});
 
 	router.get("/v1/geofences", async (req, env) => {
@@ -154,10 +156,16 @@ export function geofenceRoutes(router: AppRouter): void {
  * lapses after `LOCK_MS`) first re-syncs their shard objects from D1. DELETE follows the same
  * steps with the removed row as its journal, so every fence D1 lists can be deleted.
  */
-export async function upsertFences(env: Env, tenant: TenantCtx, fences: Fence[]): Promise<UpsertAnswer> {
+export async function upsertFences(
+	env: Env,
+	tenant: TenantCtx,
+	fences: Fence[],
+	timing = new Timing(),
+): Promise<UpsertAnswer> {
 	return withGeofenceLock(env, tenant.id, async (token) => {
 		let splits = await loadSplits(env, tenant.id);
 		await clearRetiredLeaves(env, tenant.id);
+		timing.lap("lock");
 		const existing = await loadExisting(env, tenant.id, fences);
 		// Only what differs from D1 is sized and written. A fence whose content is the same but
 		// whose shard objects are not all leaves of the current layout is written again too.
@@ -176,10 +184,11 @@ export async function upsertFences(env: Env, tenant: TenantCtx, fences: Fence[])
 			pending.push({ f, json: JSON.stringify(f), hash, cells: [] });
 		}
 		const unchanged = fences.length - pending.length;
+		timing.lap("compare");
 		if (pending.length === 0)
 			return { created: 0, updated: 0, upserted: 0, unchanged, version: tenant.geofenceVersion };
 
-		splits = await prepareLeaves(env, tenant.id, token, pending, existing, splits);
+		splits = await prepareLeaves(env, tenant.id, token, pending, existing, splits, timing);
 		const rows: Row[] = pending.map((p) => ({ ...p, shards: p.cells.flatMap(shardKeysOfCell) }));
 
 		// Every shard object the upload may touch, per fence: where it goes and where it was.
@@ -196,6 +205,7 @@ export async function upsertFences(env: Env, tenant: TenantCtx, fences: Fence[])
 		const now = new Date().toISOString();
 		try {
 			await stage(env, tenant.id, token, rows, now);
+			timing.lap("stage");
 		} catch (error) {
 			logFailure("staging", error);
 			await dropStaging(env, token).catch((e) => logFailure("staging cleanup", e));
@@ -203,6 +213,7 @@ export async function upsertFences(env: Env, tenant: TenantCtx, fences: Fence[])
 		}
 
 		const written = await writeShardCalls(env, tenant.id, planShardCalls(changes));
+		timing.lap("shards");
 		if (!written.ok) {
 			if (!written.full) logFailure("shard write", written.error);
 			await undo(env, tenant.id, token, suspects);
@@ -213,6 +224,7 @@ export async function upsertFences(env: Env, tenant: TenantCtx, fences: Fence[])
 		let version: number | null;
 		try {
 			version = await commitUpload(env, tenant.id, token, now);
+			timing.lap("commit");
 		} catch (error) {
 			logFailure("commit", error);
 			await undo(env, tenant.id, token, suspects);
@@ -295,10 +307,12 @@ async function prepareLeaves(
 	pending: Pending[],
 	existing: Map<string, { hash: string; shards: string[] }>,
 	start: Set<string>,
+	timing: Timing,
 ): Promise<Set<string>> {
 	let splits = start;
 	const max = shardMaxFences(env);
 	for (const p of pending) p.cells = shardsOfFence(p.f, SHARD_BUFFER_METERS, splits);
+	timing.lap("cells");
 	const asked = new Map<string, { incoming: number; fences: number; bytes: number }>();
 	for (let round = 0; ; round++) {
 		if (round > MAX_SPLIT_ROUNDS) {
@@ -329,6 +343,7 @@ async function prepareLeaves(
 				bytes: held.bytes + n.bytes - held.givenBytes,
 			});
 		});
+		timing.lap("sizing");
 		const dense = [...incoming.keys()].filter((cell) => {
 			const a = asked.get(cell);
 			return a !== undefined && (a.fences > max || a.bytes > SHARD_SPLIT_BYTES);
@@ -336,11 +351,12 @@ async function prepareLeaves(
 		if (dense.length === 0) return splits;
 		// The fences of the dense leaves get their cells under the new layout from the plan; no
 		// other fence can reach a leaf the split creates (its cover would hold a split cell).
-		const next = await splitLeaves(env, tenantId, token, splits, dense, incoming, existing, max);
+		const next = await splitLeaves(env, tenantId, token, splits, dense, incoming, existing, max, timing);
 		const added = new Set([...next].filter((cell) => !splits.has(cell)));
 		splits = next;
 		for (const p of pending)
 			if (p.cells.some((cell) => added.has(cell))) p.cells = shardsOfFence(p.f, SHARD_BUFFER_METERS, splits);
+		timing.lap("cells");
 	}
 }
 
@@ -384,6 +400,7 @@ async function splitLeaves(
 	incoming: Map<string, { list: Pending[] }>,
 	existing: Map<string, { hash: string; shards: string[] }>,
 	max: number,
+	timing: Timing,
 ): Promise<Set<string>> {
 	const held = new Map<string, StoredFence>();
 	await mapBounded(dense, SPLIT_CONCURRENCY, async (leaf) => {
@@ -404,6 +421,7 @@ async function splitLeaves(
 	const uploads = new Set<Pending>();
 	for (const cell of dense) for (const p of incoming.get(cell)?.list ?? []) uploads.add(p);
 	for (const p of uploads) members.push({ fence: p.f, bytes: p.json.length, upload: p });
+	timing.lap("split-read");
 	const plan = planSplits(members, splits, dense, max, SHARD_SPLIT_BYTES);
 	const next = plan.splits;
 
@@ -423,6 +441,7 @@ async function splitLeaves(
 		attempts: 3,
 		reset: fresh,
 	});
+	timing.lap("split-write");
 	if (!written.ok) {
 		logFailure("split write", written.error);
 		throw unavailable();
@@ -449,6 +468,7 @@ async function splitLeaves(
 		).bind(tenantId, token),
 	);
 	const [recorded] = await env.DB.batch(statements);
+	timing.lap("split-commit");
 	if (added.length > 0 && (recorded?.meta.changes ?? 0) === 0) throw busy(RETRY_AFTER_SECONDS);
 	// The upload's removals are computed from the lists D1 now holds.
 	for (const [id, keys] of moved) {
