@@ -1,0 +1,95 @@
+/**
+ * The stores map, loaded only when the Stores page shows it (MapLibre is most of the
+ * console's weight). The basemap is a setting; without one the map is a plain background,
+ * so the fences still draw offline and in tests. Circles are drawn as polygons in metres.
+ */
+import {
+	type GeoJSONSource,
+	Map as MapLibreMap,
+	NavigationControl,
+	type StyleSpecification,
+} from "maplibre-gl";
+import "maplibre-gl/dist/maplibre-gl.css";
+import { bounds, drawableFences } from "./geo.js";
+import type { FeatureCollection } from "./geojson.js";
+
+const PLAIN_STYLE: StyleSpecification = {
+	version: 8,
+	sources: {},
+	layers: [{ id: "background", type: "background", paint: { "background-color": "#eef0ea" } }],
+};
+
+export interface StoreMap {
+	setStores(fc: FeatureCollection): void;
+	select(id: string): void;
+	destroy(): void;
+}
+
+export function createStoreMap(container: HTMLElement, styleUrl: string | null): StoreMap {
+	const map = new MapLibreMap({
+		container,
+		style: styleUrl || PLAIN_STYLE,
+		center: [2.35, 48.86],
+		zoom: 11,
+		attributionControl: styleUrl ? {} : false,
+		cooperativeGestures: false,
+	});
+	map.addControl(new NavigationControl({ showCompass: false }), "top-right");
+	let data: FeatureCollection = { type: "FeatureCollection", features: [] };
+	let ready = false;
+	const draw = () => {
+		const drawn = drawableFences(data);
+		const src = map.getSource("stores") as GeoJSONSource | undefined;
+		if (src) src.setData(drawn as unknown as Parameters<GeoJSONSource["setData"]>[0]);
+		container.dataset.storeCount = String(drawn.features.length);
+	};
+	map.on("load", () => {
+		map.addSource("stores", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+		map.addLayer({
+			id: "stores-fill",
+			type: "fill",
+			source: "stores",
+			paint: { "fill-color": "#1f6f5c", "fill-opacity": 0.25 },
+		});
+		map.addLayer({
+			id: "stores-line",
+			type: "line",
+			source: "stores",
+			paint: { "line-color": "#12493c", "line-width": 1.5 },
+		});
+		map.addLayer({
+			id: "stores-selected",
+			type: "line",
+			source: "stores",
+			paint: { "line-color": "#c2410c", "line-width": 3 },
+			filter: ["==", ["get", "id"], ""],
+		});
+		ready = true;
+		draw();
+		fitAll();
+		container.dataset.mapReady = "true";
+	});
+	const fitAll = () => {
+		const b = bounds(data);
+		if (b) map.fitBounds(b, { padding: 30, maxZoom: 16, duration: 0 });
+	};
+	return {
+		setStores(fc) {
+			const first = data.features.length === 0;
+			data = fc;
+			if (!ready) return;
+			draw();
+			if (first) fitAll();
+		},
+		select(id) {
+			const f = data.features.find((x) => x.properties.id === id);
+			if (!f || !ready) return;
+			map.setFilter("stores-selected", ["==", ["get", "id"], id]);
+			const b = bounds({ type: "FeatureCollection", features: [f] });
+			if (b) map.fitBounds(b, { padding: 60, maxZoom: 16, duration: 300 });
+		},
+		destroy() {
+			map.remove();
+		},
+	};
+}

@@ -1,0 +1,199 @@
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { api } from "../api.js";
+import type { Feature, FeatureCollection } from "../geojson.js";
+import { fmtNumber, t } from "../i18n.js";
+import type { StoreMap } from "../map.js";
+import { basemapUrl } from "../settings-local.js";
+import { ConfirmButton, errorText, Status } from "../ui.js";
+import { ImportPanel } from "./import.js";
+
+interface Page extends FeatureCollection {
+	nextCursor: string | null;
+}
+
+const PAGE = 500;
+
+export function Stores() {
+	const [stores, setStores] = useState<Feature[]>([]);
+	const [cursor, setCursor] = useState<string | null>(null);
+	const [loading, setLoading] = useState(true);
+	const [error, setError] = useState<string | null>(null);
+	const [notice, setNotice] = useState<string | null>(null);
+	const [query, setQuery] = useState("");
+	const [tag, setTag] = useState("");
+
+	const load = async (from: string | null, reset: boolean) => {
+		setLoading(true);
+		setError(null);
+		try {
+			const qs = new URLSearchParams({ limit: String(PAGE) });
+			if (from) qs.set("cursor", from);
+			const page = await api<Page>("GET", `/v1/geofences?${qs}`);
+			setStores((s) => (reset ? page.features : [...s, ...page.features]));
+			setCursor(page.nextCursor);
+		} catch (e) {
+			setError(errorText(e));
+		} finally {
+			setLoading(false);
+		}
+	};
+	useEffect(() => void load(null, true), []);
+
+	const tags = useMemo(() => [...new Set(stores.flatMap((s) => s.properties.tags ?? []))].sort(), [stores]);
+	const shown = useMemo(() => {
+		const q = query.trim().toLowerCase();
+		return stores.filter(
+			(s) =>
+				(!tag || s.properties.tags?.includes(tag)) &&
+				(!q ||
+					s.properties.id.toLowerCase().includes(q) ||
+					(s.properties.name ?? "").toLowerCase().includes(q)),
+		);
+	}, [stores, query, tag]);
+
+	const mapRef = useRef<StoreMap | null>(null);
+	const remove = async (id: string) => {
+		try {
+			await api("DELETE", `/v1/geofences/${encodeURIComponent(id)}`);
+			setStores((s) => s.filter((f) => f.properties.id !== id));
+			setNotice(t("deleted", { id }));
+		} catch (e) {
+			setError(errorText(e));
+		}
+	};
+
+	return (
+		<>
+			<h1>{t("navStores")}</h1>
+			<ImportPanel onUploaded={() => void load(null, true)} />
+			<section aria-labelledby="stores-list" class="stores">
+				<h2 id="stores-list" class="visually-hidden">
+					{t("navStores")}
+				</h2>
+				<div class="filters">
+					<label for="store-search" class="visually-hidden">
+						{t("searchStores")}
+					</label>
+					<input
+						id="store-search"
+						type="search"
+						placeholder={t("searchStores")}
+						value={query}
+						onInput={(e) => setQuery(e.currentTarget.value)}
+					/>
+					<label for="store-tag" class="visually-hidden">
+						{t("tag")}
+					</label>
+					<select id="store-tag" value={tag} onChange={(e) => setTag(e.currentTarget.value)}>
+						<option value="">{t("allTags")}</option>
+						{tags.map((x) => (
+							<option key={x} value={x}>
+								{x}
+							</option>
+						))}
+					</select>
+				</div>
+				{error && <Status kind="error">{error}</Status>}
+				{notice && <Status kind="ok">{notice}</Status>}
+				<MapView stores={shown} mapRef={mapRef} />
+				<p class="muted" aria-live="polite">
+					{t("storesCount", { shown: fmtNumber(shown.length), loaded: fmtNumber(stores.length) })}
+				</p>
+				{!loading && stores.length === 0 && !error && <p>{t("noStores")}</p>}
+				{shown.length > 0 && (
+					<div class="table-wrap">
+						<table class="stores-table">
+							<thead>
+								<tr>
+									<th scope="col">{t("id")}</th>
+									<th scope="col">{t("name")}</th>
+									<th scope="col">{t("tags")}</th>
+									<th scope="col">{t("shape")}</th>
+									<th scope="col">
+										<span class="visually-hidden">{t("delete")}</span>
+									</th>
+								</tr>
+							</thead>
+							<tbody>
+								{shown.slice(0, 500).map((f) => (
+									<tr key={f.properties.id}>
+										<td>
+											<button
+												type="button"
+												class="link"
+												aria-label={t("showOnMap", { id: f.properties.id })}
+												onClick={() => mapRef.current?.select(f.properties.id)}
+											>
+												{f.properties.id}
+											</button>
+										</td>
+										<td>{f.properties.name}</td>
+										<td>{(f.properties.tags ?? []).join(", ")}</td>
+										<td>{shapeOf(f)}</td>
+										<td>
+											<ConfirmButton
+												label={t("delete")}
+												ariaLabel={`${t("delete")} ${f.properties.id}`}
+												danger
+												question={t("confirmDeleteStore", { id: f.properties.id })}
+												onConfirm={() => remove(f.properties.id)}
+											/>
+										</td>
+									</tr>
+								))}
+							</tbody>
+						</table>
+					</div>
+				)}
+				{loading && <Status>{t("loading")}</Status>}
+				{cursor && !loading && (
+					<button type="button" onClick={() => void load(cursor, false)}>
+						{t("loadMore")}
+					</button>
+				)}
+			</section>
+		</>
+	);
+}
+
+function shapeOf(f: Feature): string {
+	if (f.geometry.type === "Point") return t("circle", { radius: fmtNumber(f.properties.radius ?? 0) });
+	return f.geometry.type === "Polygon" ? t("polygon") : t("multiPolygon");
+}
+
+/** The map, imported on first use so the first load stays small. */
+function MapView({ stores, mapRef }: { stores: Feature[]; mapRef: { current: StoreMap | null } }) {
+	const el = useRef<HTMLDivElement>(null);
+	const [state, setState] = useState<"loading" | "ready" | string>("loading");
+	const latest = useRef(stores);
+	latest.current = stores;
+	useEffect(() => {
+		let cancelled = false;
+		import("../map.js")
+			.then(({ createStoreMap }) => {
+				if (cancelled || !el.current) return;
+				const m = createStoreMap(el.current, basemapUrl());
+				mapRef.current = m;
+				m.setStores({ type: "FeatureCollection", features: latest.current });
+				setState("ready");
+			})
+			.catch((e: unknown) => !cancelled && setState(e instanceof Error ? e.message : String(e)));
+		return () => {
+			cancelled = true;
+			mapRef.current?.destroy();
+			mapRef.current = null;
+		};
+	}, [mapRef]);
+	useEffect(() => {
+		mapRef.current?.setStores({ type: "FeatureCollection", features: stores });
+	}, [stores, mapRef]);
+	return (
+		<div class="map-box">
+			<div ref={el} class="map" role="img" aria-label={t("map")} data-testid="store-map" />
+			{state === "loading" && <Status>{t("mapLoading")}</Status>}
+			{state !== "loading" && state !== "ready" && (
+				<Status kind="error">{t("mapUnavailable", { reason: state })}</Status>
+			)}
+		</div>
+	);
+}
