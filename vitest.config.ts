@@ -30,6 +30,8 @@ export default defineConfig({
 					name: "e2e",
 					include: ["test/e2e/**/*.test.ts"],
 					environment: "node",
+					// The Worker serves dist/assets (wrangler.toml [assets]): built before wrangler starts.
+					globalSetup: ["./scripts/build.mjs"],
 					// Starts `wrangler dev` and a local push receiver: slower than unit tests.
 					testTimeout: 120_000,
 					hookTimeout: 180_000,
@@ -64,6 +66,8 @@ export default defineConfig({
 				],
 				test: {
 					name: "worker",
+					// dist/assets must exist before workerd starts (wrangler.toml [assets]); a fresh clone has none.
+					globalSetup: ["./scripts/build.mjs"],
 					include: ["test/worker/**/*.test.ts", "test/security/**/*.test.ts"],
 					exclude: ["test/security/**/*.node.test.ts"],
 					setupFiles: ["./test/worker/setup.ts"],

@@ -245,6 +245,9 @@ function walkThrough({ origin, adminToken, tenant, clientAuth, quietNow, userTok
 		`    publishable key  ${tenant.publishableKey}   ${pkUse}`,
 		`  Demo push receiver: ${subscription.endpoint} (messages it gets are decrypted and printed here)`,
 		"",
+		"Open the demo shop (web SDK; its button walks into a sample store and shows the offer):",
+		`  ${origin}/demo/#${new URLSearchParams({ pk: tenant.publishableKey, ut: userToken.token, user: DEMO_USER })}`,
+		"",
 		"Try it from another terminal:",
 		"",
 		`  export ORIGIN=${origin} SK=${tenant.secretKey}`,
@@ -321,6 +324,10 @@ async function main() {
 	process.on("SIGINT", () => onSignal(130));
 	process.on("SIGTERM", () => onSignal(143));
 
+	// The Worker serves the SDK, the demo and the console from dist/assets (wrangler.toml [assets]).
+	const { build } = await import("./build.mjs");
+	await build();
+
 	try {
 		server = await startDevServer({
 			log: (line, source) => print(source === "devserver" ? `› ${line}` : `[wrangler] ${line}`),
@@ -355,6 +362,16 @@ async function main() {
 				(/** @type {any} */ f) => f.geometry.type === "Point" && f.properties.tags?.includes("grocery"),
 			) ?? stores.features[0];
 		const userToken = await mintUserToken(origin, tenant.secretKey, DEMO_USER);
+		// The demo shop (/demo/) shows an offer only if one can be sent: Alice consents and her
+		// "browser" is the demo push receiver (what step 2 of the walk-through below does by hand).
+		await api(origin, "PUT", `/v1/users/${DEMO_USER}`, {
+			token: userToken.token,
+			body: { firstName: "Alice", locale: "fr-FR", consent: { location: true, push: true } },
+		});
+		await api(origin, "PUT", `/v1/users/${DEMO_USER}/devices/alice-browser`, {
+			token: userToken.token,
+			body: { platform: "web", webPush: receiver.subscription },
+		});
 		print(
 			walkThrough({
 				origin,

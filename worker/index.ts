@@ -12,6 +12,7 @@ import { offerRoutes } from "./routes/offers.js";
 import { statsRoutes } from "./routes/stats.js";
 import { tenantRoutes } from "./routes/tenants.js";
 import { userRoutes } from "./routes/users.js";
+import { assetRoutes } from "./static/assets.js";
 
 export { GeoShardDO } from "./geoshard.js";
 export { ShopperDO } from "./shopper.js";
@@ -27,6 +28,7 @@ cartRoutes(router);
 offerRoutes(router);
 statsRoutes(router);
 consoleRoutes(router);
+assetRoutes(router);
 router.all("*", () => problem(404, "not_found", "No such route."));
 
 export default {

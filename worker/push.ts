@@ -1,5 +1,5 @@
 import { checkPushEndpoint } from "../src/push/endpoint.js";
-import { PushError } from "../src/push/payload.js";
+import { PushError, webPushPayloadFor } from "../src/push/payload.js";
 import { buildWebPushRequest, classifyPushResponse, type PushSubscriptionJSON } from "../src/push/webpush.js";
 
 export type PushOutcome =
@@ -31,7 +31,8 @@ export async function sendWebPush(
 		// Building can throw for a subscription that stopped validating (e.g. stored before a stricter check).
 		const { url, init } = buildWebPushRequest(
 			sub,
-			payload,
+			// Safari's push service gets Declarative Web Push (shown even with no service worker running).
+			webPushPayloadFor(sub.endpoint, payload),
 			{ subject: env.VAPID_SUBJECT, publicKey: env.VAPID_PUBLIC_KEY, privateKey: env.VAPID_PRIVATE_KEY },
 			{ ttlSeconds: opts.ttlSeconds, urgency: "high", topic: opts.topic },
 		);

@@ -1,7 +1,7 @@
 import { AppError } from "../src/errors.js";
 import { type Settings, storedSettings } from "../src/schemas/settings.js";
-import { admitOrigin } from "./cors.js";
 import { CONSOLE_TOKEN_PREFIX, consoleSessionTenant } from "./console-sessions.js";
+import { admitOrigin } from "./cors.js";
 import { hashKey, timingSafeEqualStrings } from "./crypto.js";
 import { verifyUserToken } from "./user-tokens.js";
 

@@ -122,3 +122,74 @@ export function pushTopic(parts: readonly string[]): string {
 		.digest("base64url")
 		.slice(0, MAX_TOPIC_LENGTH);
 }
+
+/**
+ * Whether a Web Push endpoint belongs to Apple's push service (Safari on macOS, iOS and
+ * iPadOS), which presents Declarative Web Push messages itself, with or without a service worker.
+ *
+ * @param endpoint - The subscription's endpoint URL.
+ */
+export function isDeclarativePushEndpoint(endpoint: string): boolean {
+	try {
+		const u = new URL(endpoint);
+		return (
+			u.protocol === "https:" &&
+			(u.hostname === "web.push.apple.com" || u.hostname.endsWith(".push.apple.com"))
+		);
+	} catch {
+		return false;
+	}
+}
+
+/**
+ * Rewrites an offer payload of {@link buildOfferPayload} as a Declarative Web Push message
+ * (`"web_push": 8030`): the browser shows `notification` even when no service worker runs, and
+ * its `navigate` links are the offer's signed click links, so a click is still recorded (per
+ * action) before the redirect to the deep link. `mutable` lets a running service worker show
+ * its richer version (image, `displayed` report) instead; the offer's own fields stay at the top
+ * level for it. Offers without a link for the notification's body stay plain payloads, since a
+ * declarative notification must navigate somewhere. Pure.
+ *
+ * @param payload - JSON from {@link buildOfferPayload}.
+ * @returns The declarative JSON, or `payload` unchanged when it cannot be declarative.
+ * @throws {PushError} `payload_too_large` when the declarative form does not fit.
+ */
+export function declarativeOfferPayload(payload: string): string {
+	const p = JSON.parse(payload) as {
+		title: string;
+		body: string;
+		url?: string;
+		actions?: OfferPayloadAction[];
+		[k: string]: unknown;
+	};
+	if (typeof p.url !== "string") return payload;
+	const { title, body, url, actions, ...rest } = p;
+	const json = JSON.stringify({
+		web_push: 8030,
+		notification: {
+			title,
+			body,
+			navigate: url,
+			silent: false,
+			// A declarative action must navigate: actions without a link need the service worker.
+			actions: actions
+				?.filter((a) => typeof a.url === "string")
+				.map((a) => ({ action: a.id, title: a.title, navigate: a.url })),
+		},
+		mutable: true,
+		...rest,
+	});
+	assertPayloadSize(json);
+	return json;
+}
+
+/**
+ * The plaintext to send to one subscription: declarative for Apple's push service, the plain
+ * offer payload for every other.
+ *
+ * @param endpoint - The subscription's endpoint URL.
+ * @param payload - JSON from {@link buildOfferPayload}.
+ */
+export function webPushPayloadFor(endpoint: string, payload: string): string {
+	return isDeclarativePushEndpoint(endpoint) ? declarativeOfferPayload(payload) : payload;
+}

@@ -1,9 +1,10 @@
 /**
  * Signed click links (sign, verify, tampering, action binding), where a click leads, and
- * the service worker served at /sw.js run against a fake browser.
+ * the service worker served at /sdk/edge-offers-sw.js and /sw.js run against a fake browser.
  */
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { bundleText, serviceWorkerBundleOptions } from "../../scripts/build.mjs";
 import {
 	CLICK_SIG_LENGTH,
 	clickUrl,
@@ -12,9 +13,10 @@ import {
 	signClick,
 	verifyClick,
 } from "../../src/offers/click.js";
-import { SERVICE_WORKER_JS } from "../../worker/static/sw.js";
 
 const KEY = "click-key-0123456789abcdef";
+// The service worker exactly as served at /sdk/edge-offers-sw.js and /sw.js.
+const SERVICE_WORKER_JS = await bundleText(serviceWorkerBundleOptions());
 const OFFER = "3f0c2a4e-8a7b-4c51-9a55-0e4d7c1f2b6a";
 
 /** Replaces the character at `i` with another base64url character. */
@@ -186,6 +188,7 @@ function fakeBrowser(scriptUrl: string) {
 		skipWaiting: () => Promise.resolve(),
 		clients: {
 			claim: () => Promise.resolve(),
+			matchAll: async () => [],
 			openWindow: async (url: string) => {
 				opened.push(url);
 				return null;

@@ -3,7 +3,6 @@ import { ClickQuerySchema, OfferEventSchema, OfferId } from "../../src/schemas/t
 import { clickKey } from "../crypto.js";
 import { body, iso, parse, problem } from "../http.js";
 import type { AppRouter } from "../router.js";
-import { SERVICE_WORKER_JS } from "../static/sw.js";
 import { requireOfferReporter } from "../tenants.js";
 
 interface OfferRow {
@@ -22,7 +21,7 @@ function withClickHeaders(res: Response): Response {
 	return new Response(res.body, { status: res.status, headers: h });
 }
 
-/** Offer tracking: the signed click link, events reported by apps, and the web service worker. */
+/** Offer tracking: the signed click link and events reported by apps (the service worker is in worker/static/assets.ts). */
 export function offerRoutes(router: AppRouter): void {
 	router.get("/v1/offers/:offerId/click", async (req, env) => {
 		const url = new URL(req.url);
@@ -72,20 +71,6 @@ export function offerRoutes(router: AppRouter): void {
 		await recordEvent(env, offerId, offer, event.type, event.action ?? null);
 		return new Response(null, { status: 204 });
 	});
-
-	router.get(
-		"/sw.js",
-		() =>
-			new Response(SERVICE_WORKER_JS, {
-				headers: {
-					"content-type": "text/javascript; charset=utf-8",
-					"service-worker-allowed": "/",
-					// Browsers check a service worker for updates at least daily whatever this says.
-					"cache-control": "public, max-age=3600",
-					"x-content-type-options": "nosniff",
-				},
-			}),
-	);
 }
 
 /** The offer's stored links; null when none were stored (the variant had none) or they do not parse. */
