@@ -424,6 +424,7 @@ async function splitLeaves(
 	timing.lap("split-read");
 	const plan = planSplits(members, splits, dense, max, SHARD_SPLIT_BYTES);
 	const next = plan.splits;
+	timing.lap("split-plan");
 
 	const changes = new Map<string, ShardChange>();
 	const moved: [string, string[]][] = [];
@@ -436,6 +437,7 @@ async function splitLeaves(
 		for (const key of keys) changeOf(changes, key).upserts.push(m.row);
 	}
 	const fresh = new Set([...changes.keys()].filter((key) => !isLeaf(key.split("/")[0] ?? "", splits)));
+	timing.lap("split-plan");
 	const written = await writeShardCalls(env, tenantId, planShardCalls(changes), {
 		restore: true,
 		attempts: 3,
