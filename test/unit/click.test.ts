@@ -315,6 +315,31 @@ describe("service worker", () => {
 		]);
 	});
 
+	it("shows a Declarative Web Push message (Safari) and opens its navigate links", async () => {
+		const b = fakeBrowser("https://app.example/sw.js?key=pk_x");
+		await b.push({
+			web_push: 8030,
+			mutable: true,
+			notification: {
+				title: "Cold beer",
+				body: "-20%",
+				navigate: CLICK,
+				actions: [{ action: "add", title: "Add to cart", navigate: `${CLICK}&action=add` }],
+			},
+			offerId: "o1",
+			campaignId: "beer",
+			image: "https://shop.example/beer.jpg",
+			expiresAt: new Date(Date.now() + 600_000).toISOString(),
+		});
+		const n = b.shown[0] as Shown;
+		expect(n.title).toBe("Cold beer");
+		expect(n.options).toMatchObject({ body: "-20%", tag: "o1", image: "https://shop.example/beer.jpg" });
+		expect(n.options.actions).toEqual([{ action: "add", title: "Add to cart" }]);
+		await b.click(n, "add");
+		expect(b.opened).toEqual([`${CLICK}&action=add`]);
+		expect(b.posted.map((p) => p.body)).toEqual([{ type: "displayed" }]);
+	});
+
 	it("never opens a link that is not http(s)", async () => {
 		const b = fakeBrowser("https://app.example/sw.js?key=pk_x");
 		await b.push(payload({ url: "javascript:alert(1)", actions: [] }));
