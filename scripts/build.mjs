@@ -5,9 +5,11 @@
 // The build is a list of steps; add one by appending to STEPS. A step gets the context below
 // and writes under `ctx.outDir`. `node scripts/build.mjs sdk demo` runs only those steps.
 
+import { execFile } from "node:child_process";
 import { cp, mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import * as esbuild from "esbuild";
 
@@ -135,6 +137,21 @@ export const STEPS = [
 			});
 			await cp(path.join(root, "geofences", "paris-stores.geojson"), path.join(dir, "stores.json"));
 			log("demo/ index.html, demo.js, stores.json");
+		},
+	},
+	{
+		name: "console",
+		description: "retailer console -> /console/ (Vite + Preact, console/vite.config.ts)",
+		run: async ({ root, outDir, log }) => {
+			// In a child process: Vite loads its config through dynamic imports that vitest's
+			// globalSetup (which runs this build) cannot serve.
+			const vite = path.join(root, "node_modules", "vite", "bin", "vite.js");
+			const out = path.join(outDir, "console");
+			const args = [vite, "build", "--config", path.join(root, "console", "vite.config.ts")];
+			await promisify(execFile)(process.execPath, [...args, "--outDir", out, "--logLevel", "warn"], {
+				cwd: root,
+			});
+			log("console/ index.html and assets");
 		},
 	},
 ];

@@ -8,10 +8,16 @@ import {
 	Map as MapLibreMap,
 	NavigationControl,
 	type StyleSpecification,
+	setWorkerUrl,
 } from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
+// MapLibre loads its worker from next to its own module, which bundling moves: point it at the
+// copy Vite emits (a hashed file under /console/assets/, same origin, so CSP 'self' allows it).
+import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
 import { bounds, drawableFences } from "./geo.js";
 import type { FeatureCollection } from "./geojson.js";
+
+setWorkerUrl(workerUrl);
 
 const PLAIN_STYLE: StyleSpecification = {
 	version: 8,
@@ -67,7 +73,10 @@ export function createStoreMap(container: HTMLElement, styleUrl: string | null):
 		ready = true;
 		draw();
 		fitAll();
-		container.dataset.mapReady = "true";
+		// Ready once the fences are on screen (tests and screenshots wait for this).
+		map.once("idle", () => {
+			container.dataset.mapReady = "true";
+		});
 	});
 	const fitAll = () => {
 		const b = bounds(data);

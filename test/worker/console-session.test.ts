@@ -2,9 +2,9 @@
  * Console sign-in (worker/routes/console.ts): the secret key exchanged for a short-lived
  * session token that stands for it on every secret-key route, and only there.
  */
-import { env } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, callOk, createTenant, expectProblem } from "./helpers.js";
+import { BASE, call, callOk, createTenant, expectProblem } from "./helpers.js";
 
 interface Session {
 	token: string;
@@ -159,5 +159,40 @@ describe("console sessions", () => {
 			.run();
 		await expectProblem(await call("GET", "/v1/settings", { key: before.token }), 401);
 		await expectProblem(await call("GET", "/v1/settings", { key: during.token }), 401);
+	});
+});
+
+describe("console files (/console/, Workers Static Assets)", () => {
+	it("serves the app with a strict CSP, no framing, no referrer, revalidated on each load", async () => {
+		const res = await call("GET", "/console/");
+		expect(res.status).toBe(200);
+		expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+		const csp = res.headers.get("content-security-policy") ?? "";
+		expect(csp).toContain("script-src 'self'");
+		expect(csp).toContain("frame-ancestors 'none'");
+		expect(csp).not.toMatch(/script-src[^;]*unsafe/);
+		expect(res.headers.get("x-frame-options")).toBe("DENY");
+		expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+		expect(res.headers.get("cache-control")).toBe("no-cache");
+		const html = await res.text();
+		const script = /<script[^>]+src="(\/console\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+		expect(script).toBeDefined();
+		const js = await call("GET", script ?? "");
+		expect(js.status).toBe(200);
+		expect(js.headers.get("content-type")).toMatch(/javascript/);
+		expect(js.headers.get("cache-control")).toContain("immutable");
+		await js.body?.cancel();
+	});
+
+	it("redirects /console to /console/, answers any other page path with the app, and 404s a missing asset", async () => {
+		const bare = await SELF.fetch(`${BASE}/console`, { redirect: "manual" });
+		expect(bare.status).toBe(308);
+		expect(new URL(bare.headers.get("location") ?? "", "https://api.test").pathname).toBe("/console/");
+		const deep = await call("GET", "/console/campaigns");
+		expect(deep.status).toBe(200);
+		expect(await deep.text()).toContain('<div id="app">');
+		const missing = await call("GET", "/console/assets/nope-123.js");
+		expect(missing.status).toBe(404);
+		await missing.body?.cancel();
 	});
 });

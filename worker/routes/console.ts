@@ -9,12 +9,45 @@ import { bearer, requireKey } from "../tenants.js";
 const NO_STORE = { "cache-control": "no-store" };
 
 /**
+ * Headers of every console file. The console talks only to this origin (connect-src 'self'),
+ * except a basemap style the retailer configures (https: for its tiles, glyphs and sprites);
+ * MapLibre runs its workers from blob: URLs. No framing (clickjacking), no referrer.
+ */
+export const CONSOLE_HEADERS: Record<string, string> = {
+	"content-security-policy": [
+		"default-src 'self'",
+		"script-src 'self'",
+		"style-src 'self' 'unsafe-inline'",
+		"img-src 'self' data: blob: https:",
+		"font-src 'self' data:",
+		"connect-src 'self' https:",
+		"worker-src 'self' blob:",
+		"child-src blob:",
+		"object-src 'none'",
+		"base-uri 'none'",
+		"form-action 'none'",
+		"frame-ancestors 'none'",
+	].join("; "),
+	"x-content-type-options": "nosniff",
+	"x-frame-options": "DENY",
+	"referrer-policy": "no-referrer",
+	"cross-origin-opener-policy": "same-origin",
+};
+
+/** Built files under /console/assets/ have content hashes in their names: cached for good. */
+const IMMUTABLE = "public, max-age=31536000, immutable";
+
+/**
  * Console sign-in: `POST /v1/console/sessions` exchanges the tenant's secret key for a
  * session token (`cs_…`, at most one hour) that the browser console keeps in memory, and that
  * every secret-key route accepts (worker/tenants.ts `requireKey`);
  * `DELETE /v1/console/sessions/current` ends it. Only the token's peppered hash is stored.
  */
 export function consoleRoutes(router: AppRouter): void {
+	// Also matches "/console" itself (redirected to "/console/" so relative URLs resolve).
+	router.get("/console/*", (req, env) => serveConsole(req, env));
+	router.head("/console/*", (req, env) => serveConsole(req, env));
+
 	router.post("/v1/console/sessions", async (req, env) => {
 		// Only the secret key itself opens a session: a session cannot extend itself.
 		const key = bearer(req);
@@ -53,4 +86,27 @@ export function consoleRoutes(router: AppRouter): void {
 			.run();
 		return new Response(null, { status: 204, headers: NO_STORE });
 	});
+}
+
+/**
+ * A console file from Workers Static Assets (dist/assets/console/, built by `npm run build`).
+ * Any path that is not a file is the app itself (it routes with the URL's hash), so a deep
+ * link or a reload never ends on a 404.
+ */
+async function serveConsole(req: Request, env: Env): Promise<Response> {
+	const url = new URL(req.url);
+	if (url.pathname === "/console") return Response.redirect(new URL("/console/", url).toString(), 308);
+	let res = await env.ASSETS.fetch(new Request(url, { method: req.method, headers: { accept: "*/*" } }));
+	const isAsset = url.pathname.startsWith("/console/assets/");
+	if (res.status === 404 && !isAsset)
+		res = await env.ASSETS.fetch(new Request(new URL("/console/", url), { method: req.method }));
+	if (res.status === 404)
+		return new Response(isAsset ? "Not found" : "The console is not built: run npm run build.", {
+			status: 404,
+			headers: { "content-type": "text/plain; charset=utf-8", ...CONSOLE_HEADERS },
+		});
+	const out = new Response(res.body, res);
+	for (const [k, v] of Object.entries(CONSOLE_HEADERS)) out.headers.set(k, v);
+	out.headers.set("cache-control", isAsset && res.ok ? IMMUTABLE : "no-cache");
+	return out;
 }

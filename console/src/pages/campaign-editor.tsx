@@ -244,7 +244,7 @@ export function CampaignEditor({ id }: { id: string | null }) {
 					</fieldset>
 
 					<fieldset>
-						<legend>{t("holdout")}</legend>
+						<legend>{t("delivery")}</legend>
 						{text("holdoutPercent", t("holdout"), "holdoutPercent", "number", {
 							min: 0,
 							max: 100,

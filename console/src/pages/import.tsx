@@ -57,8 +57,8 @@ export function ImportPanel({ onUploaded }: { onUploaded: () => void }) {
 	};
 
 	return (
-		<section class="panel" aria-labelledby="import-title">
-			<h2 id="import-title">{t("importTitle")}</h2>
+		<details class="panel" open={state.step !== "idle" || undefined}>
+			<summary>{t("importTitle")}</summary>
 			<p class="muted">{t("importHelp")}</p>
 			<label for="import-file">{t("chooseFile")}</label>
 			<input
@@ -99,7 +99,7 @@ export function ImportPanel({ onUploaded }: { onUploaded: () => void }) {
 				</Status>
 			)}
 			{state.step === "failed" && <Status kind="error">{state.message}</Status>}
-		</section>
+		</details>
 	);
 }
 
