@@ -4,6 +4,12 @@
  * suppression reason. Survivors compete on priority: the winner is sent (or held out),
  * the rest are `lower_priority`. A new policy is one more entry in {@link CHECKS}.
  */
+import {
+	type AudienceFacts,
+	type AudienceFailure,
+	audienceFacts,
+	evaluateAudience,
+} from "../audience/evaluate.js";
 import { pressureReason, resolvePolicy } from "../pressure/policy.js";
 import type { Campaign, Variant } from "../schemas/campaign.js";
 import type { Settings } from "../schemas/settings.js";
@@ -74,6 +80,8 @@ export interface PersonView {
 	cart: ItemSet;
 	/** Purchase memory: bought this SKU or category within `days`. */
 	purchasedWithin(item: { sku?: string; category?: string }, days: number): boolean;
+	/** What audience conditions read (src/audience/evaluate.ts); absent: a person with no data. */
+	audience?: AudienceFacts;
 }
 
 export type Decision =
@@ -84,6 +92,8 @@ export type Decision =
 			decision: "suppressed";
 			reason: string;
 			cooldownKey: string;
+			/** With reason `not_in_audience`: the condition that kept the person out. */
+			failed?: AudienceFailure;
 	  };
 
 interface CheckInput {
@@ -96,6 +106,9 @@ interface CheckInput {
 }
 
 type Check = (x: CheckInput) => string | null;
+
+/** The reason of a decision for a person outside the campaign's audience. */
+export const NOT_IN_AUDIENCE = "not_in_audience";
 
 const CHECKS: readonly Check[] = [
 	({ campaign, now }) =>
@@ -219,6 +232,22 @@ export function decide(
 	for (const campaign of campaigns) {
 		if (!triggerMatches(campaign, trigger, person)) continue;
 		const key = cooldownKey(campaign.id, trigger);
+		// Outside the audience, the campaign is not for this person at all: no variant, no
+		// other check, and the funnel leaves the decision out (worker/routes/stats.ts).
+		if (campaign.audience) {
+			const verdict = evaluateAudience(campaign.audience, person.audience ?? audienceFacts({}, now));
+			if (!verdict.in) {
+				out.push({
+					campaign,
+					variant: null,
+					decision: "suppressed",
+					reason: NOT_IN_AUDIENCE,
+					cooldownKey: key,
+					failed: verdict.failed,
+				});
+				continue;
+			}
+		}
 		const variant = assignVariant(campaign.id, person.userId, campaign.variants);
 		const input = { campaign, trigger, person, settings, now, cooldownKey: key };
 		const reason = CHECKS.reduce<string | null>((r, check) => r ?? check(input), null);

@@ -1,3 +1,4 @@
+import { pickLocalized } from "../audience/locale.js";
 import type { Variant } from "../schemas/campaign.js";
 import { parseTemplate, renderTemplate, renderWorstCase, type Template } from "./template.js";
 
@@ -25,8 +26,17 @@ export interface RenderedOffer {
 	actions?: { id: string; title: string; url?: string }[];
 }
 
-/** Renders a variant's templates over the person, the fence and (later) the cart. */
-export function renderOffer(variant: Variant, vars: Record<string, unknown>): RenderedOffer {
+/**
+ * Renders a variant's templates over the person, the fence and the cart, in the person's
+ * language when the variant has it (`localized`: exact tag, then its language, else the
+ * variant's own texts).
+ */
+export function renderOffer(
+	base: Variant,
+	vars: Record<string, unknown>,
+	locale: string | null = null,
+): RenderedOffer {
+	const variant = localizedVariant(base, locale);
 	const out: RenderedOffer = {
 		title: renderTemplate(compiled(variant.title), vars),
 		body: renderTemplate(compiled(variant.body), vars),
@@ -44,12 +54,38 @@ export function renderOffer(variant: Variant, vars: Record<string, unknown>): Re
 	return out;
 }
 
+/** The variant with the texts, link and actions of its translation for `locale`, if any. */
+export function localizedVariant(variant: Variant, locale: string | null): Variant {
+	const picked = pickLocalized(variant.localized, locale);
+	if (!picked) return variant;
+	const { title, body, url, actions } = picked.entry;
+	return { ...variant, title, body, url: url ?? variant.url, actions: actions ?? variant.actions };
+}
+
 /** Longest URL a payload can carry for one link: a signed click link through the service. */
 export const MAX_LINK_CHARS = 320;
 
 /**
- * The largest plaintext payload any person could get from this variant, in UTF-8 bytes:
- * checked when the campaign is saved, so a send never fails for size.
+ * The largest plaintext payload of the variant in each language it has: its own texts (`tag`
+ * null) and every translation. Checked when the campaign is saved.
+ */
+export function worstCasePayloads(
+	campaignId: string,
+	variant: Variant,
+): { tag: string | null; bytes: number }[] {
+	return [
+		{ tag: null, bytes: worstCasePayloadBytes(campaignId, variant) },
+		...Object.keys(variant.localized ?? {}).map((tag) => ({
+			tag,
+			bytes: worstCasePayloadBytes(campaignId, localizedVariant(variant, tag)),
+		})),
+	];
+}
+
+/**
+ * The largest plaintext payload any person could get from this variant's own texts (see
+ * {@link worstCasePayloads} for its translations), in UTF-8 bytes: checked when the campaign
+ * is saved, so a send never fails for size.
  */
 export function worstCasePayloadBytes(campaignId: string, variant: Variant): number {
 	const link = (url: string | undefined) =>

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AudienceSchema, type Condition, LocaleTag } from "../audience/condition.js";
 import { parseTemplate, TemplateError } from "../offers/template.js";
 import { type PressureOverride, PressureOverrideSchema } from "../pressure/policy.js";
 import { ExternalId, Instant } from "./common.js";
@@ -26,6 +27,14 @@ const ActionSchema = z.strictObject({
 	url: HttpsUrl.optional(),
 });
 
+/** One translation of a variant (audiences issue): picked by the person's locale. */
+export const LocalizedContentSchema = z.strictObject({
+	title: TemplateString(200),
+	body: TemplateString(1000),
+	url: HttpsUrl.optional(),
+	actions: z.array(ActionSchema).max(2).optional(),
+});
+
 export const VariantSchema = z.strictObject({
 	id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/),
 	weight: z.number().int().min(0).max(10_000).default(1),
@@ -35,6 +44,11 @@ export const VariantSchema = z.strictObject({
 	icon: HttpsUrl.optional(),
 	image: HttpsUrl.optional(),
 	actions: z.array(ActionSchema).max(2).optional(),
+	/** Translations by language tag: exact tag first, then its language, else the fields above. */
+	localized: z
+		.record(LocaleTag, LocalizedContentSchema)
+		.refine((o) => Object.keys(o).length <= 50, { message: "at most 50 translations" })
+		.optional(),
 });
 export type Variant = z.infer<typeof VariantSchema>;
 
@@ -111,6 +125,8 @@ const CampaignFields = {
 	offerSku: z.string().min(1).max(128).nullable(),
 	/** Per-campaign override of the tenant's pressure policy (caps, minimum interval, quiet hours). */
 	pressure: PressureOverrideSchema.optional(),
+	/** Who the campaign is for (src/audience/condition.ts); null or absent: everyone. */
+	audience: AudienceSchema.nullable().optional(),
 };
 
 /** Body of POST /v1/campaigns: defaults filled in, id generated when absent. */
@@ -130,6 +146,7 @@ export const CreateCampaignSchema = z
 		ignoreCaps: CampaignFields.ignoreCaps.default(false),
 		offerSku: CampaignFields.offerSku.default(null),
 		pressure: CampaignFields.pressure,
+		audience: CampaignFields.audience,
 	})
 	.refine((c) => c.startsAt === null || c.endsAt === null || c.startsAt < c.endsAt, {
 		path: ["endsAt"],
@@ -151,6 +168,7 @@ export const PatchCampaignSchema = z.strictObject({
 	ignoreCaps: CampaignFields.ignoreCaps.optional(),
 	offerSku: CampaignFields.offerSku.optional(),
 	pressure: CampaignFields.pressure,
+	audience: CampaignFields.audience,
 });
 
 /** A stored campaign (instants as epoch ms). */
@@ -169,6 +187,7 @@ export interface Campaign {
 	ignoreCaps: boolean;
 	offerSku: string | null;
 	pressure?: PressureOverride | undefined;
+	audience?: Condition | null | undefined;
 }
 
 /** How a campaign is stored and shown: instants as ISO strings. */

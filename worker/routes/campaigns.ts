@@ -1,5 +1,5 @@
 import { AppError } from "../../src/errors.js";
-import { worstCasePayloadBytes } from "../../src/offers/render.js";
+import { worstCasePayloads } from "../../src/offers/render.js";
 import { MAX_PAYLOAD_BYTES } from "../../src/push/payload.js";
 import {
 	type Campaign,
@@ -97,20 +97,20 @@ export function campaignRoutes(router: AppRouter): void {
 	});
 }
 
-/** Refuses a campaign whose pushes could exceed the Web Push payload limit for some person. */
+/**
+ * Refuses a campaign whose pushes could exceed the Web Push payload limit for some person,
+ * in any of its variants' languages.
+ */
 function checkPayloadSizes(c: Campaign): void {
-	const errors = c.variants.flatMap((v, i) => {
-		const bytes = worstCasePayloadBytes(c.id, v);
-		return bytes > MAX_PAYLOAD_BYTES
-			? [
-					{
-						path: ["variants", i],
-						code: "payload_too_large",
-						message: `the push could reach ${bytes} bytes (limit ${MAX_PAYLOAD_BYTES}) with the longest values; shorten texts or links`,
-					},
-				]
-			: [];
-	});
+	const errors = c.variants.flatMap((v, i) =>
+		worstCasePayloads(c.id, v)
+			.filter(({ bytes }) => bytes > MAX_PAYLOAD_BYTES)
+			.map(({ tag, bytes }) => ({
+				path: tag === null ? ["variants", i] : ["variants", i, "localized", tag],
+				code: "payload_too_large",
+				message: `the push could reach ${bytes} bytes (limit ${MAX_PAYLOAD_BYTES}) with the longest values; shorten texts or links`,
+			})),
+	);
 	if (errors.length > 0)
 		throw new AppError("validation_failed", 422, "A variant's push could be too large.", errors);
 }
