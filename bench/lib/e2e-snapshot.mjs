@@ -7,6 +7,7 @@
 // result lists the service files that differ from the commit) or from the commit itself, with
 // node_modules linked from the repository.
 import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { cp, mkdir, symlink } from "node:fs/promises";
 import path from "node:path";
 import { measuredCode } from "./git-state.mjs";
@@ -37,6 +38,11 @@ export async function snapshotService(root, dir, from) {
 		for (const p of SERVICE_PATHS) await cp(path.join(root, p), path.join(dir, p), { recursive: true });
 	}
 	await symlink(path.join(root, "node_modules"), path.join(dir, "node_modules"), "dir");
+	// Static assets (SDK, console): the built ones when there are, else none (wrangler only needs
+	// the directory; the benchmarks call the API).
+	const assets = path.join(root, "dist", "assets");
+	if (existsSync(assets)) await cp(assets, path.join(dir, "dist", "assets"), { recursive: true });
+	else await mkdir(path.join(dir, "dist", "assets"), { recursive: true });
 	return { dir, from, commit, uncommitted: from === "worktree" ? uncommitted : [] };
 }
 
