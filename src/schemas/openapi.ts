@@ -325,7 +325,23 @@ OPERATIONS.push(
 	{
 		method: "get",
 		path: "/sw.js",
-		summary: "Service worker for web apps: shows offers, reports display and dismissal",
+		summary:
+			"The web SDK's service worker (same file as /sdk/edge-offers-sw.js), for sites set up before the SDK",
+		auth: "none",
+		response: { status: 200, description: "text/javascript" },
+	},
+	{
+		method: "get",
+		path: "/sdk/edge-offers.js",
+		summary: "The web SDK, an ES module (docs/web-sdk.md); any origin may load it (CORS *)",
+		auth: "none",
+		response: { status: 200, description: "text/javascript" },
+	},
+	{
+		method: "get",
+		path: "/sdk/edge-offers-sw.js",
+		summary:
+			"The SDK's service worker: shows offers (plain or Declarative Web Push), reports displayed, clicked per action and dismissed, re-registers a renewed subscription; Service-Worker-Allowed: /",
 		auth: "none",
 		response: { status: 200, description: "text/javascript" },
 	},
@@ -453,7 +469,12 @@ export function buildOpenApi(version: string): Record<string, unknown> {
 	}
 	return {
 		openapi: "3.1.0",
-		info: { title: "Edge offers", version, description: "Location-aware offers on Cloudflare Workers." },
+		info: {
+			title: "Edge offers",
+			version,
+			description:
+				"Location-aware offers on Cloudflare Workers. Browser apps: the app routes (profile PUT, devices, pings, offer events, VAPID key, /sdk/) answer CORS for the tenant's allowedOrigins setting; a cross-origin request from another origin is refused with 403 origin_not_allowed (docs/web-sdk.md).",
+		},
 		components: {
 			schemas: { PushSubscription: schema(PushSubscriptionSchema, "input") },
 			securitySchemes: {
