@@ -54,7 +54,9 @@ async function main(): Promise<void> {
 		$("offer").hidden = false;
 		$("offer-title").textContent = typeof o.title === "string" ? o.title : "An offer was sent to you";
 		$("offer-body").textContent =
-			typeof o.body === "string" ? o.body : "Enable notifications to see its text as a push notification.";
+			typeof o.body === "string"
+				? o.body
+				: "Its text went to Alice's devices as a push: the terminal running npm start prints it.";
 		$("offer-meta").textContent = `campaign ${o.campaignId}, offer ${o.offerId ?? "?"}`;
 	});
 	await offers.init({
