@@ -47,8 +47,8 @@ export async function recordDecisions(
 	for (const { trigger, decision, offer } of records) {
 		stmts.push(
 			env.DB.prepare(
-				`INSERT INTO decisions (id, tenant_id, user_id, trigger_type, trigger, campaign_id, variant_id, decision, reason, offer_id, created_at)
-				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				`INSERT INTO decisions (id, tenant_id, user_id, trigger_type, trigger, campaign_id, variant_id, decision, reason, offer_id, created_at, audience_failed)
+				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			).bind(
 				crypto.randomUUID(),
 				tenantId,
@@ -70,6 +70,7 @@ export async function recordDecisions(
 				decision.decision === "suppressed" ? decision.reason : null,
 				offer?.id ?? null,
 				at,
+				decision.decision === "suppressed" && decision.failed ? JSON.stringify(decision.failed) : null,
 			),
 		);
 		if (offer) {
@@ -172,7 +173,7 @@ export async function userRows(env: Env, tenantId: string, userId: string) {
 		Record<string, unknown>
 	>([
 		env.DB.prepare(
-			`SELECT trigger, campaign_id, variant_id, decision, reason, offer_id, created_at
+			`SELECT trigger, campaign_id, variant_id, decision, reason, offer_id, created_at, audience_failed
 			   FROM decisions WHERE tenant_id = ? AND user_id = ? ORDER BY created_at, rowid`,
 		).bind(tenantId, userId),
 		env.DB.prepare(
@@ -202,6 +203,7 @@ export async function userRows(env: Env, tenantId: string, userId: string) {
 			reason: r.reason,
 			offerId: r.offer_id,
 			at: r.created_at,
+			...(typeof r.audience_failed === "string" ? { failed: JSON.parse(r.audience_failed) as unknown } : {}),
 		})),
 		offers: rows(offers).map((r) => ({
 			offerId: r.id,

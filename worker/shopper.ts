@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { VisitCounters } from "../src/audience/visits.js";
 import { parseStoredFence } from "../src/geo/fence-input.js";
 import { FenceSnapshotError, loadFenceIndex, serializeFenceIndex } from "../src/geo/index.js";
 import {
@@ -53,6 +54,16 @@ import {
 import type { Campaign } from "../src/schemas/campaign.js";
 import type { DecisionOut } from "../src/schemas/ping.js";
 import type { PutDevice, PutUser } from "../src/schemas/user.js";
+import {
+	type AttributePatchAnswer,
+	attributesInForce,
+	type CrmAttributes,
+	countEnters,
+	factsOf,
+	type PersonAudienceData,
+	patchCrm,
+	personAudienceData,
+} from "./audience.js";
 import { cartRules } from "./cart-rules.js";
 import { publicBaseUrl } from "./config.js";
 import { clickKey } from "./crypto.js";
@@ -78,6 +89,8 @@ interface Profile {
 	locale: string | null;
 	timezone: string | null;
 	attributes: Record<string, unknown>;
+	/** What the person asked to hear about (audiences); absent in profiles stored before. */
+	interests?: string[];
 	consent: { location: boolean; push: boolean };
 	createdAt: number;
 	updatedAt: number;
@@ -119,6 +132,10 @@ interface State {
 	 * naming them store nothing until their own app registers them again (PUT profile).
 	 */
 	erasedAt: number | null;
+	/** Attributes the back office set (worker/audience.ts): they win over the app's. */
+	crm: CrmAttributes;
+	/** Enters per fence and UTC day, for audiences' `visits` conditions (src/audience/visits.ts). */
+	visits: VisitCounters;
 }
 
 interface PendingDelivery {
@@ -156,10 +173,19 @@ const KEYS: readonly StateKey[] = [
 	"batches",
 	"screening",
 	"erasedAt",
+	"crm",
+	"visits",
 ];
 /** What deciding and sending offers can change. */
 const OFFER_KEYS: readonly StateKey[] = ["meta", "devices", "cooldowns", "sent", "exposure", "deliveries"];
-const PING_KEYS: readonly StateKey[] = [...OFFER_KEYS, "presence", "fences", "batches", "screening"];
+const PING_KEYS: readonly StateKey[] = [
+	...OFFER_KEYS,
+	"presence",
+	"fences",
+	"batches",
+	"screening",
+	"visits",
+];
 const CART_KEYS: readonly StateKey[] = [...OFFER_KEYS, "cart", "cartAnswers"];
 /**
  * The storage key of the person's neighbourhood (src/geo/neighbourhood.ts), apart from the
@@ -219,7 +245,9 @@ export interface UserView {
 	firstName: string | null;
 	locale: string | null;
 	timezone: string | null;
+	/** The attributes in force: the app's, with the back office's keys winning. */
 	attributes: Record<string, unknown>;
+	interests: string[];
 	consent: { location: boolean; push: boolean };
 	devices: {
 		deviceId: string;
@@ -248,6 +276,10 @@ export interface PersonExport {
 	cooldowns: { key: string; at: string }[];
 	pendingDeliveries: { offerId: string; deviceId: string }[];
 	screening: { at: string; reasons: Record<string, number> }[];
+	/** Attributes the back office set (also merged into `profile.attributes`). */
+	crmAttributes: Record<string, unknown>;
+	/** Enters per fence and day (no times, no places beyond the fence). */
+	visits: { geofenceId: string; tags: string[]; days: { date: string; enters: number }[] }[];
 }
 
 /** A validated cart event; items may carry a display name for templates. */
@@ -363,6 +395,8 @@ export class ShopperDO extends DurableObject<Env> {
 			batches: (m.get("batches") as State["batches"]) ?? {},
 			screening: (m.get("screening") as State["screening"]) ?? [],
 			erasedAt: (m.get("erasedAt") as number) ?? null,
+			crm: (m.get("crm") as CrmAttributes) ?? {},
+			visits: (m.get("visits") as VisitCounters) ?? [],
 		};
 		// Devices' last-seen times travel with presence (see storedValue).
 		for (const [id, d] of Object.entries(this.state.devices)) {
@@ -445,6 +479,7 @@ export class ShopperDO extends DurableObject<Env> {
 				locale: input.locale ?? null,
 				timezone: input.timezone ?? null,
 				attributes: input.attributes ?? {},
+				interests: [...new Set(input.interests ?? [])],
 				consent: input.consent,
 				createdAt: prev?.createdAt ?? now,
 				updatedAt: now,
@@ -452,12 +487,14 @@ export class ShopperDO extends DurableObject<Env> {
 			if (!input.consent.location) {
 				s.presence = emptyPresence();
 				s.fences = {};
+				// Visit counts per store are location history too.
+				s.visits = [];
 				// The copy of the fences around the person says roughly where they were.
 				this.hood = null;
 				this.hoodAsk = NEIGHBOURHOOD_RADIUS_METERS;
 				if (this.hoodStored) this.hoodPending = "delete";
 			}
-			await this.save(s, ["meta", "profile", "presence", "fences", "erasedAt"]);
+			await this.save(s, ["meta", "profile", "presence", "fences", "erasedAt", "visits"]);
 			return { updatedAt: iso(now) };
 		});
 	}
@@ -521,6 +558,36 @@ export class ShopperDO extends DurableObject<Env> {
 		return s.profile ? view(s) : null;
 	}
 
+	/**
+	 * PATCH /v1/users/{userId}/attributes (back office): merges CRM attributes, `null` removes.
+	 * Works before the person's app registers them; an erased person is not written to.
+	 */
+	async patchAttributes(
+		tenantId: string,
+		userId: string,
+		patch: Record<string, string | number | boolean | null>,
+		now: number,
+	): Promise<AttributePatchAnswer> {
+		return this.serialize(async () => {
+			const s = await this.load();
+			if (s.erasedAt !== null) return { attributes: null, refused: "erased" };
+			const r = patchCrm(s.crm, patch);
+			if ("tooLarge" in r) return { attributes: null, refused: "too_large" };
+			s.meta = { tenantId, userId };
+			s.crm = r.crm;
+			if (s.profile) s.profile.updatedAt = now;
+			await this.save(s, ["meta", "crm", "profile"]);
+			return { attributes: attributesInForce(s.profile?.attributes, s.crm), refused: null };
+		});
+	}
+
+	/** What audiences read about the person (audience test route); null when nothing is known. */
+	async audienceData(): Promise<PersonAudienceData | null> {
+		const s = await this.load();
+		if (!s.profile && Object.keys(s.crm).length === 0) return null;
+		return personAudienceData(s.profile, s.crm, s.visits, s.cart);
+	}
+
 	/** GET /v1/users/{userId}/export: everything this object holds about the person, never push keys. */
 	async exportData(): Promise<PersonExport | null> {
 		const s = await this.load();
@@ -542,6 +609,12 @@ export class ShopperDO extends DurableObject<Env> {
 			cooldowns: Object.entries(s.cooldowns).map(([key, at]) => ({ key, at: iso(at) })),
 			pendingDeliveries: s.deliveries.map((d) => ({ offerId: d.offerId, deviceId: d.deviceId })),
 			screening: s.screening.map((x) => ({ at: iso(x.at), reasons: x.reasons })),
+			crmAttributes: s.crm,
+			visits: s.visits.map((v) => ({
+				geofenceId: v.id,
+				tags: v.tags,
+				days: v.days.map(([d, n]) => ({ date: iso(d * 86_400_000).slice(0, 10), enters: n })),
+			})),
 		};
 	}
 
@@ -920,6 +993,8 @@ export class ShopperDO extends DurableObject<Env> {
 		campaigns: Campaign[] | null = null,
 	): Promise<DecisionOut[]> {
 		let out: DecisionOut[] = [];
+		// Counted before deciding: a visit condition includes the current enter.
+		if (events.some((e) => e.type === "enter")) s.visits = countEnters(s.visits, events, s.fences, now);
 		if (events.length > 0 && s.meta) {
 			const triggers: TriggerEvent[] = events.map((e) => ({
 				type: "geofence",
@@ -981,6 +1056,8 @@ export class ShopperDO extends DurableObject<Env> {
 					if (s.exposure) s.exposure.offerId = offer.id;
 				}
 				records.push({ trigger, decision: d, offer });
+				// For the decision log only: an app is not told which audiences its person is in.
+				if (d.decision === "suppressed" && d.failed) continue;
 				out.push({
 					...(offer ? { offerId: offer.id } : {}),
 					campaignId: d.campaign.id,
@@ -1040,6 +1117,7 @@ export class ShopperDO extends DurableObject<Env> {
 			sentHistory: s.sent,
 			cart: { skus: new Set(keys.skus), categories: new Set(keys.categories) },
 			purchasedWithin: (item, days) => purchasedWithin(s.cart, item, days, now),
+			audience: factsOf(personAudienceData(s.profile, s.crm, s.visits, s.cart), now),
 		};
 	}
 
@@ -1062,7 +1140,7 @@ export class ShopperDO extends DurableObject<Env> {
 		if (!variant) return record;
 		const rendered = await this.withClickLinks(
 			offerId,
-			renderOffer(variant, templateVars(s, campaign, trigger)),
+			renderOffer(variant, templateVars(s, campaign, trigger), s.profile?.locale ?? null),
 		);
 		record.links = rendered.links;
 		const payload = buildOfferPayload({
@@ -1133,7 +1211,7 @@ function templateVars(s: State, campaign: Campaign, trigger: TriggerEvent): Reco
 	const base = {
 		firstName: s.profile?.firstName ?? "",
 		locale: s.profile?.locale ?? "",
-		attributes: s.profile?.attributes ?? {},
+		attributes: attributesInForce(s.profile?.attributes, s.crm),
 		cart: { items: cartContents(s.cart) },
 	};
 	if (trigger.type === "geofence") {
@@ -1203,7 +1281,8 @@ function view(s: State): UserView {
 		firstName: p.firstName,
 		locale: p.locale,
 		timezone: p.timezone,
-		attributes: p.attributes,
+		attributes: attributesInForce(p.attributes, s.crm),
+		interests: p.interests ?? [],
 		consent: p.consent,
 		devices: Object.entries(s.devices).map(([deviceId, d]) => ({
 			deviceId,

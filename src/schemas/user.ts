@@ -15,6 +15,8 @@ export const PutUserSchema = z.strictObject({
 		.optional(),
 	timezone: TimeZone.optional(),
 	attributes: SmallJsonObject(4096).optional(),
+	/** What the person asked to hear about, for campaigns' audiences. */
+	interests: z.array(z.string().trim().min(1).max(64)).max(50).optional(),
 	consent: ConsentSchema,
 });
 export type PutUser = z.infer<typeof PutUserSchema>;

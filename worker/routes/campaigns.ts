@@ -8,6 +8,7 @@ import {
 	StoredCampaignSchema,
 } from "../../src/schemas/campaign.js";
 import { ExternalId } from "../../src/schemas/common.js";
+import { audienceTestRoutes } from "../audience.js";
 import { randomToken } from "../crypto.js";
 import { body, iso, json, parse } from "../http.js";
 import type { AppRouter } from "../router.js";
@@ -95,6 +96,8 @@ export function campaignRoutes(router: AppRouter): void {
 		await bumpVersion(env, tenant.id);
 		return new Response(null, { status: 204 });
 	});
+
+	audienceTestRoutes(router);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { AppError } from "../../src/errors.js";
+import { NOT_IN_AUDIENCE } from "../../src/offers/decide.js";
 import {
 	buildFunnel,
 	type ConversionRow,
@@ -16,7 +17,7 @@ import { requireKey } from "../tenants.js";
  * Reasons decided before consent is looked at (src/offers/decide.ts checks in order):
  * such a decision says nothing about the person's push opt-in.
  */
-const BEFORE_CONSENT = ["campaign_inactive", "stale"];
+const BEFORE_CONSENT = ["campaign_inactive", "stale", NOT_IN_AUDIENCE];
 
 /**
  * GET /v1/campaigns/{id}/stats (secret key): the campaign's funnel per variant, holdout
@@ -38,7 +39,10 @@ export function statsRoutes(router: AppRouter): void {
 				.first<{ body: string }>(),
 			all<DecisionCountRow>(
 				`SELECT variant_id, decision, reason, COUNT(*) AS n FROM decisions
-				  WHERE tenant_id = ? AND campaign_id = ? GROUP BY variant_id, decision, reason`,
+				  WHERE tenant_id = ? AND campaign_id = ? AND (reason IS NULL OR reason <> ?)
+				  GROUP BY variant_id, decision, reason`,
+				// People outside the audience are not part of the campaign's funnel.
+				NOT_IN_AUDIENCE,
 			),
 			all<OfferCountRow>(
 				`SELECT variant_id, status, COUNT(*) AS n FROM offers
@@ -61,7 +65,7 @@ export function statsRoutes(router: AppRouter): void {
 				`SELECT COUNT(DISTINCT user_id) AS people,
 				        COUNT(DISTINCT CASE WHEN decision <> 'suppressed' OR reason <> 'no_consent' THEN user_id END) AS push_consent
 				   FROM decisions
-				  WHERE tenant_id = ? AND campaign_id = ? AND (reason IS NULL OR reason NOT IN (?, ?))`,
+				  WHERE tenant_id = ? AND campaign_id = ? AND (reason IS NULL OR reason NOT IN (${BEFORE_CONSENT.map(() => "?").join(", ")}))`,
 				...BEFORE_CONSENT,
 			),
 		]);

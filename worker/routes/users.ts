@@ -3,6 +3,7 @@ import { checkPushEndpoint } from "../../src/push/endpoint.js";
 import { PageLimit } from "../../src/schemas/common.js";
 import { PingBatchSchema } from "../../src/schemas/ping.js";
 import { DeviceId, MintTokenSchema, PutDeviceSchema, PutUserSchema, UserId } from "../../src/schemas/user.js";
+import { attributeRoutes } from "../audience.js";
 import { eraseUserRows, userRows } from "../db.js";
 import { body, iso, json, parse, readJson } from "../http.js";
 import { allowInsecureLoopback } from "../push.js";
@@ -39,6 +40,9 @@ function isRateLimited(answer: unknown): answer is RateLimited {
  * the back office (secret key) reads, exports and erases.
  */
 export function userRoutes(router: AppRouter): void {
+	// CRM attributes from the back office (audiences).
+	attributeRoutes(router);
+
 	router.post("/v1/users/:userId/tokens", async (req, env) => {
 		const tenant = await requireKey(req, env, "secret");
 		const userId = parse(UserId, req.params.userId);
@@ -139,7 +143,7 @@ export function userRoutes(router: AppRouter): void {
 		const userId = parse(UserId, req.params.userId);
 		const limit = parse(PageLimit, new URL(req.url).searchParams.get("limit") ?? "50");
 		const { results } = await env.DB.prepare(
-			`SELECT trigger, campaign_id, variant_id, decision, reason, offer_id, created_at
+			`SELECT trigger, campaign_id, variant_id, decision, reason, offer_id, created_at, audience_failed
 			   FROM decisions WHERE tenant_id = ? AND user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
 		)
 			.bind(tenant.id, userId, limit)
@@ -151,6 +155,7 @@ export function userRoutes(router: AppRouter): void {
 				reason: string | null;
 				offer_id: string | null;
 				created_at: string;
+				audience_failed: string | null;
 			}>();
 		return json({
 			decisions: results.map((r) => ({
@@ -161,6 +166,8 @@ export function userRoutes(router: AppRouter): void {
 				reason: r.reason,
 				offerId: r.offer_id,
 				at: r.created_at,
+				// not_in_audience: the condition that kept the person out, at its path.
+				...(r.audience_failed ? { failed: JSON.parse(r.audience_failed) as unknown } : {}),
 			})),
 		});
 	});
