@@ -92,13 +92,14 @@ const { values: args } = parseArgs({
 		"server-log": { type: "string" },
 		"no-write": { type: "boolean", default: false },
 		"upload-only": { type: "boolean", default: false },
+		"local-traces": { type: "boolean", default: false },
 		"dump-layout": { type: "string" },
 		help: { type: "boolean", default: false },
 	},
 });
 if (args.help) {
 	console.log(
-		"usage: node bench/upload.bench.mjs [--quick] [--fences=N] [--chunk=N] [--sample=N] [--restarts=1-6]\n         [--service-from=worktree|head] [--service-dir=DIR] [--server-log=FILE] [--dump-layout=FILE] [--upload-only] [--no-write]",
+		"usage: node bench/upload.bench.mjs [--quick] [--fences=N] [--chunk=N] [--sample=N] [--restarts=1-6]\n         [--service-from=worktree|head] [--service-dir=DIR] [--server-log=FILE] [--dump-layout=FILE] [--upload-only] [--no-write]\n         [--local-traces]   (keep wrangler's local trace store on: off by default)",
 	);
 	process.exit(0);
 }
@@ -109,6 +110,10 @@ if (args.chunk) cfg.chunk = Number(args.chunk);
 if (args.sample) cfg.sample = Number(args.sample);
 if (args.restarts) cfg.restarts = Number(args.restarts);
 const serviceFrom = args["service-from"];
+// wrangler's local trace store records a span per storage call of every object, on the same
+// thread as the Worker: a development-tool cost production does not have, so it is off unless
+// asked for (--local-traces) or set in the environment.
+if (!args["local-traces"]) process.env.X_LOCAL_OBSERVABILITY ??= "false";
 const serverLogFile = args["server-log"] ? path.resolve(args["server-log"]) : null;
 if (
 	!(Number.isInteger(cfg.fences) && cfg.fences >= 2 * CHANGED_STORES && cfg.fences <= 1_000_000) ||
