@@ -1,5 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
 import type { VisitCounters } from "../src/audience/visits.js";
+import {
+	conversionEvent,
+	decisionEvent,
+	enteredAt,
+	offerReportEvent,
+	presenceEvents,
+} from "../src/events/build.js";
 import { parseStoredFence } from "../src/geo/fence-input.js";
 import { FenceSnapshotError, loadFenceIndex, serializeFenceIndex } from "../src/geo/index.js";
 import {
@@ -76,6 +83,7 @@ import {
 	recordDecisions,
 	updateOfferStatus,
 } from "./db.js";
+import { PersonEvents } from "./events.js";
 import { fcmClient, sendFcm } from "./fcm.js";
 import type { FenceMeta, ShardAnswer } from "./geoshard.js";
 import { iso } from "./http.js";
@@ -336,6 +344,12 @@ export class ShopperDO extends DurableObject<Env> {
 	private hoodPending: StoredHood | "delete" | null = null;
 	/** How pings were located since the object started: locally or by a shard call (tests, diagnostics). */
 	readonly lookups = { local: 0, shard: 0 };
+	/** Events of this person (worker/events.ts): stored with the state they come from, then drained to D1 and webhooks. */
+	private readonly events = new PersonEvents(this.ctx.storage, this.env, () =>
+		this.serialize(async () => {
+			if (this.state) await this.save(this.state, []);
+		}),
+	);
 
 	/**
 	 * Runs one request at a time. A request that fails drops the in-memory state, so the
@@ -366,6 +380,7 @@ export class ShopperDO extends DurableObject<Env> {
 	/** Drops everything kept in memory from storage: the next request reads it again. */
 	private forget(): void {
 		this.state = null;
+		this.events.reset();
 		this.stored.clear();
 		this.alarmAt = undefined;
 		this.hood = null;
@@ -442,13 +457,17 @@ export class ShopperDO extends DurableObject<Env> {
 		}
 		const hood = this.hoodPending;
 		if (hood && hood !== "delete") changed[HOOD_KEY] = hood;
+		Object.assign(changed, this.events.take(Date.now()));
 		if (Object.keys(changed).length > 0) await this.ctx.storage.put(changed);
+		this.events.kick();
 		if (hood === "delete") await this.ctx.storage.delete(HOOD_KEY);
 		for (const [k, j] of json) this.stored.set(k, j);
 		if (hood) this.hoodStored = hood !== "delete";
 		this.hoodPending = null;
 		// One alarm serves both dwell and delivery retries: the earliest wins.
-		const times = [nextDwellAt(s.presence), ...s.deliveries.map((d) => d.nextAt)].filter((t) => t !== null);
+		const times = [nextDwellAt(s.presence), ...s.deliveries.map((d) => d.nextAt), this.events.dueAt()].filter(
+			(t) => t !== null,
+		);
 		const at = times.length === 0 ? null : Math.min(...times);
 		if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
 		if (at === this.alarmAt) return;
@@ -625,6 +644,7 @@ export class ShopperDO extends DurableObject<Env> {
 	async erase(now: number): Promise<boolean> {
 		return this.serialize(async () => {
 			const existed = (await this.load()).profile !== null;
+			await this.events.idle();
 			await this.ctx.storage.deleteAlarm();
 			await this.ctx.storage.deleteAll();
 			this.forget();
@@ -665,6 +685,7 @@ export class ShopperDO extends DurableObject<Env> {
 			const device = deviceId ? s.devices[deviceId] : undefined;
 			if (device) device.lastSeenAt = now;
 
+			const enteredBefore = enteredAt(s.presence.inside);
 			const screened = screenPings(s.presence.last, pings, {
 				now,
 				maxAccuracyMeters: tenant.settings.maxAccuracyMeters,
@@ -692,6 +713,8 @@ export class ShopperDO extends DurableObject<Env> {
 			const due = dueDwells(s.presence, now);
 			s.presence = due.state;
 			events.push(...due.events);
+			const named = (id: string) => s.fences[id]?.name;
+			this.events.add(tenant.id, userId, presenceEvents(events, enteredBefore, named), now);
 			const offers = await this.fire(tenant, s, events, now, campaigns);
 			const answer: PingAnswer = {
 				received: pings.length,
@@ -774,6 +797,21 @@ export class ShopperDO extends DurableObject<Env> {
 		});
 	}
 
+	/** An offer displayed or clicked (worker/routes/offers.ts): its event, in the person's order; none once erased. */
+	async offerReported(
+		tenantId: string,
+		userId: string,
+		report: Parameters<typeof offerReportEvent>[0],
+		now: number,
+	): Promise<void> {
+		return this.serialize(async () => {
+			const s = await this.load();
+			if (s.erasedAt !== null) return;
+			this.events.add(tenantId, userId, [offerReportEvent(report)], now);
+			await this.save(s, []);
+		});
+	}
+
 	/** Last exposure wins: a purchase within the window is credited to it, or to its holdout. */
 	private async attribute(tenant: TenantCtx, s: State, event: CartEvent, now: number): Promise<void> {
 		const x = s.exposure;
@@ -782,12 +820,16 @@ export class ShopperDO extends DurableObject<Env> {
 		if (event.occurredAt < x.at || event.occurredAt - x.at > windowMs) return;
 		const revenue = event.items.reduce((sum, i) => sum + (i.price ?? 0) * (i.quantity ?? 1), 0);
 		await recordConversion(this.env, tenant.id, s.meta.userId, x, event.eventId, revenue, now);
+		const conversion = conversionEvent({ ...x, cartEventId: event.eventId, revenue });
+		this.events.add(tenant.id, s.meta.userId, [conversion], now);
 		// One purchase, one credit: the next purchase needs a new offer to be attributed.
 		s.exposure = null;
 	}
 
 	/** Dwell: fires at the moment it falls due, with no new ping needed. */
 	override async alarm(): Promise<void> {
+		// Events a failed (or interrupted) drain left behind go first, outside the person's queue.
+		await this.events.drain();
 		await this.serialize(async () => {
 			// The alarm that rang is no longer set (unless this handler sets it again).
 			this.alarmAt = null;
@@ -800,6 +842,8 @@ export class ShopperDO extends DurableObject<Env> {
 				if (tenant) {
 					const due = dueDwells(s.presence, now);
 					s.presence = due.state;
+					const dwells = presenceEvents(due.events, {}, (id) => s.fences[id]?.name);
+					this.events.add(tenant.id, s.meta.userId, dwells, now);
 					await this.fire(tenant, s, due.events, now);
 				}
 			}
@@ -1056,6 +1100,7 @@ export class ShopperDO extends DurableObject<Env> {
 					if (s.exposure) s.exposure.offerId = offer.id;
 				}
 				records.push({ trigger, decision: d, offer });
+				this.events.add(tenant.id, s.meta.userId, [decisionEvent(d, trigger, offer?.id ?? null)], now);
 				// For the decision log only: an app is not told which audiences its person is in.
 				if (d.decision === "suppressed" && d.failed) continue;
 				out.push({

@@ -10,11 +10,12 @@ interface __BaseEnv_Env {
 	VAPID_SUBJECT: string;
 	SHOPPER: DurableObjectNamespace<import("./index").ShopperDO>;
 	GEOSHARD: DurableObjectNamespace<import("./index").GeoShardDO>;
+	WEBHOOK_OUTBOX: DurableObjectNamespace<import("./index").WebhookOutboxDO>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./index");
-		durableNamespaces: "ShopperDO" | "GeoShardDO";
+		durableNamespaces: "ShopperDO" | "GeoShardDO" | "WebhookOutboxDO";
 	}
 	interface Env extends __BaseEnv_Env {}
 }

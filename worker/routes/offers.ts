@@ -4,9 +4,11 @@ import { clickKey } from "../crypto.js";
 import { body, iso, parse, problem } from "../http.js";
 import type { AppRouter } from "../router.js";
 import { requireOfferReporter } from "../tenants.js";
+import { shopper } from "./users.js";
 
 interface OfferRow {
 	tenant_id: string;
+	user_id: string;
 	campaign_id: string;
 	variant_id: string | null;
 	links: string | null;
@@ -42,7 +44,7 @@ export function offerRoutes(router: AppRouter): void {
 		const action = q.data.action ?? null;
 
 		const offer = await env.DB.prepare(
-			"SELECT tenant_id, campaign_id, variant_id, links FROM offers WHERE id = ?",
+			"SELECT tenant_id, user_id, campaign_id, variant_id, links FROM offers WHERE id = ?",
 		)
 			.bind(id.data)
 			.first<OfferRow>();
@@ -64,7 +66,7 @@ export function offerRoutes(router: AppRouter): void {
 			"SELECT tenant_id, user_id, campaign_id, variant_id, links FROM offers WHERE id = ? AND tenant_id = ?",
 		)
 			.bind(offerId, caller.tenant.id)
-			.first<OfferRow & { user_id: string }>();
+			.first<OfferRow>();
 		// A user token reports only on its own person's offers.
 		if (!offer || (caller.userId !== null && offer.user_id !== caller.userId))
 			return problem(404, "not_found", "No offer with this id.");
@@ -88,13 +90,21 @@ function safeJson(text: string): unknown {
 	}
 }
 
-function recordEvent(
+async function recordEvent(
 	env: Env,
 	offerId: string,
 	offer: OfferRow,
 	type: "displayed" | "dismissed" | "clicked",
 	action: string | null,
 ): Promise<unknown> {
+	// offer.displayed / offer.clicked events go out through the person's object, in their order.
+	if (type !== "dismissed")
+		await shopper(env, offer.tenant_id, offer.user_id).offerReported(
+			offer.tenant_id,
+			offer.user_id,
+			{ type, offerId, campaignId: offer.campaign_id, variantId: offer.variant_id, action },
+			Date.now(),
+		);
 	return env.DB.prepare(
 		`INSERT INTO offer_events (id, tenant_id, offer_id, campaign_id, variant_id, type, action, created_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -5,6 +5,7 @@ import { PingBatchSchema } from "../../src/schemas/ping.js";
 import { DeviceId, MintTokenSchema, PutDeviceSchema, PutUserSchema, UserId } from "../../src/schemas/user.js";
 import { attributeRoutes } from "../audience.js";
 import { eraseUserRows, userRows } from "../db.js";
+import { eraseUserEvents, userEvents } from "../events.js";
 import { body, iso, json, parse, readJson } from "../http.js";
 import { allowInsecureLoopback } from "../push.js";
 import type { AppRouter } from "../router.js";
@@ -116,13 +117,27 @@ export function userRoutes(router: AppRouter): void {
 	router.get("/v1/users/:userId/export", async (req, env) => {
 		const tenant = await requireKey(req, env, "secret");
 		const userId = parse(UserId, req.params.userId);
-		const [person, rows] = await Promise.all([
+		const [person, rows, events] = await Promise.all([
 			shopper(env, tenant.id, userId).exportData(),
 			userRows(env, tenant.id, userId),
+			userEvents(env, tenant.id, userId),
 		]);
-		if (!person && rows.decisions.length === 0 && rows.offers.length === 0 && rows.cartEvents.length === 0)
+		if (
+			!person &&
+			rows.decisions.length === 0 &&
+			rows.offers.length === 0 &&
+			rows.cartEvents.length === 0 &&
+			events.length === 0
+		)
 			throw new AppError("not_found", 404, "Nothing is stored about this user.");
-		return json({ userId, exportedAt: iso(Date.now()), ...(person ?? { profile: null }), ...rows }, 200, {
+		const exported = {
+			userId,
+			exportedAt: iso(Date.now()),
+			...(person ?? { profile: null }),
+			...rows,
+			events,
+		};
+		return json(exported, 200, {
 			"cache-control": "no-store",
 			"content-disposition": `attachment; filename="user-${userId}.json"`,
 		});
@@ -135,6 +150,7 @@ export function userRoutes(router: AppRouter): void {
 		// stored, so the rows deleted next cannot come back.
 		await shopper(env, tenant.id, userId).erase(Date.now());
 		await eraseUserRows(env, tenant.id, userId);
+		await eraseUserEvents(env, tenant.id, userId);
 		return new Response(null, { status: 204 });
 	});
 

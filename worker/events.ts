@@ -1,0 +1,278 @@
+/**
+ * Events: storage in D1 and fan-out to the webhook outboxes.
+ *
+ * {@link PersonEvents} is the person's object's outbox. Events built while a request runs are
+ * written to the object's storage in the same `put` as the state they come from (keys
+ * `ev:<id>`, ids increasing), so an event exists if and only if its state change was saved.
+ * After the save a drain copies them, oldest first, to D1 (`INSERT OR IGNORE` by id) and to
+ * the outbox object of every webhook that wants them, then deletes them. A drain that fails is
+ * retried by the person's alarm, so every event leaves at least once and a person's events
+ * leave in their order. The drain runs after the request is answered: no ping waits for it.
+ */
+
+import type { EventDraft } from "../src/events/build.js";
+import { eventIdGenerator } from "../src/events/id.js";
+import { typeSelected } from "../src/events/query.js";
+import { type EventType, EventTypeSchema, type OutEvent, type StoredEvent } from "../src/events/types.js";
+import { iso } from "./http.js";
+
+const PREFIX = "ev:";
+/** Events a drain moves at once (one D1 batch, one call per outbox). */
+const DRAIN_BATCH = 100;
+/** An alarm in case the drain started after a save never finishes (the object was evicted). */
+const SAFETY_MS = 30_000;
+/** Backoff of failed drains: 5 s doubling up to 10 minutes. */
+const drainBackoff = (failures: number) => Math.min(600_000, 5_000 * 2 ** Math.max(0, failures - 1));
+
+/** The outbox object of a webhook (worker/webhooks-outbox.ts), named by the webhook's id. */
+export function outboxStub(env: Env, webhookId: string) {
+	return env.WEBHOOK_OUTBOX.get(env.WEBHOOK_OUTBOX.idFromName(webhookId));
+}
+
+/**
+ * The person's event outbox, owned by their ShopperDO. `add` while deciding, `take` inside the
+ * save's `put`, `kick` after it; `dueAt` joins the object's alarm times; the alarm calls `drain`.
+ */
+export class PersonEvents {
+	private fresh: StoredEvent[] = [];
+	private readonly nextId = eventIdGenerator();
+	/** Storage may hold events not yet drained (as far as this instance knows). */
+	private pending = false;
+	private retryAt: number | null = null;
+	private failures = 0;
+	private draining: Promise<void> | null = null;
+	private again = false;
+	/** The last `take` handed events to a save: `kick` drains them. */
+	private taken = false;
+
+	/**
+	 * @param storage the person's object's storage
+	 * @param env bindings (D1, the outbox namespace)
+	 * @param rearm recomputes the object's alarm once the outbox emptied or a drain failed
+	 */
+	constructor(
+		private readonly storage: DurableObjectStorage,
+		private readonly env: Env,
+		private readonly rearm: () => Promise<void>,
+	) {}
+
+	/** Queues events of this person; they are stored with the next save and leave after it. */
+	add(tenantId: string, userId: string, drafts: readonly (EventDraft | null)[], now: number): void {
+		for (const d of drafts) {
+			if (!d) continue;
+			this.fresh.push({
+				id: this.nextId(now),
+				type: d.type,
+				createdAt: iso(now),
+				userId,
+				tenantId,
+				data: d.data,
+			});
+		}
+	}
+
+	/** The storage entries of the queued events, to write in the save's `put`. */
+	take(now: number): Record<string, StoredEvent> {
+		const out: Record<string, StoredEvent> = {};
+		for (const e of this.fresh) out[PREFIX + e.id] = e;
+		this.taken = this.fresh.length > 0;
+		if (this.taken) {
+			this.pending = true;
+			this.retryAt ??= now + SAFETY_MS;
+		}
+		this.fresh = [];
+		return out;
+	}
+
+	/** When the person's alarm must ring for the outbox (null: nothing waits). */
+	dueAt(): number | null {
+		return this.pending ? this.retryAt : null;
+	}
+
+	/** Drops events built but not saved (the request failed, or the person was erased). */
+	reset(): void {
+		this.fresh = [];
+	}
+
+	/** Waits for a drain in flight (before erasing the person, so it cannot write after the erasure). */
+	async idle(): Promise<void> {
+		await this.draining?.catch(() => undefined);
+	}
+
+	/**
+	 * Starts a drain after a save that stored events; the request does not wait for it. After
+	 * a failed drain only the alarm retries (a save without new events starts nothing).
+	 */
+	kick(): void {
+		if (!this.taken) return;
+		this.taken = false;
+		this.drain()
+			.then(() => this.rearm())
+			.catch((e) => console.error("events: re-arming the alarm failed", e instanceof Error ? e.message : e));
+	}
+
+	/** Moves every stored event to D1 and the outboxes; one drain at a time. Never throws. */
+	drain(): Promise<void> {
+		if (this.draining) {
+			this.again = true;
+			return this.draining;
+		}
+		this.draining = (async () => {
+			try {
+				do {
+					this.again = false;
+					await this.drainStored();
+				} while (this.again);
+				this.pending = false;
+				this.retryAt = null;
+				this.failures = 0;
+			} catch (e) {
+				this.failures += 1;
+				this.pending = true;
+				this.retryAt = Date.now() + drainBackoff(this.failures);
+				console.error("events: drain failed, retried by alarm", e instanceof Error ? e.message : e);
+			} finally {
+				this.draining = null;
+			}
+		})();
+		return this.draining;
+	}
+
+	private async drainStored(): Promise<void> {
+		for (;;) {
+			const batch = await this.storage.list<StoredEvent>({ prefix: PREFIX, limit: DRAIN_BATCH });
+			const events = [...batch.values()];
+			const first = events[0];
+			if (!first) return;
+			const hooks = await storeEvents(this.env, first.tenantId, events);
+			for (const hook of hooks) {
+				const wanted = events.filter((e) => typeSelected(e.type, hook.events));
+				if (wanted.length > 0) await outboxStub(this.env, hook.id).enqueue(wanted.map(publicEvent));
+			}
+			await this.storage.delete([...batch.keys()]);
+			if (batch.size < DRAIN_BATCH) return;
+		}
+	}
+}
+
+/** An event without its tenant, as the API shows it. */
+export function publicEvent(e: StoredEvent): OutEvent {
+	return { id: e.id, type: e.type, createdAt: e.createdAt, userId: e.userId, data: e.data };
+}
+
+/**
+ * Inserts events (a retried batch stores nothing twice) and reads the tenant's active webhooks,
+ * in one D1 round trip.
+ */
+async function storeEvents(
+	env: Env,
+	tenantId: string,
+	events: readonly StoredEvent[],
+): Promise<{ id: string; events: EventType[] }[]> {
+	const inserts = events.map((e) =>
+		env.DB.prepare(
+			`INSERT OR IGNORE INTO events (id, tenant_id, user_id, type, created_at, data) VALUES (?, ?, ?, ?, ?, ?)`,
+		).bind(e.id, tenantId, e.userId, e.type, e.createdAt, JSON.stringify(e.data)),
+	);
+	const hooks = env.DB.prepare(
+		"SELECT id, events FROM webhooks WHERE tenant_id = ? AND disabled_at IS NULL ORDER BY id",
+	).bind(tenantId);
+	const results = await env.DB.batch([...inserts, hooks]);
+	const rows = (results.at(-1)?.results ?? []) as { id: string; events: string }[];
+	return rows.map((r) => ({ id: r.id, events: parseTypes(r.events) }));
+}
+
+/** A stored JSON list of event types (unknown names dropped). */
+export function parseTypes(json: string): EventType[] {
+	const raw: unknown = JSON.parse(json);
+	if (!Array.isArray(raw)) return [];
+	return raw.flatMap((t) => {
+		const r = EventTypeSchema.safeParse(t);
+		return r.success ? [r.data] : [];
+	});
+}
+
+interface EventRow {
+	seq: number;
+	id: string;
+	type: string;
+	user_id: string;
+	created_at: string;
+	data: string;
+}
+
+function rowToEvent(r: EventRow): OutEvent {
+	return {
+		id: r.id,
+		type: EventTypeSchema.parse(r.type),
+		createdAt: r.created_at,
+		userId: r.user_id,
+		data: JSON.parse(r.data) as OutEvent["data"],
+	};
+}
+
+/** One page of a tenant's events in D1 order (oldest first), after `afterSeq`. */
+export async function listEvents(
+	env: Env,
+	tenantId: string,
+	q: {
+		afterSeq: number;
+		since?: number | undefined;
+		types?: readonly EventType[] | undefined;
+		limit: number;
+	},
+): Promise<{ events: OutEvent[]; lastSeq: number | null }> {
+	const where = ["tenant_id = ?", "seq > ?"];
+	const args: (string | number)[] = [tenantId, q.afterSeq];
+	if (q.since !== undefined) {
+		where.push("created_at >= ?");
+		args.push(iso(q.since));
+	}
+	if (q.types && q.types.length > 0) {
+		where.push(`type IN (${q.types.map(() => "?").join(", ")})`);
+		args.push(...q.types);
+	}
+	const { results } = await env.DB.prepare(
+		`SELECT seq, id, type, user_id, created_at, data FROM events WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?`,
+	)
+		.bind(...args, q.limit)
+		.all<EventRow>();
+	return { events: results.map(rowToEvent), lastSeq: results.at(-1)?.seq ?? null };
+}
+
+/** Every event about one person, oldest first, for GET /v1/users/{userId}/export. */
+export async function userEvents(env: Env, tenantId: string, userId: string): Promise<OutEvent[]> {
+	const { results } = await env.DB.prepare(
+		"SELECT seq, id, type, user_id, created_at, data FROM events WHERE tenant_id = ? AND user_id = ? ORDER BY seq",
+	)
+		.bind(tenantId, userId)
+		.all<EventRow>();
+	return results.map(rowToEvent);
+}
+
+/**
+ * Erasure: the person's events in D1 and their deliveries waiting in every webhook outbox of
+ * the tenant (a disabled webhook's too: its log names them).
+ */
+export async function eraseUserEvents(env: Env, tenantId: string, userId: string): Promise<void> {
+	const [, hooks] = await env.DB.batch([
+		env.DB.prepare("DELETE FROM events WHERE tenant_id = ? AND user_id = ?").bind(tenantId, userId),
+		env.DB.prepare("SELECT id FROM webhooks WHERE tenant_id = ?").bind(tenantId),
+	]);
+	for (const h of (hooks?.results ?? []) as { id: string }[]) await outboxStub(env, h.id).forgetUser(userId);
+}
+
+/** Retention: a tenant's events older than `cutoffMs`, in bounded batches; the number deleted. */
+export async function deleteEventsOlderThan(env: Env, tenantId: string, cutoffMs: number): Promise<number> {
+	let deleted = 0;
+	for (;;) {
+		const r = await env.DB.prepare(
+			"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE tenant_id = ? AND created_at < ? LIMIT 1000)",
+		)
+			.bind(tenantId, iso(cutoffMs))
+			.run();
+		const n = r.meta.changes ?? 0;
+		deleted += n;
+		if (n < 1000) return deleted;
+	}
+}
