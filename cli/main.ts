@@ -1,0 +1,175 @@
+/**
+ * `edge-offers`: the command line for retailers (docs/cli.md). Each command talks to the public
+ * HTTP API only; the geofence validator is the service's own (src/geo/validate.ts).
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { CliError } from "./api.js";
+import { exportCommand, importCommand, validateCommand } from "./commands/fences.js";
+import { configFile, maskKey, readConfig, writeConfig } from "./config.js";
+import { type Ctx, makeCtx } from "./context.js";
+import type { StoreFormat } from "./formats/index.js";
+
+/** A positive whole number option. */
+export function positiveInt(value: string): number {
+	const n = Number(value);
+	if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("expected a positive whole number");
+	return n;
+}
+
+export function buildProgram(ctx?: Ctx): Command {
+	const program = new Command("edge-offers");
+	const context = ctx ?? makeCtx(() => program.opts());
+	program
+		.description("Command line for edge-offers retailers: stores, campaigns, events, webhooks.")
+		.option("--url <url>", "service URL (else EDGE_OFFERS_URL, the profile, or http://127.0.0.1:8787)")
+		.option(
+			"--key <key>",
+			"tenant secret key sk_... (prefer EDGE_OFFERS_KEY or a profile: flags show in the process list)",
+		)
+		.option(
+			"--profile <name>",
+			'profile of ~/.config/edge-offers/config.json (else EDGE_OFFERS_PROFILE or "default")',
+		)
+		.option(
+			"--admin-token <token>",
+			"admin token for tenants create (else EDGE_OFFERS_ADMIN_TOKEN or the profile)",
+		)
+		.option("-q, --quiet", "no progress or notes on stderr")
+		.showHelpAfterError("(add --help for usage)")
+		.exitOverride();
+
+	const chunkOptions = (cmd: Command) =>
+		cmd
+			.addOption(
+				new Option("--format <format>", "file format (default: from the extension)").choices([
+					"csv",
+					"geojson",
+					"kml",
+				]),
+			)
+			.option(
+				"--chunk-features <n>",
+				"most stores per upload request (default 2000, at most 10000)",
+				positiveInt,
+			)
+			.option(
+				"--chunk-bytes <n>",
+				"most bytes per upload request (default and most: the service's 16 MiB)",
+				positiveInt,
+			);
+
+	const fences = program.command("fences").description("store geofences: validate, import, export");
+	chunkOptions(
+		fences
+			.command("validate")
+			.argument("<file>", "a .csv, .geojson/.json or .kml file")
+			.description(
+				"check every store of a file with the service's validator; lists each bad line, sends nothing",
+			),
+	).action((file: string, opts: { format?: StoreFormat; chunkFeatures?: number; chunkBytes?: number }) =>
+		validateCommand(context, file, opts),
+	);
+	chunkOptions(
+		fences
+			.command("import")
+			.argument("<file>", "a .csv, .geojson/.json or .kml file")
+			.description("check the whole file, then upload it in chunks as one all-or-nothing import")
+			.option("--resume", "continue this file's interrupted import (chunks already sent are skipped)")
+			.option("--json", "print the result as JSON"),
+	).action(async (file: string, opts: Parameters<typeof importCommand>[2]) => {
+		await importCommand(context, file, opts);
+	});
+	fences
+		.command("export")
+		.description("write every store as GeoJSON or CSV (the CSV fences import reads)")
+		.addOption(
+			new Option("--format <format>", "output format (default: from --output, else geojson)").choices([
+				"geojson",
+				"csv",
+			]),
+		)
+		.option("-o, --output <file>", "write to this file instead of stdout")
+		.option("--page-size <n>", "stores per request (1 to 1000)", positiveInt)
+		.action(async (opts: { format?: string; output?: string; pageSize?: number }) => {
+			await exportCommand(context, opts);
+		});
+
+	const config = program.command("config").description("profiles in ~/.config/edge-offers/config.json");
+	config
+		.command("set")
+		.description(
+			"create or change a profile (the key is read from EDGE_OFFERS_KEY or stdin, never from a flag)",
+		)
+		.option("--url <url>", "service URL")
+		.option("--key-from-env", "store EDGE_OFFERS_KEY as the profile's key")
+		.option("--key-stdin", "read the key from the first line of stdin")
+		.option("--admin-token-from-env", "store EDGE_OFFERS_ADMIN_TOKEN as the profile's admin token")
+		.action(
+			async (opts: {
+				url?: string;
+				keyFromEnv?: boolean;
+				keyStdin?: boolean;
+				adminTokenFromEnv?: boolean;
+			}) => {
+				const name = program.opts().profile ?? context.env.EDGE_OFFERS_PROFILE ?? "default";
+				const file = readConfig(context.env);
+				const profile = { ...file.profiles[name] };
+				if (opts.url) profile.url = new URL(opts.url).toString().replace(/\/+$/, "");
+				if (opts.keyFromEnv) {
+					if (!context.env.EDGE_OFFERS_KEY) throw new CliError("EDGE_OFFERS_KEY is not set");
+					profile.key = context.env.EDGE_OFFERS_KEY;
+				}
+				if (opts.keyStdin) {
+					const line = (await readStdin()).split(/\r?\n/)[0]?.trim();
+					if (!line) throw new CliError("no key on stdin");
+					profile.key = line;
+				}
+				if (opts.adminTokenFromEnv) {
+					if (!context.env.EDGE_OFFERS_ADMIN_TOKEN) throw new CliError("EDGE_OFFERS_ADMIN_TOKEN is not set");
+					profile.adminToken = context.env.EDGE_OFFERS_ADMIN_TOKEN;
+				}
+				file.profiles[name] = profile;
+				const written = writeConfig(file, context.env);
+				context.out(
+					`profile "${name}" saved in ${written} (mode 600): url ${profile.url ?? "(none)"}, key ${maskKey(profile.key)}`,
+				);
+			},
+		);
+	config
+		.command("show")
+		.description("where the URL and key come from for this run (keys are never shown)")
+		.action(() => {
+			const c = context.config();
+			context.out(`config file: ${configFile(context.env)}`);
+			context.out(`profile:     ${c.profile}`);
+			context.out(`url:         ${c.url}`);
+			context.out(`key:         ${maskKey(c.key)}${c.keySource ? ` from ${c.keySource}` : ""}`);
+			context.out(`admin token: ${maskKey(c.adminToken)}${c.adminSource ? ` from ${c.adminSource}` : ""}`);
+		});
+	return program;
+}
+
+async function readStdin(): Promise<string> {
+	const parts: Buffer[] = [];
+	for await (const part of process.stdin) parts.push(part as Buffer);
+	return Buffer.concat(parts).toString("utf8");
+}
+
+/** Runs the command line; resolves to the exit code. */
+export async function main(argv: string[], ctx?: Ctx): Promise<number> {
+	const program = buildProgram(ctx);
+	try {
+		await program.parseAsync(argv);
+		return 0;
+	} catch (error) {
+		if (error instanceof CommanderError) return error.exitCode;
+		if (error instanceof CliError) {
+			process.stderr.write(`✘ ${error.message}\n`);
+			return error.exitCode;
+		}
+		process.stderr.write(
+			`✘ unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+		);
+		return 1;
+	}
+}
