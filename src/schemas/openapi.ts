@@ -3,6 +3,8 @@
  * so the document cannot drift from what the service accepts.
  */
 import { z } from "zod";
+import { AttributePatchSchema, AudienceTestSchema, BulkAttributesSchema } from "../audience/attributes.js";
+import { AudienceConditionDoc } from "../audience/condition.js";
 import { PushSubscriptionSchema } from "../push/webpush.js";
 import { CreateCampaignSchema, PatchCampaignSchema } from "./campaign.js";
 import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
@@ -414,6 +416,74 @@ OPERATIONS.push(
 	},
 );
 
+// Audiences (API v1.2): CRM attributes from the back office and the audience test.
+OPERATIONS.push(
+	{
+		method: "patch",
+		path: "/v1/users/{userId}/attributes",
+		summary:
+			"Set CRM attributes (scalars; null removes). A key set here wins over the same key sent by the person's app, which can neither change nor remove it",
+		auth: "secret",
+		request: AttributePatchSchema,
+		response: {
+			status: 200,
+			schema: z.object({ userId: z.string(), attributes: z.record(z.string(), z.unknown()) }),
+			description: "the attributes in force (the app's, with the back office's winning)",
+		},
+	},
+	{
+		method: "post",
+		path: "/v1/users/attributes",
+		summary:
+			"Bulk CRM sync: 1 to 1,000 people a call, each patched as with PATCH /v1/users/{userId}/attributes",
+		auth: "secret",
+		request: BulkAttributesSchema,
+		response: {
+			status: 200,
+			schema: z.object({ updated: z.number().int(), skippedErased: z.number().int().optional() }),
+			description: "how many people were updated (erased people are skipped)",
+		},
+	},
+	{
+		method: "post",
+		path: "/v1/campaigns/{id}/audience/test",
+		summary:
+			"Whether each listed person (1 to 100) is in the campaign's audience now, and which condition failed",
+		auth: "secret",
+		request: AudienceTestSchema,
+		response: {
+			status: 200,
+			schema: z.object({
+				campaignId: z.string(),
+				results: z.array(
+					z.object({
+						userId: z.string(),
+						known: z.boolean(),
+						inAudience: z.boolean(),
+						failed: z
+							.object({
+								path: z.array(z.union([z.string(), z.number()])),
+								condition: z.unknown().meta({ $ref: "#/components/schemas/AudienceCondition" }),
+							})
+							.optional(),
+					}),
+				),
+			}),
+			description: "one result per person, in the order asked",
+		},
+	},
+);
+
+/** The audience grammar as a component (recursive: its own references point at the component). */
+function audienceCondition(): unknown {
+	const doc = JSON.stringify(schema(AudienceConditionDoc, "input")).replaceAll(
+		'"#/$defs/AudienceCondition"',
+		'"#/components/schemas/AudienceCondition"',
+	);
+	const parsed = JSON.parse(doc) as { $defs?: Record<string, unknown> };
+	return parsed.$defs?.AudienceCondition;
+}
+
 const SECURITY: Record<Auth, { [k: string]: string[] }[]> = {
 	none: [],
 	admin: [{ adminToken: [] }],
@@ -476,7 +546,10 @@ export function buildOpenApi(version: string): Record<string, unknown> {
 				"Location-aware offers on Cloudflare Workers. Browser apps: the app routes (profile PUT, devices, pings, offer events, VAPID key, /sdk/) answer CORS for the tenant's allowedOrigins setting; a cross-origin request from another origin is refused with 403 origin_not_allowed (docs/web-sdk.md).",
 		},
 		components: {
-			schemas: { PushSubscription: schema(PushSubscriptionSchema, "input") },
+			schemas: {
+				PushSubscription: schema(PushSubscriptionSchema, "input"),
+				AudienceCondition: audienceCondition(),
+			},
 			securitySchemes: {
 				adminToken: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN secret" },
 				secretKey: { type: "http", scheme: "bearer", description: "tenant secret key sk_..." },

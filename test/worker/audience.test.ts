@@ -405,3 +405,26 @@ describe("decisions for people outside the audience", () => {
 		expect(after.visits).toEqual([]);
 	});
 });
+
+describe("OpenAPI", () => {
+	it("describes the audience routes and the condition grammar, with examples", async () => {
+		const doc = await callOk<{
+			paths: Record<string, Record<string, { requestBody?: unknown }>>;
+			components: { schemas: Record<string, { anyOf?: unknown[]; examples?: unknown[] }> };
+		}>("GET", "/openapi.json");
+		expect(doc.paths["/v1/users/{userId}/attributes"]?.patch).toBeDefined();
+		expect(doc.paths["/v1/users/attributes"]?.post).toBeDefined();
+		expect(doc.paths["/v1/campaigns/{id}/audience/test"]?.post).toBeDefined();
+		const condition = doc.components.schemas.AudienceCondition;
+		// all, any, not, attribute, interest, locale, visits, purchased.
+		expect(condition?.anyOf).toHaveLength(8);
+		expect(condition?.examples?.length).toBeGreaterThan(0);
+		const text = JSON.stringify(doc);
+		expect(text).not.toContain("#/$defs/AudienceCondition");
+		// The campaign's audience and the condition's own children point at the component.
+		expect(JSON.stringify(doc.paths["/v1/campaigns"]?.post?.requestBody)).toContain(
+			"#/components/schemas/AudienceCondition",
+		);
+		expect(JSON.stringify(condition)).toContain("#/components/schemas/AudienceCondition");
+	});
+});
