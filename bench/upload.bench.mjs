@@ -93,13 +93,14 @@ const { values: args } = parseArgs({
 		"no-write": { type: "boolean", default: false },
 		"upload-only": { type: "boolean", default: false },
 		"local-traces": { type: "boolean", default: false },
+		import: { type: "boolean", default: false },
 		"dump-layout": { type: "string" },
 		help: { type: "boolean", default: false },
 	},
 });
 if (args.help) {
 	console.log(
-		"usage: node bench/upload.bench.mjs [--quick] [--fences=N] [--chunk=N] [--sample=N] [--restarts=1-6]\n         [--service-from=worktree|head] [--service-dir=DIR] [--server-log=FILE] [--dump-layout=FILE] [--upload-only] [--no-write]\n         [--local-traces]   (keep wrangler's local trace store on: off by default)",
+		"usage: node bench/upload.bench.mjs [--quick] [--fences=N] [--chunk=N] [--sample=N] [--restarts=1-6]\n         [--service-from=worktree|head] [--service-dir=DIR] [--server-log=FILE] [--dump-layout=FILE] [--upload-only] [--no-write] [--import]\n         [--local-traces]   (keep wrangler's local trace store on: off by default)",
 	);
 	process.exit(0);
 }
@@ -607,13 +608,24 @@ async function main() {
 	const chunkCount = Math.ceil(features.length / cfg.chunk);
 	const cpuStart = cpuNow();
 	const uploadStart = performance.now();
-	for (let c = 0; c < chunkCount; c++) {
+	// --import: the chunks go to a staged import, applied at once by a commit (the last row).
+	const importId = args.import ? (await must("POST", "/v1/geofences/imports", sk, {}, 201)).id : null;
+	for (let c = 0; c < chunkCount + (importId ? 1 : 0); c++) {
 		if (stopping.signal.aborted) throw new Error("stopped");
-		const part = features.slice(c * cfg.chunk, (c + 1) * cfg.chunk);
-		const body = JSON.stringify({ type: "FeatureCollection", features: part });
+		const committing = importId !== null && c === chunkCount;
+		const part = committing ? features : features.slice(c * cfg.chunk, (c + 1) * cfg.chunk);
+		const body = committing ? undefined : JSON.stringify({ type: "FeatureCollection", features: part });
 		const cpuA = cpuNow();
-		const seen = timingCount("PUT /v1/geofences");
-		const r = await request("PUT", "/v1/geofences", sk, body, 600_000);
+		const route = committing
+			? `/v1/geofences/imports/${importId}/commit`
+			: importId
+				? `/v1/geofences/imports/${importId}/chunks/${c}`
+				: "/v1/geofences";
+		const method = committing ? "POST" : "PUT";
+		const seen = timingCount(`${method} ${route}`);
+		const r = await request(method, route, sk, body, 600_000);
+		// A staged chunk answers {chunk, features}; the commit and PUT /v1/geofences {upserted, ...}.
+		if (importId && !committing && r.body) r.body.upserted = r.body.features;
 		const cpu = cpuBetween(cpuA, cpuNow());
 		const splits = await d1Query(
 			persistDir,
@@ -623,12 +635,13 @@ async function main() {
 		const row = {
 			chunk: c + 1,
 			fences: part.length,
-			bodyBytes: body.length,
+			bodyBytes: body?.length ?? 0,
+			step: committing ? "commit" : importId ? "staged chunk" : "chunk",
 			status: r.status,
 			upserted: r.body?.upserted ?? null,
 			unchanged: r.body?.unchanged ?? null,
 			seconds: round(r.ms / 1000, 2),
-			serverMs: await serverTiming("PUT /v1/geofences", seen),
+			serverMs: await serverTiming(`${method} ${route}`, seen),
 			// The service's own phases (Server-Timing: name;dur=ms).
 			phases: Object.fromEntries(
 				(r.serverTiming ?? "")
@@ -644,7 +657,7 @@ async function main() {
 		};
 		chunks.push(row);
 		say(
-			`chunk ${String(c + 1).padStart(2)}/${chunkCount}: ${r.status} upserted ${row.upserted} in ${row.seconds.toFixed(2)} s (workerd CPU ${cpu.workerdSeconds} s, other programs ${cpu.otherSeconds} s); ${row.splitCells ?? "?"} split cells, ${row.shardObjectsOnDisk} shard objects, ${row.openFilesPeak} open files; phases ms ${JSON.stringify(row.phases)}`,
+			`${committing ? "commit   " : `chunk ${String(c + 1).padStart(2)}/${chunkCount}`}: ${r.status} upserted ${row.upserted} in ${row.seconds.toFixed(2)} s (workerd CPU ${cpu.workerdSeconds} s, other programs ${cpu.otherSeconds} s); ${row.splitCells ?? "?"} split cells, ${row.shardObjectsOnDisk} shard objects, ${row.openFilesPeak} open files; phases ms ${JSON.stringify(row.phases)}`,
 		);
 		if (
 			!check(

@@ -259,25 +259,47 @@ interface Pending {
 	cells: string[];
 }
 
-/** What D1 holds of these fences: content hash and shard list, by id. */
-async function loadExisting(
-	env: Env,
-	tenantId: string,
-	fences: Fence[],
-): Promise<Map<string, { hash: string; shards: string[] }>> {
-	const existing = new Map<string, { hash: string; shards: string[] }>();
+/** What D1 holds of a fence: content hash, shard list, size of its JSON. */
+interface Existing {
+	hash: string;
+	shards: string[];
+	bytes: number;
+}
+
+/** What D1 holds of these fences, by id. */
+async function loadExisting(env: Env, tenantId: string, fences: Fence[]): Promise<Map<string, Existing>> {
+	const existing = new Map<string, Existing>();
 	const chunks: string[][] = [];
 	for (let i = 0; i < fences.length; i += ID_CHUNK)
 		chunks.push(fences.slice(i, i + ID_CHUNK).map((f) => f.id));
 	await mapBounded(chunks, 4, async (ids) => {
 		const { results } = await env.DB.prepare(
-			"SELECT id, content_hash, shards FROM geofences WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))",
+			"SELECT id, content_hash, shards, length(fence) AS bytes FROM geofences WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))",
 		)
 			.bind(tenantId, JSON.stringify(ids))
-			.all<{ id: string; content_hash: string; shards: string }>();
-		for (const r of results) existing.set(r.id, { hash: r.content_hash, shards: storedShards(r.shards) });
+			.all<{ id: string; content_hash: string; shards: string; bytes: number }>();
+		for (const r of results)
+			existing.set(r.id, { hash: r.content_hash, shards: storedShards(r.shards), bytes: r.bytes });
 	});
 	return existing;
+}
+
+/**
+ * What every shard object of the tenant holds, as D1 records it (each fence's shard list): fences
+ * and bytes of fence JSON, by shard key. One scan of the tenant's fences, instead of a call to
+ * every object an upload reaches.
+ */
+async function leafLoads(
+	env: Env,
+	tenantId: string,
+): Promise<Map<string, { fences: number; bytes: number }>> {
+	const { results } = await env.DB.prepare(
+		`SELECT j.value AS key, count(*) AS fences, sum(length(g.fence)) AS bytes
+		 FROM geofences g, json_each(g.shards) j WHERE g.tenant_id = ? GROUP BY j.value`,
+	)
+		.bind(tenantId)
+		.all<{ key: string; fences: number; bytes: number }>();
+	return new Map(results.map((r) => [r.key, { fences: r.fences, bytes: r.bytes }]));
 }
 
 function changeOf(changes: Map<string, ShardChange>, key: string): ShardChange {
@@ -297,15 +319,15 @@ function changeOf(changes: Map<string, ShardChange>, key: string): ShardChange {
  * all of a round's splits written at once ({@link splitLeaves}). Each round commits on its own,
  * so an upload that fails later leaves a finer layout behind, never a wrong one.
  *
- * Each fence's cells are computed once, and again only where a split changed them; each leaf is
- * asked what it holds once for a given number of incoming fences.
+ * Each fence's cells are computed once, and again only where a split changed them. What each
+ * leaf holds comes from D1 (one query a round), not from asking each leaf's object.
  */
 async function prepareLeaves(
 	env: Env,
 	tenantId: string,
 	token: string,
 	pending: Pending[],
-	existing: Map<string, { hash: string; shards: string[] }>,
+	existing: Map<string, Existing>,
 	start: Set<string>,
 	timing: Timing,
 ): Promise<Set<string>> {
@@ -313,41 +335,38 @@ async function prepareLeaves(
 	const max = shardMaxFences(env);
 	for (const p of pending) p.cells = shardsOfFence(p.f, SHARD_BUFFER_METERS, splits);
 	timing.lap("cells");
-	const asked = new Map<string, { incoming: number; fences: number; bytes: number }>();
 	for (let round = 0; ; round++) {
 		if (round > MAX_SPLIT_ROUNDS) {
 			logFailure("sizing", new Error(`no stable layout after ${MAX_SPLIT_ROUNDS} rounds`));
 			throw unavailable();
 		}
-		const incoming = new Map<string, { ids: string[]; bytes: number; list: Pending[] }>();
-		for (const p of pending)
+		// What each leaf would hold after the upload: what it holds, plus what comes, less what
+		// comes again (a fence it already holds is replaced, not added).
+		const held = await leafLoads(env, tenantId);
+		const incoming = new Map<string, { fences: number; bytes: number; list: Pending[] }>();
+		for (const p of pending) {
+			const old = existing.get(p.f.id);
 			for (const cell of p.cells) {
 				if (!canSplit(cell)) continue;
 				let c = incoming.get(cell);
 				if (!c) {
-					c = { ids: [], bytes: 0, list: [] };
+					const h = held.get(shardKeysOfCell(cell)[0] ?? "");
+					c = { fences: h?.fences ?? 0, bytes: h?.bytes ?? 0, list: [] };
 					incoming.set(cell, c);
 				}
-				c.ids.push(p.f.id);
-				c.bytes += p.json.length;
 				c.list.push(p);
+				c.fences += 1;
+				c.bytes += p.json.length;
+				if (old?.shards.includes(shardKeysOfCell(cell)[0] ?? "")) {
+					c.fences -= 1;
+					c.bytes -= old.bytes;
+				}
 			}
-		// What each leaf would hold after the upload: what it holds, plus what comes, less what
-		// comes again (a fence it already holds is replaced, not added).
-		const ask = [...incoming].filter(([cell, n]) => asked.get(cell)?.incoming !== n.ids.length);
-		await mapBounded(ask, SPLIT_CONCURRENCY, async ([cell, n]) => {
-			const held = await primary(env, tenantId, cell).stats(n.ids);
-			asked.set(cell, {
-				incoming: n.ids.length,
-				fences: held.fences + n.ids.length - held.given,
-				bytes: held.bytes + n.bytes - held.givenBytes,
-			});
-		});
+		}
 		timing.lap("sizing");
-		const dense = [...incoming.keys()].filter((cell) => {
-			const a = asked.get(cell);
-			return a !== undefined && (a.fences > max || a.bytes > SHARD_SPLIT_BYTES);
-		});
+		const dense = [...incoming]
+			.filter(([, a]) => a.fences > max || a.bytes > SHARD_SPLIT_BYTES)
+			.map(([cell]) => cell);
 		if (dense.length === 0) return splits;
 		// The fences of the dense leaves get their cells under the new layout from the plan; no
 		// other fence can reach a leaf the split creates (its cover would hold a split cell).
@@ -398,7 +417,7 @@ async function splitLeaves(
 	splits: Set<string>,
 	dense: string[],
 	incoming: Map<string, { list: Pending[] }>,
-	existing: Map<string, { hash: string; shards: string[] }>,
+	existing: Map<string, Existing>,
 	max: number,
 	timing: Timing,
 ): Promise<Set<string>> {
