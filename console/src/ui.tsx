@@ -120,3 +120,11 @@ export function Field(props: {
 export function inputType(type: string): { type: "text" } {
 	return { type } as { type: "text" };
 }
+
+/**
+ * A region that may scroll sideways (wide tables at phone width): focusable, so keyboard users
+ * can scroll it too, and named for screen readers.
+ */
+export function scrollable(label: string): { tabIndex: number; role: "region"; "aria-label": string } {
+	return { tabIndex: 0, role: "region", "aria-label": label };
+}

@@ -2,7 +2,7 @@ import { api } from "../api.js";
 import type { CampaignBody } from "../campaign-form.js";
 import { fmtNumber, t } from "../i18n.js";
 import { href } from "../router.js";
-import { errorText, Status, useLoad } from "../ui.js";
+import { errorText, Status, scrollable, useLoad } from "../ui.js";
 
 export function Campaigns() {
 	const { data, error, loading, reload } = useLoad(
@@ -28,7 +28,7 @@ export function Campaigns() {
 			)}
 			{data && data.campaigns.length === 0 && <p>{t("noCampaigns")}</p>}
 			{data && data.campaigns.length > 0 && (
-				<div class="table-wrap">
+				<div class="table-wrap" {...scrollable(t("campaignsTitle"))}>
 					<table>
 						<thead>
 							<tr>

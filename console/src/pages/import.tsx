@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { ApiError } from "../api.js";
 import { fmtNumber, t } from "../i18n.js";
 import { type CheckedFile, checkFile, parseStoreFile } from "../importer.js";
-import { errorText, Status } from "../ui.js";
+import { errorText, Status, scrollable } from "../ui.js";
 import { type UploadResult, uploadStores } from "../upload.js";
 
 type State =
@@ -107,7 +107,7 @@ function Problems({ file }: { file: CheckedFile }) {
 	return (
 		<div>
 			<Status kind="error">{t("fileErrors", { count: fmtNumber(file.problems.length) })}</Status>
-			<div class="table-wrap">
+			<div class="table-wrap" {...scrollable(t("importTitle"))}>
 				<table class="problems" data-testid="import-problems">
 					<thead>
 						<tr>

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { ApiError, api, apiBlob } from "../api.js";
 import { fmtDate, t } from "../i18n.js";
-import { ConfirmButton, errorText, Status } from "../ui.js";
+import { ConfirmButton, errorText, Status, scrollable } from "../ui.js";
 
 interface Device {
 	deviceId?: string;
@@ -132,7 +132,7 @@ export function People() {
 						</>
 					)}
 					<h3>{t("decisions")}</h3>
-					<div class="table-wrap">
+					<div class="table-wrap" {...scrollable(t("decisions"))}>
 						<table data-testid="decisions">
 							<thead>
 								<tr>

@@ -3,7 +3,7 @@ import { api } from "../api.js";
 import { fmtNumber, fmtPercent, t } from "../i18n.js";
 import { href } from "../router.js";
 import { campaignResults, type Difference, type GroupResult, type Rate } from "../stats.js";
-import { errorText, Status, useLoad } from "../ui.js";
+import { errorText, Status, scrollable, useLoad } from "../ui.js";
 
 export function Results({ id }: { id: string }) {
 	const { data, error, loading, reload } = useLoad(
@@ -28,7 +28,7 @@ export function Results({ id }: { id: string }) {
 			)}
 			{data && (
 				<>
-					<div class="table-wrap">
+					<div class="table-wrap" {...scrollable(t("results"))}>
 						<table class="results" data-testid="results">
 							<thead>
 								<tr>

@@ -4,7 +4,7 @@ import type { Feature, FeatureCollection } from "../geojson.js";
 import { fmtNumber, t } from "../i18n.js";
 import type { StoreMap } from "../map.js";
 import { basemapUrl } from "../settings-local.js";
-import { ConfirmButton, errorText, Status } from "../ui.js";
+import { ConfirmButton, errorText, Status, scrollable } from "../ui.js";
 import { ImportPanel } from "./import.js";
 
 interface Page extends FeatureCollection {
@@ -66,10 +66,7 @@ export function Stores() {
 		<>
 			<h1>{t("navStores")}</h1>
 			<ImportPanel onUploaded={() => void load(null, true)} />
-			<section aria-labelledby="stores-list" class="stores">
-				<h2 id="stores-list" class="visually-hidden">
-					{t("navStores")}
-				</h2>
+			<section aria-label={t("navStores")} class="stores">
 				<div class="filters">
 					<label for="store-search" class="visually-hidden">
 						{t("searchStores")}
@@ -101,7 +98,7 @@ export function Stores() {
 				</p>
 				{!loading && stores.length === 0 && !error && <p>{t("noStores")}</p>}
 				{shown.length > 0 && (
-					<div class="table-wrap">
+					<div class="table-wrap" {...scrollable(t("navStores"))}>
 						<table class="stores-table">
 							<thead>
 								<tr>
@@ -189,7 +186,7 @@ function MapView({ stores, mapRef }: { stores: Feature[]; mapRef: { current: Sto
 	}, [stores, mapRef]);
 	return (
 		<div class="map-box">
-			<div ref={el} class="map" role="img" aria-label={t("map")} data-testid="store-map" />
+			<div ref={el} class="map" role="region" aria-label={t("map")} data-testid="store-map" />
 			{state === "loading" && <Status>{t("mapLoading")}</Status>}
 			{state !== "loading" && state !== "ready" && (
 				<Status kind="error">{t("mapUnavailable", { reason: state })}</Status>
