@@ -160,7 +160,7 @@ function shapeOf(f: Feature): string {
 
 /** The map, imported on first use so the first load stays small. */
 function MapView({ stores, mapRef }: { stores: Feature[]; mapRef: { current: StoreMap | null } }) {
-	const el = useRef<HTMLDivElement>(null);
+	const el = useRef<HTMLElement>(null);
 	const [state, setState] = useState<"loading" | "ready" | string>("loading");
 	const latest = useRef(stores);
 	latest.current = stores;
@@ -186,7 +186,7 @@ function MapView({ stores, mapRef }: { stores: Feature[]; mapRef: { current: Sto
 	}, [stores, mapRef]);
 	return (
 		<div class="map-box">
-			<div ref={el} class="map" role="region" aria-label={t("map")} data-testid="store-map" />
+			<section ref={el} class="map" aria-label={t("map")} data-testid="store-map" />
 			{state === "loading" && <Status>{t("mapLoading")}</Status>}
 			{state !== "loading" && state !== "ready" && (
 				<Status kind="error">{t("mapUnavailable", { reason: state })}</Status>
