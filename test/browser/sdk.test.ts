@@ -103,7 +103,7 @@ async function person(userId: string): Promise<{ insideGeofences: string[]; firs
 async function waitUntil<T>(
 	what: string,
 	probe: () => Promise<T | undefined | false>,
-	timeoutMs = 20_000,
+	timeoutMs = 60_000,
 ): Promise<T> {
 	const until = Date.now() + timeoutMs;
 	for (;;) {
@@ -358,6 +358,41 @@ describe("service worker", () => {
 			});
 			expect(after.totals.clicked.byAction).toEqual({ save: 1 });
 			expect(after.totals.displayed).toBe(1);
+		} finally {
+			await ctx.close();
+		}
+	});
+});
+
+describe("demo page", () => {
+	it("shows an offer after the button walks into a sample store", async () => {
+		const t = svc.tenant();
+		const userId = "demo-dan";
+		const token = await svc.userToken(userId);
+		// As npm start does for its demo person: consent, and a device the offer can be sent to.
+		await svc.expectCall(200, "PUT", `/v1/users/${userId}`, token, {
+			consent: { location: true, push: true },
+		});
+		const subscriber = await createTestSubscriber(svc.pushReceiver().endpointFor("dan"));
+		await svc.expectCall(200, "PUT", `/v1/users/${userId}/devices/dan-browser`, token, {
+			platform: "web",
+			webPush: subscriber.subscription,
+		});
+		const ctx = await newContext(browser);
+		try {
+			const page = await ctx.newPage();
+			const hash = new URLSearchParams({ pk: t.publishableKey, ut: token, user: userId });
+			// The dev server runs with LOCAL_DEV=true, like npm start.
+			await page.goto(`${svc.api().origin}/demo/#${hash}`);
+			// The first sample store (store-001) is where this suite's fence is.
+			await page.waitForFunction("document.querySelector('#store')?.options.length > 0", null, {
+				timeout: 20_000,
+			});
+			await page.click("#walk");
+			await page.waitForSelector("#offer:not([hidden])", { timeout: 30_000 });
+			const log = (await page.textContent("#log")) ?? "";
+			expect(log).toContain(`enter ${STORE.id}`);
+			expect(log).toMatch(/offer [0-9a-f-]{36} from campaign beer/);
 		} finally {
 			await ctx.close();
 		}
