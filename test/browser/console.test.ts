@@ -324,6 +324,7 @@ describe("console", () => {
 		expect(row).toContain("beer");
 		expect(row).toContain("suppressed");
 		expect(row).toContain(reason);
+		expect(await page.getByTestId("presence").innerText()).toBe("louvre-rivoli");
 		await checkScreen("people");
 
 		await page.getByRole("button", { name: "Erase this person" }).click();

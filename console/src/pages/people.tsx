@@ -18,6 +18,7 @@ interface PersonView {
 	locale?: string | null;
 	consent?: { location?: boolean; push?: boolean };
 	devices?: Device[];
+	insideGeofences?: string[];
 	[k: string]: unknown;
 }
 
@@ -117,6 +118,8 @@ export function People() {
 									{t("location")}: {person.consent?.location ? t("yes") : t("no")} · {t("push")}:{" "}
 									{person.consent?.push ? t("yes") : t("no")}
 								</dd>
+								<dt>{t("presence")}</dt>
+								<dd data-testid="presence">{person.insideGeofences?.join(", ") || t("insideNone")}</dd>
 							</dl>
 							<h3>{t("devices")}</h3>
 							<ul>
