@@ -21,7 +21,7 @@ export default defineConfig({
 				test: {
 					name: "unit",
 					// test/security/*.node.test.ts: security findings that need no Worker (geometry validity).
-					include: ["test/unit/**/*.test.ts", "test/security/**/*.node.test.ts"],
+					include: ["test/unit/**/*.test.ts", "test/security/**/*.node.test.ts", "test/cli/**/*.test.ts"],
 					environment: "node",
 				},
 			},

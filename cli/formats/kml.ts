@@ -49,22 +49,37 @@ export function slugId(name: string): string {
 		.slice(0, 128);
 }
 
+/** The line an xmldom message names (`@#[line:3,col:5]`), else null. */
+function lineOf(message: string): number | null {
+	const m = /line:?\s*(\d+)/i.exec(message);
+	return m ? Number(m[1]) : null;
+}
+
 /** Reads a KML store file. */
 export function parseKml(text: string): ParsedStores {
 	const result: ParsedStores = { format: "kml", features: [], problems: [], fieldName: dottedPath };
 	const xmlProblems: LineProblem[] = [];
-	const doc = new DOMParser({
-		onError: (level, message) => {
-			if (level === "warning") return;
-			const m = /line:?\s*(\d+)/i.exec(message);
-			xmlProblems.push({
-				line: m ? Number(m[1]) : null,
-				id: null,
-				field: "",
-				message: `not well-formed XML: ${message.split("\n")[0]}`,
-			});
-		},
-	}).parseFromString(text, "text/xml");
+	const xmlProblem = (message: string, line: number | null) =>
+		xmlProblems.push({
+			line,
+			id: null,
+			field: "",
+			message: `not well-formed XML: ${message.split("\n")[0]}`,
+		});
+	let doc: ReturnType<DOMParser["parseFromString"]> | undefined;
+	try {
+		doc = new DOMParser({
+			onError: (level, message, context) => {
+				const at = (context as { locator?: { lineNumber?: number } } | undefined)?.locator?.lineNumber;
+				if (level !== "warning") xmlProblem(message, at ?? lineOf(message));
+			},
+		}).parseFromString(text, "text/xml");
+	} catch (error) {
+		// A fatal error throws a ParseError that knows where it stopped.
+		const locator = (error as { locator?: { lineNumber?: number } }).locator;
+		const message = (error as Error).message ?? String(error);
+		if (xmlProblems.length === 0) xmlProblem(message, locator?.lineNumber ?? lineOf(message));
+	}
 	if (xmlProblems.length > 0 || !doc?.documentElement) {
 		result.problems.push(
 			...(xmlProblems.length > 0
