@@ -4,12 +4,13 @@
  * {@link PersonEvents} is the person's object's outbox. Events built while a request runs are
  * written to the object's storage in the same `put` as the state they come from (keys
  * `ev:<id>`, ids increasing), so an event exists if and only if its state change was saved.
- * After the save a drain copies them, oldest first, to D1 (`INSERT OR IGNORE` by id) and to
- * the outbox object of every webhook that wants them, then deletes them. A drain that fails is
- * retried by the person's alarm, so every event leaves at least once and a person's events
- * leave in their order. The drain runs after the request is answered: no ping waits for it.
+ * Right after that put, still inside the person's queue, a drain copies them oldest first to
+ * D1 (`INSERT OR IGNORE` by id) and to the outbox object of every webhook that wants them
+ * (a quick SQLite insert there: delivery itself runs in the outbox's alarm, so no endpoint
+ * ever delays a ping), then deletes them. A drain that fails leaves them stored and sets the
+ * person's alarm to try again with backoff; a new instance drains what an old one left
+ * behind at its first save. So every event leaves at least once, a person's in their order.
  */
-
 import type { EventDraft } from "../src/events/build.js";
 import { eventIdGenerator } from "../src/events/id.js";
 import { typeSelected } from "../src/events/query.js";
@@ -19,8 +20,6 @@ import { iso } from "./http.js";
 const PREFIX = "ev:";
 /** Events a drain moves at once (one D1 batch, one call per outbox). */
 const DRAIN_BATCH = 100;
-/** An alarm in case the drain started after a save never finishes (the object was evicted). */
-const SAFETY_MS = 30_000;
 /** Backoff of failed drains: 5 s doubling up to 10 minutes. */
 const drainBackoff = (failures: number) => Math.min(600_000, 5_000 * 2 ** Math.max(0, failures - 1));
 
@@ -30,30 +29,30 @@ export function outboxStub(env: Env, webhookId: string) {
 }
 
 /**
- * The person's event outbox, owned by their ShopperDO. `add` while deciding, `take` inside the
- * save's `put`, `kick` after it; `dueAt` joins the object's alarm times; the alarm calls `drain`.
+ * The person's event outbox, owned by their ShopperDO: `add` while deciding, `take` inside the
+ * save's `put`, `flush` right after it; `dueAt` joins the object's alarm times; the alarm
+ * calls `drain`.
  */
 export class PersonEvents {
 	private fresh: StoredEvent[] = [];
 	private readonly nextId = eventIdGenerator();
-	/** Storage may hold events not yet drained (as far as this instance knows). */
-	private pending = false;
+	/**
+	 * Storage may hold events not yet drained. True in a new instance: an instance that died
+	 * between a save and its drain left them there.
+	 */
+	private pending = true;
 	private retryAt: number | null = null;
 	private failures = 0;
 	private draining: Promise<void> | null = null;
 	private again = false;
-	/** The last `take` handed events to a save: `kick` drains them. */
-	private taken = false;
 
 	/**
 	 * @param storage the person's object's storage
 	 * @param env bindings (D1, the outbox namespace)
-	 * @param rearm recomputes the object's alarm once the outbox emptied or a drain failed
 	 */
 	constructor(
 		private readonly storage: DurableObjectStorage,
 		private readonly env: Env,
-		private readonly rearm: () => Promise<void>,
 	) {}
 
 	/** Queues events of this person; they are stored with the next save and leave after it. */
@@ -72,19 +71,15 @@ export class PersonEvents {
 	}
 
 	/** The storage entries of the queued events, to write in the save's `put`. */
-	take(now: number): Record<string, StoredEvent> {
+	take(): Record<string, StoredEvent> {
 		const out: Record<string, StoredEvent> = {};
 		for (const e of this.fresh) out[PREFIX + e.id] = e;
-		this.taken = this.fresh.length > 0;
-		if (this.taken) {
-			this.pending = true;
-			this.retryAt ??= now + SAFETY_MS;
-		}
+		if (this.fresh.length > 0) this.pending = true;
 		this.fresh = [];
 		return out;
 	}
 
-	/** When the person's alarm must ring for the outbox (null: nothing waits). */
+	/** When the person's alarm must ring for the outbox: after a failed drain only. */
 	dueAt(): number | null {
 		return this.pending ? this.retryAt : null;
 	}
@@ -99,16 +94,9 @@ export class PersonEvents {
 		await this.draining?.catch(() => undefined);
 	}
 
-	/**
-	 * Starts a drain after a save that stored events; the request does not wait for it. After
-	 * a failed drain only the alarm retries (a save without new events starts nothing).
-	 */
-	kick(): void {
-		if (!this.taken) return;
-		this.taken = false;
-		this.drain()
-			.then(() => this.rearm())
-			.catch((e) => console.error("events: re-arming the alarm failed", e instanceof Error ? e.message : e));
+	/** After a save: drains what is stored, when anything may be. Never throws. */
+	async flush(): Promise<void> {
+		if (this.pending) await this.drain();
 	}
 
 	/** Moves every stored event to D1 and the outboxes; one drain at a time. Never throws. */
@@ -145,10 +133,13 @@ export class PersonEvents {
 			const first = events[0];
 			if (!first) return;
 			const hooks = await storeEvents(this.env, first.tenantId, events);
-			for (const hook of hooks) {
-				const wanted = events.filter((e) => typeSelected(e.type, hook.events));
-				if (wanted.length > 0) await outboxStub(this.env, hook.id).enqueue(wanted.map(publicEvent));
-			}
+			// Each outbox gets the batch in order in one call; outboxes are independent of each other.
+			await Promise.all(
+				hooks.map((hook) => {
+					const wanted = events.filter((e) => typeSelected(e.type, hook.events));
+					return wanted.length > 0 ? outboxStub(this.env, hook.id).enqueue(wanted.map(publicEvent)) : 0;
+				}),
+			);
 			await this.storage.delete([...batch.keys()]);
 			if (batch.size < DRAIN_BATCH) return;
 		}

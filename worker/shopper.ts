@@ -345,11 +345,7 @@ export class ShopperDO extends DurableObject<Env> {
 	/** How pings were located since the object started: locally or by a shard call (tests, diagnostics). */
 	readonly lookups = { local: 0, shard: 0 };
 	/** Events of this person (worker/events.ts): stored with the state they come from, then drained to D1 and webhooks. */
-	private readonly events = new PersonEvents(this.ctx.storage, this.env, () =>
-		this.serialize(async () => {
-			if (this.state) await this.save(this.state, []);
-		}),
-	);
+	private readonly events = new PersonEvents(this.ctx.storage, this.env);
 
 	/**
 	 * Runs one request at a time. A request that fails drops the in-memory state, so the
@@ -457,9 +453,9 @@ export class ShopperDO extends DurableObject<Env> {
 		}
 		const hood = this.hoodPending;
 		if (hood && hood !== "delete") changed[HOOD_KEY] = hood;
-		Object.assign(changed, this.events.take(Date.now()));
+		Object.assign(changed, this.events.take());
 		if (Object.keys(changed).length > 0) await this.ctx.storage.put(changed);
-		this.events.kick();
+		await this.events.flush();
 		if (hood === "delete") await this.ctx.storage.delete(HOOD_KEY);
 		for (const [k, j] of json) this.stored.set(k, j);
 		if (hood) this.hoodStored = hood !== "delete";
