@@ -45,7 +45,7 @@ const en = {
 	showOnMap: "Show {id} on the map",
 	importTitle: "Import stores",
 	importHelp:
-		"CSV (columns id, name, lat, lng, radius, tags separated by ;, dwellSeconds), GeoJSON FeatureCollection or KML. The file is checked here with the service's own validator; nothing is sent until it is clean.",
+		"CSV (columns id, name, lat, lng, radius, tags separated by ;, dwellSeconds, or a wkt polygon instead of lat and lng, as for the command line), GeoJSON FeatureCollection or KML. The file is checked here with the service's own validator; nothing is sent until it is clean.",
 	chooseFile: "File to import",
 	checking: "Checking {name}…",
 	fileClean: "{count} stores are valid and ready to upload.",
@@ -229,7 +229,7 @@ const fr: Record<MessageKey, string> = {
 	showOnMap: "Montrer {id} sur la carte",
 	importTitle: "Importer des magasins",
 	importHelp:
-		"CSV (colonnes id, name, lat, lng, radius, tags séparées par ;, dwellSeconds), FeatureCollection GeoJSON ou KML. Le fichier est vérifié ici avec le validateur du service ; rien n'est envoyé tant qu'il reste une erreur.",
+		"CSV (colonnes id, name, lat, lng, radius, tags séparées par ;, dwellSeconds, ou un polygone wkt à la place de lat et lng, comme pour la ligne de commande), FeatureCollection GeoJSON ou KML. Le fichier est vérifié ici avec le validateur du service ; rien n'est envoyé tant qu'il reste une erreur.",
 	chooseFile: "Fichier à importer",
 	checking: "Vérification de {name}…",
 	fileClean: "{count} magasins valides, prêts à envoyer.",

@@ -4,6 +4,7 @@
  * chunk, every problem tied back to the line of the file, then uploaded through the staged
  * import API. Parsing and planning are pure (test/unit/console-import.test.ts).
  */
+import { parseWkt } from "../../cli/formats/wkt.js";
 import { validateFeatureCollection } from "../../src/geo/validate.js";
 
 /** A feature as read from a file, before validation (values as the file had them). */
@@ -113,6 +114,8 @@ const COLUMN_ALIASES: Record<string, string> = {
 	tags: "tags",
 	dwellseconds: "dwellSeconds",
 	dwell_seconds: "dwellSeconds",
+	wkt: "wkt",
+	geometry: "wkt",
 };
 
 /** A number when the text is one; otherwise the text itself, so the validator names the field. */
@@ -122,8 +125,9 @@ function numeric(s: string): number | string {
 }
 
 /**
- * Stores from CSV: one circle a row (`id, name, lat, lng, radius, tags, dwellSeconds`; tags
- * separated by `;` or `|`). Other columns go to `metadata` as text.
+ * Stores from CSV, in the command line's format: one store a row (`id, name, lat, lng, radius,
+ * tags, dwellSeconds`; tags separated by `;` or `|`), or a `wkt` column (POLYGON, MULTIPOLYGON,
+ * or POINT with `radius`) instead of lat/lng. Other columns go to `metadata` as text.
  */
 export function parseCsv(text: string): ParsedFile {
 	const records = csvRecords(text);
@@ -134,7 +138,7 @@ export function parseCsv(text: string): ParsedFile {
 		const k = h.trim().toLowerCase();
 		return COLUMN_ALIASES[k] ?? `meta:${h.trim()}`;
 	});
-	for (const need of ["id", "lat", "lng"])
+	for (const need of ["id", ...(columns.includes("wkt") ? [] : ["lat", "lng"])])
 		if (!columns.includes(need))
 			problems.push({
 				index: null,
@@ -174,11 +178,27 @@ export function parseCsv(text: string): ParsedFile {
 				.map((s) => s.trim())
 				.filter(Boolean);
 		if (Object.keys(metadata).length) properties.metadata = metadata;
-		features.push({
-			type: "Feature",
-			geometry: { type: "Point", coordinates: [numeric(cell.lng ?? ""), numeric(cell.lat ?? "")] },
-			properties,
-		});
+		let geometry: unknown = {
+			type: "Point",
+			coordinates: [numeric(cell.lng ?? ""), numeric(cell.lat ?? "")],
+		};
+		const wkt = cell.wkt?.trim();
+		if (wkt) {
+			// The same polygon column as the command line's CSV (cli/formats/csv.ts), read by its parser.
+			const bad = (message: string) =>
+				problems.push({
+					index: features.length,
+					line: r.line,
+					id: String(properties.id),
+					field: "wkt",
+					message,
+				});
+			if (cell.lat?.trim() || cell.lng?.trim()) bad("give either wkt or lat/lng, not both");
+			const parsed = parseWkt(wkt);
+			if (parsed.ok) geometry = parsed.geometry;
+			else bad(parsed.message);
+		}
+		features.push({ type: "Feature", geometry, properties });
 		lines.push(r.line);
 	}
 	return { features, lines, problems };

@@ -76,6 +76,30 @@ ok-1,Duplicate,48.87,2.34,100
 		expect(checked.problems.every((p) => p.line !== 2)).toBe(true);
 	});
 
+	it("reads polygons from a wkt column, as the command line does, and names a bad one", () => {
+		const csv = [
+			"id,name,wkt,tags",
+			'sq,Square,"POLYGON ((2.35 48.85, 2.36 48.85, 2.36 48.86, 2.35 48.86, 2.35 48.85))",grocery',
+			"broken,Broken,POLYGON ((2.35 48.85,grocery",
+		].join("\n");
+		const parsed = parseCsv(csv);
+		expect(parsed.features[0]?.geometry).toEqual({
+			type: "Polygon",
+			coordinates: [
+				[
+					[2.35, 48.85],
+					[2.36, 48.85],
+					[2.36, 48.86],
+					[2.35, 48.86],
+					[2.35, 48.85],
+				],
+			],
+		});
+		const problems = checkFile(parsed).problems;
+		expect(problems.filter((p) => p.line === 2)).toEqual([]);
+		expect(problems.some((p) => p.line === 3 && p.field === "wkt")).toBe(true);
+	});
+
 	it("reports missing columns and ragged rows", () => {
 		expect(parseCsv("name,lat\nx,1\n").problems.map((p) => p.field)).toEqual(["id", "lng"]);
 		const ragged = parseCsv("id,lat,lng,radius\na,48,2,100,extra\n");
