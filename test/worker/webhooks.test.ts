@@ -412,3 +412,19 @@ describe("delivery", () => {
 		expect(hooks.to("/deleted")).toEqual([]);
 	});
 });
+
+describe("OpenAPI", () => {
+	it("documents the events export and every webhook route", async () => {
+		const doc = await callOk<{ paths: Record<string, Record<string, unknown>> }>("GET", "/openapi.json");
+		for (const [method, path] of [
+			["get", "/v1/events"],
+			["post", "/v1/webhooks"],
+			["get", "/v1/webhooks"],
+			["get", "/v1/webhooks/{id}"],
+			["delete", "/v1/webhooks/{id}"],
+			["get", "/v1/webhooks/{id}/deliveries"],
+			["post", "/v1/webhooks/{id}/replay"],
+		] as const)
+			expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+	});
+});
