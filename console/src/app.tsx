@@ -3,6 +3,7 @@ import { ApiError, onSessionChange, signedIn, signIn, signOut } from "./api.js";
 import { t } from "./i18n.js";
 import { CampaignEditor } from "./pages/campaign-editor.js";
 import { Campaigns } from "./pages/campaigns.js";
+import { Live } from "./pages/live.js";
 import { People } from "./pages/people.js";
 import { Results } from "./pages/results.js";
 import { Settings } from "./pages/settings.js";
@@ -75,6 +76,7 @@ function SignIn({ ended }: { ended: boolean }) {
 const NAV = [
 	["stores", "navStores"],
 	["campaigns", "navCampaigns"],
+	["live", "navLive"],
 	["people", "navPeople"],
 	["settings", "navSettings"],
 ] as const;
@@ -89,6 +91,7 @@ function Shell() {
 		else if (id) page = <CampaignEditor id={id} />;
 		else page = <Campaigns />;
 	} else if (section === "people") page = <People />;
+	else if (section === "live") page = <Live />;
 	else if (section === "settings") page = <Settings />;
 	return (
 		<>

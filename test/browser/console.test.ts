@@ -4,7 +4,7 @@
  * stays in memory), see the stores on the map, import a CSV with a bad row (every problem shown
  * with its line, nothing uploaded) then a clean one, create a campaign and see its preview,
  * an API refusal shown next to its field, results after pings, a person's suppression reason,
- * sign-out; at 390 px wide with no horizontal scroll, keyboard reachable, no serious axe-core
+ * the live view from the events feed, sign-out; at 390 px wide with no horizontal scroll, keyboard reachable, no serious axe-core
  * violation and no error in the browser console. French for a French browser.
  *
  * `CONSOLE_SCREENSHOTS=<dir>` also saves a screenshot of each screen there
@@ -327,6 +327,18 @@ describe("console", () => {
 		expect(await page.getByTestId("presence").innerText()).toBe("louvre-rivoli");
 		await checkScreen("people");
 
+		// Live: the person is counted inside the store, and the latest events list their enter.
+		await page.getByRole("link", { name: "Live" }).click();
+		const inside = page.getByTestId("live-inside");
+		await inside.waitFor({ timeout: 30_000 });
+		await expect(inside.innerText()).resolves.toMatch(/Louvre-Rivoli\s+louvre-rivoli: 1/);
+		await expect(page.getByTestId("live-events").innerText()).resolves.toContain("geofence.entered");
+		await checkScreen("live");
+
+		await page.getByRole("link", { name: "People" }).click();
+		await page.getByLabel("Person id").fill(userId);
+		await page.getByLabel("Person id").press("Enter");
+		await page.getByTestId("decisions").waitFor();
 		await page.getByRole("button", { name: "Erase this person" }).click();
 		await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
 		await page.getByText(`${userId} was erased.`).waitFor();
@@ -361,11 +373,11 @@ describe("console", () => {
 		await page.keyboard.press("Shift+Tab");
 		expect(await focused()).toBe("Skip to content");
 		const reached: string[] = [];
-		for (let i = 0; i < 5; i++) {
+		for (let i = 0; i < 6; i++) {
 			await page.keyboard.press("Tab");
 			reached.push(await focused());
 		}
-		expect(reached).toEqual(["Stores", "Campaigns", "People", "Settings", "Sign out"]);
+		expect(reached).toEqual(["Stores", "Campaigns", "Live", "People", "Settings", "Sign out"]);
 		// The skip button moves the focus to the page's content.
 		await page.getByRole("button", { name: "Skip to content" }).focus();
 		await page.keyboard.press("Enter");
@@ -377,11 +389,16 @@ describe("console", () => {
 	});
 
 	it("signs out: the session ends on the service too", async () => {
-		const token = page.waitForRequest((r) => r.url().endsWith("/v1/console/sessions/current"));
+		const ended = page.waitForResponse((r) => r.url().endsWith("/v1/console/sessions/current"));
 		await page.getByRole("button", { name: "Sign out" }).click();
-		const req = await token;
+		const res = await ended;
+		expect(res.status()).toBe(204);
 		await page.getByLabel("Secret key").waitFor();
-		const bearer = req.headers().authorization?.replace(/^Bearer /, "") ?? "";
+		const bearer =
+			res
+				.request()
+				.headers()
+				.authorization?.replace(/^Bearer /, "") ?? "";
 		expect(bearer).toMatch(/^cs_/);
 		await svc.expectCall(401, "GET", "/v1/settings", bearer);
 	});

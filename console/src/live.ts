@@ -1,0 +1,98 @@
+/**
+ * The Live page's state, folded from the events feed (`GET /v1/events`): who is inside each
+ * store (an enter adds the person, an exit removes them) and the latest events, newest first.
+ * Pure (test/unit/console-live.test.ts). Counts are as good as the window of events read: a
+ * person who entered before it is not counted until their next event.
+ */
+import type { OutEvent } from "../../src/events/types.js";
+
+export type LiveEvent = Pick<OutEvent, "id" | "type" | "createdAt" | "userId"> & {
+	data: Record<string, unknown>;
+};
+
+export interface LiveState {
+	/** Store id -> people inside, by the events read so far. */
+	inside: Map<string, Set<string>>;
+	/** Store id -> its name, as the events named it. */
+	names: Map<string, string>;
+	/** Newest first, at most {@link LATEST_MAX}. */
+	latest: LiveEvent[];
+	/** Ids already folded in (polls overlap so late events are not missed), bounded. */
+	seen: Set<string>;
+	/** The newest `createdAt` seen (ISO), where the next poll starts (minus an overlap). */
+	newest: string | null;
+	/** Store and person -> when their latest presence change happened, so a late older one is ignored. */
+	changed: Map<string, string>;
+}
+
+export const LATEST_MAX = 50;
+const SEEN_MAX = 20_000;
+
+export function emptyLive(): LiveState {
+	return {
+		inside: new Map(),
+		names: new Map(),
+		latest: [],
+		seen: new Set(),
+		newest: null,
+		changed: new Map(),
+	};
+}
+
+/** Folds events (oldest first, as the feed sends them) into a new state; repeats are ignored. */
+export function foldEvents(prev: LiveState, events: readonly LiveEvent[]): LiveState {
+	const fresh = events.filter((e) => !prev.seen.has(e.id));
+	if (fresh.length === 0) return prev;
+	const inside = new Map([...prev.inside].map(([k, v]) => [k, new Set(v)]));
+	const names = new Map(prev.names);
+	let seen = new Set(prev.seen);
+	let changed = new Map(prev.changed);
+	let newest = prev.newest;
+	// Presence is applied in the order things happened, whatever order they arrived in.
+	const ordered = [...fresh].sort((a, b) => when(a).localeCompare(when(b)));
+	for (const e of ordered) {
+		seen.add(e.id);
+		if (newest === null || e.createdAt > newest) newest = e.createdAt;
+		const fence = typeof e.data.geofenceId === "string" ? e.data.geofenceId : null;
+		if (!fence) continue;
+		if (typeof e.data.geofenceName === "string") names.set(fence, e.data.geofenceName);
+		let people = inside.get(fence);
+		if (!people) {
+			people = new Set();
+			inside.set(fence, people);
+		}
+		const inOut =
+			e.type === "geofence.entered" || e.type === "geofence.dwelled" || e.type === "geofence.exited";
+		if (!inOut) continue;
+		const key = `${fence}\u0000${e.userId}`;
+		const last = changed.get(key);
+		if (last !== undefined && when(e) < last) continue;
+		changed.set(key, when(e));
+		if (e.type === "geofence.exited") people.delete(e.userId);
+		else people.add(e.userId);
+	}
+	if (seen.size > SEEN_MAX) seen = new Set([...seen].slice(-SEEN_MAX / 2));
+	if (changed.size > SEEN_MAX) changed = new Map([...changed].slice(-SEEN_MAX / 2));
+	const latest = [...fresh, ...prev.latest]
+		.sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+		.slice(0, LATEST_MAX);
+	return { inside, names, latest, seen, newest, changed };
+}
+
+function when(e: LiveEvent): string {
+	return typeof e.data.occurredAt === "string" ? e.data.occurredAt : e.createdAt;
+}
+
+/** Stores with at least one person inside, most crowded first. */
+export function crowd(state: LiveState): { id: string; name: string; people: number }[] {
+	return [...state.inside]
+		.filter(([, p]) => p.size > 0)
+		.map(([id, p]) => ({ id, name: state.names.get(id) ?? id, people: p.size }))
+		.sort((a, b) => b.people - a.people || a.id.localeCompare(b.id));
+}
+
+/** Where the next poll starts: a minute before the newest event seen (events reach the feed shortly after they happen). */
+export function nextSince(state: LiveState, fallback: number): string {
+	const base = state.newest ? Date.parse(state.newest) : fallback;
+	return new Date(base - 60_000).toISOString();
+}
