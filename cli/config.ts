@@ -90,7 +90,7 @@ export function writeConfig(config: ConfigFile, env: Env = process.env): string 
 
 /** Resolves the service URL, key and admin token for one run. */
 export function resolveConfig(opts: GlobalOptions, env: Env = process.env): Resolved {
-	const profileName = opts.profile ?? env.EDGE_OFFERS_PROFILE ?? "default";
+	const profileName = opts.profile || env.EDGE_OFFERS_PROFILE || "default";
 	// Read only when needed: flags and environment alone work without a file.
 	const needFile =
 		!(opts.url ?? env.EDGE_OFFERS_URL) || !(opts.key ?? env.EDGE_OFFERS_KEY) || opts.profile !== undefined;

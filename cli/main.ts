@@ -111,7 +111,7 @@ export function buildProgram(ctx?: Ctx): Command {
 				keyStdin?: boolean;
 				adminTokenFromEnv?: boolean;
 			}) => {
-				const name = program.opts().profile ?? context.env.EDGE_OFFERS_PROFILE ?? "default";
+				const name = program.opts().profile || context.env.EDGE_OFFERS_PROFILE || "default";
 				const file = readConfig(context.env);
 				const profile = { ...file.profiles[name] };
 				if (opts.url) profile.url = new URL(opts.url).toString().replace(/\/+$/, "");
