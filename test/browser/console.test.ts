@@ -335,6 +335,20 @@ describe("console", () => {
 		await expect(page.getByTestId("live-events").innerText()).resolves.toContain("geofence.entered");
 		await checkScreen("live");
 
+		// The results' daily chart counts today's suppressed offer (the events have reached the feed).
+		await page.getByRole("link", { name: "Campaigns" }).click();
+		await page.getByRole("link", { name: "Results" }).first().click();
+		await page.getByTestId("daily-chart").waitFor();
+		const today = await page
+			.getByTestId("daily-table")
+			.locator("tbody tr")
+			.last()
+			.locator("td")
+			.allTextContents();
+		// Columns: sent, suppressed, displayed, clicked, converted.
+		expect(today).toEqual(["0", "1", "0", "0", "0"]);
+		await checkScreen("results");
+
 		await page.getByRole("link", { name: "People" }).click();
 		await page.getByLabel("Person id").fill(userId);
 		await page.getByLabel("Person id").press("Enter");

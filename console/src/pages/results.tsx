@@ -4,6 +4,7 @@ import { fmtNumber, fmtPercent, t } from "../i18n.js";
 import { href } from "../router.js";
 import { campaignResults, type Difference, type GroupResult, type Rate } from "../stats.js";
 import { errorText, Status, scrollable, useLoad } from "../ui.js";
+import { DailyChart } from "./daily-chart.js";
 
 export function Results({ id }: { id: string }) {
 	const { data, error, loading, reload } = useLoad(
@@ -66,6 +67,7 @@ export function Results({ id }: { id: string }) {
 							</tbody>
 						</table>
 					</div>
+					<DailyChart campaignId={id} />
 					{data.pushOptInAmongTriggered.rate !== null && (
 						<p>{t("pushOptIn", { rate: fmtPercent(data.pushOptInAmongTriggered.rate) })}</p>
 					)}
