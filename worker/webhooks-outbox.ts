@@ -64,6 +64,11 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		this.sql = ctx.storage.sql;
+		this.init();
+	}
+
+	/** The tables (again after {@link destroy}, so a late call finds an empty, unconfigured outbox). */
+	private init(): void {
 		this.sql.exec(`
 			CREATE TABLE IF NOT EXISTS config (k INTEGER PRIMARY KEY CHECK (k = 1), webhook_id TEXT NOT NULL,
 				tenant_id TEXT NOT NULL, url TEXT NOT NULL, events TEXT NOT NULL, sealed TEXT NOT NULL,
@@ -173,6 +178,7 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 	async destroy(): Promise<void> {
 		await this.ctx.storage.deleteAlarm();
 		await this.ctx.storage.deleteAll();
+		this.init();
 	}
 
 	/** GET /v1/webhooks/{id}/deliveries: events waiting for their first attempt, then attempts, newest first. */
@@ -249,8 +255,9 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 				"SELECT MIN(next_at) AS at FROM outbox WHERE seq IN (SELECT MIN(seq) FROM outbox GROUP BY user_id)",
 			)
 			.one().at;
-		const replaying = this.config()?.replaySince !== null;
-		const at = replaying ? Date.now() : next;
+		const after = this.config();
+		if (!after || after.disabled) return;
+		const at = after.replaySince !== null ? Date.now() : next;
 		if (at !== null) await this.ctx.storage.setAlarm(Math.max(at, Date.now()));
 	}
 
@@ -304,6 +311,8 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 				error = e instanceof Error && e.name === "TimeoutError" ? "timeout" : "unreachable";
 			}
 		}
+		// Erased, deleted or disabled while the request was out: nothing more is written about it.
+		if (this.sql.exec("SELECT 1 FROM outbox WHERE seq = ?", row.seq).toArray().length === 0) return false;
 		const verdict = status === null ? "retry" : verdictOf(status);
 		const log = (outcome: Delivery["outcome"], nextAt: number | null) => {
 			this.sql.exec(

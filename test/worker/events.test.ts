@@ -4,10 +4,11 @@
  * apart, erasure and retention. Events reach D1 from the person's object after its answer,
  * so tests poll with a deadline instead of sleeping.
  */
-import { env } from "cloudflare:test";
+import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { EVENT_TYPES } from "../../src/events/types.js";
 import { sweepRetention } from "../../worker/retention.js";
+import { cartEvent, createCartCampaign, postCart } from "./cart-helpers";
 import {
 	call,
 	callOk,
@@ -18,6 +19,7 @@ import {
 	offset,
 	postPings,
 	registerPerson,
+	shopperStub,
 	squareFence,
 	type Tenant,
 	uploadFences,
@@ -37,6 +39,7 @@ interface Ev {
 }
 
 afterEach(() => {
+	vi.useRealTimers();
 	vi.restoreAllMocks();
 });
 
@@ -126,6 +129,52 @@ describe("events recorded", () => {
 			["offer.displayed", offerId, p.userId],
 			["offer.clicked", offerId, p.userId],
 		]);
+	});
+});
+
+describe("events from the alarm and the cart", () => {
+	it("a dwell fired by the person's alarm is an event with its threshold", async () => {
+		const t = await createTenant("ev-dwell");
+		await uploadFences(t, [squareFence("store-d", LYON, 100, { name: "Dwell store", dwellSeconds: 60 })]);
+		capturePush();
+		const p = await registerPerson(t, "u");
+		await postPings(t, p.userId, [walker(30_000).at(LYON)], p.deviceId);
+		await eventually(t, "", (e) => e.some((x) => x.type === "geofence.entered"));
+		const now = Date.now();
+		vi.useFakeTimers({ toFake: ["Date"] });
+		vi.setSystemTime(now + 61_000);
+		expect(await runDurableObjectAlarm(shopperStub(t, p.userId))).toBe(true);
+		vi.useRealTimers();
+		const [dwell] = await eventually(t, "?types=geofence.dwelled", (e) => e.length === 1);
+		expect(dwell?.userId).toBe(p.userId);
+		expect(dwell?.data).toMatchObject({
+			geofenceId: "store-d",
+			geofenceName: "Dwell store",
+			dwellSeconds: 60,
+		});
+	});
+
+	it("a purchase credited to a cart offer is a cart.conversion after its offer.sent", async () => {
+		const t = await createTenant("ev-conv");
+		await createCartCampaign(t, "beer");
+		capturePush();
+		const p = await registerPerson(t, "u");
+		const offer = (
+			await postCart(t, cartEvent(p.userId, "item_added", [{ sku: "chips", category: "snacks" }]))
+		).offers[0];
+		const purchase = cartEvent(p.userId, "purchase", [{ sku: "beer", price: 4.5, quantity: 2 }]);
+		await postCart(t, purchase);
+		const all = await eventually(t, "", (e) => e.some((x) => x.type === "cart.conversion"));
+		expect(all.map((e) => e.type)).toEqual(["offer.sent", "cart.conversion"]);
+		expect(all[0]?.data).toMatchObject({ trigger: "cart", campaignId: "beer", offerId: offer?.offerId });
+		expect(all[1]?.data).toEqual({
+			campaignId: "beer",
+			variantId: "a",
+			offerId: offer?.offerId,
+			cartEventId: purchase.eventId,
+			revenue: 9,
+			holdout: false,
+		});
 	});
 });
 
