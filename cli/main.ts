@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CliError } from "./api.js";
+import { applyCommand, listCommand, statsCommand } from "./commands/campaigns.js";
 import { exportCommand, importCommand, validateCommand } from "./commands/fences.js";
 import { configFile, maskKey, readConfig, writeConfig } from "./config.js";
 import { type Ctx, makeCtx } from "./context.js";
@@ -93,6 +94,32 @@ export function buildProgram(ctx?: Ctx): Command {
 		.action(async (opts: { format?: string; output?: string; pageSize?: number }) => {
 			await exportCommand(context, opts);
 		});
+
+	const campaigns = program.command("campaigns").description("campaigns: apply a file, list, stats");
+	campaigns
+		.command("apply")
+		.argument(
+			"<file>",
+			"a .json, .yaml or .yml file: one campaign, a list, or {campaigns: [...]}, each with its id",
+		)
+		.description(
+			"make the listed campaigns what the file says: prints the difference, then creates or patches",
+		)
+		.option("--dry-run", "print the difference only")
+		.action(async (file: string, opts: { dryRun?: boolean }) => {
+			await applyCommand(context, file, opts);
+		});
+	campaigns
+		.command("list")
+		.description("the tenant's campaigns")
+		.option("--json", "as JSON")
+		.action((opts: { json?: boolean }) => listCommand(context, opts));
+	campaigns
+		.command("stats")
+		.argument("<id>", "campaign id")
+		.description("the campaign's funnel, a row per variant, holdout and total")
+		.option("--json", "as JSON")
+		.action((id: string, opts: { json?: boolean }) => statsCommand(context, id, opts));
 
 	const config = program.command("config").description("profiles in ~/.config/edge-offers/config.json");
 	config
