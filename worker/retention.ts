@@ -1,14 +1,14 @@
 import { storedSettings } from "../src/schemas/settings.js";
 import { deleteOlderThan } from "./db.js";
 import { deleteEventsOlderThan } from "./events.js";
-import { clearRetiredLeaves } from "./routes/geofences.js";
+import { sweepRetiredLeaves } from "./routes/geofences.js";
 
 const DAY_MS = 86_400_000;
 
 /**
  * The daily retention sweep (Cron Trigger): for each tenant, deletes decisions, offers,
  * their events, conversions, cart events and the events log (worker/events.ts) older than its `retentionDays`, and empties the
- * shard objects of cells split long ago. Per-person
+ * shard objects of leaves split or merged away long ago. Per-person
  * objects keep no history beyond a week (caps, cooldowns, cart answers) and only the last
  * accepted location, so D1 is where old data would pile up.
  */
@@ -26,7 +26,7 @@ export async function sweepRetention(env: Env, now: number): Promise<{ tenants: 
 			const days = storedSettings(JSON.parse(t.settings)).retentionDays;
 			deleted += await deleteOlderThan(env, t.id, now - days * DAY_MS);
 			deleted += await deleteEventsOlderThan(env, t.id, now - days * DAY_MS);
-			await clearRetiredLeaves(env, t.id).catch((e) =>
+			await sweepRetiredLeaves(env, t.id).catch((e) =>
 				console.error("retention: clearing retired shard leaves failed", e instanceof Error ? e.message : e),
 			);
 			tenants += 1;

@@ -193,3 +193,54 @@ describe("shards sized by density", () => {
 		expect(elapsed).toBeLessThan(60_000);
 	}, 120_000);
 });
+
+describe("shards merged back when a region shrinks", () => {
+	it("makes a split cell a leaf again once its finer leaves hold under half the budget; pings still match", async () => {
+		const t = await createTenant("layout-merge");
+		const side = Math.ceil(Math.sqrt(SHARD_MAX_FENCES * 1.05));
+		const stores = storeGrid("lyon", { lat: 45.764, lng: 4.8357 }, side, 150);
+		await uploadFences(t, stores);
+		const split = await loadSplits(env, t.id);
+		expect(split.size).toBeGreaterThan(0);
+		const versionAfterSplit = (
+			await callOk<{ version: number }>("GET", "/v1/geofences?limit=1", { key: t.secretKey })
+		).version;
+		// Delete all but a corner of the grid, one store at a time (as a retailer closing stores).
+		const keep = new Set(
+			stores.filter((_, i) => i % side < 6 && Math.floor(i / side) < 6).map((s) => s.properties.id),
+		);
+		for (const s of stores)
+			if (!keep.has(s.properties.id))
+				await callOk("DELETE", `/v1/geofences/${s.properties.id}`, { key: t.secretKey }, 204);
+		const merged = await loadSplits(env, t.id);
+		expect(merged.size).toBeLessThan(split.size);
+		const page = await callOk<{ version: number; features: unknown[] }>("GET", "/v1/geofences?limit=100", {
+			key: t.secretKey,
+		});
+		expect(page.features.length).toBe(keep.size);
+		expect(page.version).toBeGreaterThan(versionAfterSplit);
+		// Every kept store is held by exactly the objects the layout names, and D1 says so too.
+		const kept = fencesOf(stores.filter((s) => keep.has(s.properties.id)));
+		const rows = await env.DB.prepare("SELECT id, shards FROM geofences WHERE tenant_id = ?")
+			.bind(t.id)
+			.all<{ id: string; shards: string }>();
+		const stored = new Map(rows.results.map((r) => [r.id, JSON.parse(r.shards) as string[]]));
+		const perKey = new Map<string, number>();
+		for (const f of kept) {
+			expect(stored.get(f.id), f.id).toEqual(shardKeysOfFence(f, merged));
+			for (const key of shardKeysOfFence(f, merged)) perKey.set(key, (perKey.get(key) ?? 0) + 1);
+		}
+		for (const [key, n] of perKey) expect(await shardStub(env, t.id, key).count(), key).toBe(n);
+		// A walk into a kept store enters it; a deleted one matches nothing.
+		const p = await registerPerson(t, "merge");
+		const w = walker(10 * 60_000, 20_000);
+		const inStore = centerOf(stores.find((s) => keep.has(s.properties.id)));
+		expect(
+			eventsOf(await postPings(t, p.userId, [w.at(offset(inStore, 0, 75)), w.at(inStore)])),
+		).toHaveLength(1);
+		const gone = centerOf(stores.at(-1));
+		const q = await registerPerson(t, "merge-gone");
+		const w2 = walker(10 * 60_000, 20_000);
+		expect(eventsOf(await postPings(t, q.userId, [w2.at(offset(gone, 0, 75)), w2.at(gone)]))).toEqual([]);
+	}, 300_000);
+});

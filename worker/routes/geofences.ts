@@ -1,6 +1,7 @@
-import { isValidCell } from "h3-js";
+import { cellToChildren, cellToParent, getResolution, isValidCell } from "h3-js";
 import { z } from "zod";
 import { AppError } from "../../src/errors.js";
+import { cellNeighbours } from "../../src/geo/cover.js";
 import { parseStoredFence } from "../../src/geo/fence-input.js";
 import {
 	canSplit,
@@ -523,8 +524,9 @@ function packJson(pairs: [string, unknown][], maxChars: number): string[] {
  * (at each geofence change, and daily from the retention sweep). A split cell never serves
  * again, so this needs no lock.
  */
-export async function clearRetiredLeaves(env: Env, tenantId: string): Promise<void> {
+async function clearRetiredLeaves(env: Env, tenantId: string): Promise<void> {
 	const now = Date.now();
+	await clearMergedLeaves(env, tenantId, now);
 	const { results } = await env.DB.prepare(
 		"SELECT cell FROM geofence_splits WHERE tenant_id = ? AND cleared_at IS NULL AND created_at < ?",
 	)
@@ -538,6 +540,141 @@ export async function clearRetiredLeaves(env: Env, tenantId: string): Promise<vo
 	)
 		.bind(now, tenantId, JSON.stringify(results.map((r) => r.cell)))
 		.run();
+}
+
+/**
+ * The daily sweep's part for geofences: empties retired leaves (see {@link clearRetiredLeaves})
+ * holding the tenant's geofence lock, so it never races a split or merge that makes a cell a
+ * leaf again. A tenant whose geofences are being changed is skipped (its change sweeps).
+ */
+export async function sweepRetiredLeaves(env: Env, tenantId: string): Promise<void> {
+	try {
+		await withGeofenceLock(env, tenantId, () => clearRetiredLeaves(env, tenantId));
+	} catch (error) {
+		if (error instanceof AppError && error.code === "geofences_busy") return;
+		throw error;
+	}
+}
+
+/** Empties the objects of leaves merged away long enough ago, unless a split made them leaves again. */
+async function clearMergedLeaves(env: Env, tenantId: string, now: number): Promise<void> {
+	const { results } = await env.DB.prepare(
+		"SELECT key FROM geofence_retired WHERE tenant_id = ? AND retired_at < ?",
+	)
+		.bind(tenantId, now - RETIRE_AFTER_MS)
+		.all<{ key: string }>();
+	if (results.length === 0) return;
+	const splits = await loadSplits(env, tenantId);
+	const stale = results.map((r) => r.key).filter((key) => !isCurrentKey(key, splits));
+	await mapBounded(stale, SPLIT_CONCURRENCY, (key) => shardStub(env, tenantId, key).clear());
+	await env.DB.prepare(
+		"DELETE FROM geofence_retired WHERE tenant_id = ? AND key IN (SELECT value FROM json_each(?))",
+	)
+		.bind(tenantId, JSON.stringify(results.map((r) => r.key)))
+		.run();
+}
+
+/** A split cell is merged back when the leaves that took its place hold at most this share of the budget. */
+const MERGE_BELOW = 0.5;
+
+/**
+ * Merges back split cells whose region shrank: for each split cell one of `keys` (the objects a
+ * deleted fence was in) took the place of, when no leaf below it is split further and the
+ * leaves one resolution finer around it hold together at most {@link MERGE_BELOW} of the budget,
+ * the cell becomes a leaf again: it gets every fence those leaves hold (a superset of the fences
+ * within the buffer of its points), D1 drops the split and records the fences' new shard lists
+ * and a new version in one transaction, and the finer leaves that are no longer leaves are
+ * retired (emptied after {@link RETIRE_AFTER_MS}). Runs under the tenant's geofence lock.
+ */
+async function mergeSparseLeaves(env: Env, tenantId: string, token: string, keys: string[]): Promise<number> {
+	let splits = await loadSplits(env, tenantId);
+	const max = shardMaxFences(env);
+	const parents = new Set<string>();
+	for (const key of keys) {
+		const cell = key.split("/")[0] ?? "";
+		if (!isValidCell(cell)) continue;
+		const res = getResolution(cell);
+		if (res <= ROOT_SHARD_RESOLUTION) continue;
+		const parent = cellToParent(cell, res - 1);
+		if (splits.has(parent)) parents.add(parent);
+	}
+	let merged = 0;
+	for (const cell of parents) {
+		const res = getResolution(cell);
+		// Every leaf one resolution finer that a point of this cell can reach (their parent is it
+		// or a neighbour); a deeper split below any of them: not merged.
+		const finer = cellNeighbours(cell).flatMap((near) => cellToChildren(near, res + 1));
+		if (finer.some((c) => splits.has(c))) continue;
+		// Cheap first: the deleted fence's own leaves below this cell (one call each).
+		const own = keys.filter((key) => {
+			const c = key.split("/")[0] ?? "";
+			return getResolution(c) === res + 1 && cellToParent(c, res) === cell;
+		});
+		const ownCounts = await mapBounded(own, SPLIT_CONCURRENCY, (key) =>
+			shardStub(env, tenantId, key).count(),
+		);
+		if (ownCounts.some((n) => n > max * MERGE_BELOW)) continue;
+		const below = finer.filter((c) => isLeaf(c, splits)).flatMap(shardKeysOfCell);
+		// Then what they hold together (a fence is in several of them: counted once).
+		const held = new Map<string, StoredFence>();
+		await mapBounded(below, SPLIT_CONCURRENCY, async (key) => {
+			for (let after = ""; ; ) {
+				const page = await shardStub(env, tenantId, key).rows(after, SPLIT_PAGE);
+				for (const row of page) held.set(row.id, row);
+				const last = page.at(-1);
+				if (!last || page.length < SPLIT_PAGE) break;
+				after = last.id;
+			}
+		});
+		if (held.size > max * MERGE_BELOW) continue;
+		const next = new Set(splits);
+		next.delete(cell);
+		const changes = new Map<string, ShardChange>();
+		const moved: [string, string[]][] = [];
+		for (const row of held.values()) {
+			const keysNow = shardsOfFence(storedFence(row.fence), SHARD_BUFFER_METERS, next).flatMap(
+				shardKeysOfCell,
+			);
+			moved.push([row.id, keysNow]);
+			for (const key of keysNow) changeOf(changes, key).upserts.push(row);
+		}
+		const written = await writeShardCalls(env, tenantId, planShardCalls(changes), {
+			restore: true,
+			attempts: 3,
+			reset: new Set(shardKeysOfCell(cell)),
+		});
+		if (!written.ok) throw written.error ?? new Error("a merge write was refused");
+		const retired = below.filter((key) => !isCurrentKey(key, next));
+		const holds = "EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)";
+		const statements: D1PreparedStatement[] = [
+			env.DB.prepare(`DELETE FROM geofence_splits WHERE tenant_id = ?1 AND cell = ?3 AND ${holds}`).bind(
+				tenantId,
+				token,
+				cell,
+			),
+			env.DB.prepare(
+				`INSERT INTO geofence_retired (tenant_id, key, retired_at) SELECT ?1, value, ?4 FROM json_each(?3) WHERE ${holds}
+				 ON CONFLICT (tenant_id, key) DO UPDATE SET retired_at = excluded.retired_at`,
+			).bind(tenantId, token, JSON.stringify(retired), Date.now()),
+		];
+		for (const part of packJson(moved, MOVED_STATEMENT_CHARS))
+			statements.push(
+				env.DB.prepare(
+					`UPDATE geofences SET shards = json_extract(?3, '$."' || id || '"')
+					 WHERE tenant_id = ?1 AND id IN (SELECT key FROM json_each(?3)) AND ${holds}`,
+				).bind(tenantId, token, part),
+			);
+		statements.push(
+			env.DB.prepare(
+				`UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?1 AND ${holds}`,
+			).bind(tenantId, token),
+		);
+		const [dropped] = await env.DB.batch(statements);
+		if ((dropped?.meta.changes ?? 0) === 0) throw busy(RETRY_AFTER_SECONDS);
+		splits = next;
+		merged++;
+	}
+	return merged;
 }
 
 /** Runs `fn` over the items, at most `limit` at once; results in order. */
@@ -605,6 +742,9 @@ async function deleteFence(env: Env, tenantId: string, id: string): Promise<void
 			await undo(env, tenantId, token, suspects);
 			throw busy(RETRY_AFTER_SECONDS);
 		}
+		// The delete is done; a region that shrank enough gets coarser leaves again. A failure here
+		// leaves the layout as it was (still right), so it is logged, not reported.
+		await mergeSparseLeaves(env, tenantId, token, keys).catch((e) => logFailure("merge", e));
 	});
 }
 
