@@ -272,7 +272,8 @@ export interface UserView {
 
 /** What the person's object holds about them, for GET /v1/users/{userId}/export. */
 export interface PersonExport {
-	profile: UserView;
+	/** Null for a person known only from CRM attributes (their app never registered them). */
+	profile: UserView | null;
 	presence: {
 		insideGeofences: { geofenceId: string; since: string }[];
 		/** The only location kept: no trail beyond the last accepted point. */
@@ -606,9 +607,10 @@ export class ShopperDO extends DurableObject<Env> {
 	/** GET /v1/users/{userId}/export: everything this object holds about the person, never push keys. */
 	async exportData(): Promise<PersonExport | null> {
 		const s = await this.load();
-		if (!s.profile) return null;
+		// The back office may have set CRM attributes before the person's app registered them.
+		if (!s.profile && Object.keys(s.crm).length === 0) return null;
 		return {
-			profile: view(s),
+			profile: s.profile ? view(s) : null,
 			presence: {
 				insideGeofences: Object.entries(s.presence.inside).map(([id, v]) => ({
 					geofenceId: id,

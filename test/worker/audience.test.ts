@@ -428,3 +428,22 @@ describe("OpenAPI", () => {
 		expect(JSON.stringify(condition)).toContain("#/components/schemas/AudienceCondition");
 	});
 });
+
+describe("people known only from the CRM", () => {
+	it("are in the export and erased with DELETE like anyone", async () => {
+		const t = await createTenant("aud-crm-only");
+		const userId = unique("crm-only");
+		await callOk("PATCH", `/v1/users/${userId}/attributes`, { key: t.secretKey, body: { tier: "gold" } });
+		// Not a registered person: no profile to show, and pings store nothing.
+		await expectProblem(await call("GET", `/v1/users/${userId}`, { key: t.secretKey }), 404);
+		const exported = await callOk<{ profile: unknown; crmAttributes: unknown }>(
+			"GET",
+			`/v1/users/${userId}/export`,
+			{ key: t.secretKey },
+		);
+		expect(exported.profile).toBeNull();
+		expect(exported.crmAttributes).toEqual({ tier: "gold" });
+		await callOk("DELETE", `/v1/users/${userId}`, { key: t.secretKey }, 204);
+		await expectProblem(await call("GET", `/v1/users/${userId}/export`, { key: t.secretKey }), 404);
+	});
+});
