@@ -1,6 +1,6 @@
 /**
- * Where the service and the key come from, first found wins: `--url`/`--key` flags, the
- * `EDGE_OFFERS_URL`/`EDGE_OFFERS_KEY` environment, then a profile of
+ * Where the service and the key come from, first found wins: `--url`/`--key` flags, a profile
+ * named with `--profile`, the `EDGE_OFFERS_URL`/`EDGE_OFFERS_KEY` environment, then a profile of
  * `~/.config/edge-offers/config.json` (`$XDG_CONFIG_HOME` and `EDGE_OFFERS_CONFIG_DIR` move it),
  * chosen with `--profile` or `EDGE_OFFERS_PROFILE` (default "default"). The file holds keys, so it
  * is written with mode 0600 in a 0700 directory, and read only when no one else can read it.
@@ -15,6 +15,8 @@ export interface Profile {
 	url?: string;
 	key?: string;
 	adminToken?: string;
+	/** Saved by `tenants create`; not used by any command, kept so it is not lost. */
+	webhookSecret?: string;
 }
 
 export interface ConfigFile {
@@ -107,10 +109,12 @@ export function resolveConfig(opts: GlobalOptions, env: Env = process.env): Reso
 		fromProfile: string | undefined,
 		field: string,
 	) => {
+		const profileSource = `profile "${profileName}" (${field} in ${configFile(env)})`;
 		if (flag) return { value: flag, source: flagName };
+		// A profile named with --profile wins over the environment; the default profile does not.
+		if (opts.profile !== undefined && fromProfile) return { value: fromProfile, source: profileSource };
 		if (env[envName]) return { value: env[envName], source: envName };
-		if (fromProfile)
-			return { value: fromProfile, source: `profile "${profileName}" (${field} in ${configFile(env)})` };
+		if (fromProfile) return { value: fromProfile, source: profileSource };
 		return { value: undefined, source: undefined };
 	};
 	const url = pick(opts.url, "--url", "EDGE_OFFERS_URL", profile?.url, "url");

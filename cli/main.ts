@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CliError } from "./api.js";
+import { createTenantCommand, replayCommand, userTokenCommand, vapidCommand } from "./commands/admin.js";
 import { applyCommand, listCommand, statsCommand } from "./commands/campaigns.js";
 import { exportCommand, importCommand, validateCommand } from "./commands/fences.js";
 import { configFile, maskKey, readConfig, writeConfig } from "./config.js";
@@ -14,6 +15,13 @@ import type { StoreFormat } from "./formats/index.js";
 export function positiveInt(value: string): number {
 	const n = Number(value);
 	if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("expected a positive whole number");
+	return n;
+}
+
+/** A positive number option. */
+export function positiveNumber(value: string): number {
+	const n = Number(value);
+	if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number");
 	return n;
 }
 
@@ -120,6 +128,49 @@ export function buildProgram(ctx?: Ctx): Command {
 		.description("the campaign's funnel, a row per variant, holdout and total")
 		.option("--json", "as JSON")
 		.action((id: string, opts: { json?: boolean }) => statsCommand(context, id, opts));
+
+	program
+		.command("tenants")
+		.description("tenants (admin token)")
+		.command("create")
+		.description("create a tenant; its secret key and webhook secret are saved in a profile, never printed")
+		.requiredOption("--name <name>", "the tenant's name")
+		.option("--timezone <tz>", "IANA time zone, e.g. Europe/Paris")
+		.option("--save-profile <profile>", "profile to save the keys in (default: from the name)")
+		.action((opts: { name: string; timezone?: string; saveProfile?: string }) =>
+			createTenantCommand(context, opts),
+		);
+	program
+		.command("users")
+		.description("people")
+		.command("token")
+		.argument("<userId>", "the person's id")
+		.description("mint a user token ut_... for that person's app (printed alone on stdout)")
+		.option("--ttl <seconds>", "validity, 60 to 604800 (default 86400)", positiveInt)
+		.action((userId: string, opts: { ttl?: number }) => userTokenCommand(context, userId, opts));
+	program
+		.command("vapid")
+		.description("Web Push VAPID keys")
+		.command("generate")
+		.description("generate a VAPID key pair; prints the public key, writes both to a 0600 file")
+		.option("--out <file>", "file for VAPID_PUBLIC_KEY= and VAPID_PRIVATE_KEY= lines", "vapid.env")
+		.option("--force", "replace the file if it exists")
+		.action((opts: { out: string; force?: boolean }) => vapidCommand(context, opts));
+	program
+		.command("replay")
+		.argument("<file>", "a .gpx or .geojson trace (or the demo trace format of npm run replay)")
+		.description("play a trace as one person's pings and print the events and offers of each as they happen")
+		.option("--user <id>", "the person (default: the trace's userId, else replay-walker)")
+		.option(
+			"--speed <n>",
+			"trace seconds per real second (default: up to 60, kept under 50 m/s)",
+			positiveNumber,
+		)
+		.option("--accuracy <m>", "accuracy sent with each ping, in metres", positiveNumber, 10)
+		.option("--interval <s>", "seconds between points that have no time", positiveNumber, 5)
+		.action((file: string, opts: { user?: string; speed?: number; accuracy: number; interval: number }) =>
+			replayCommand(context, file, opts),
+		);
 
 	const config = program.command("config").description("profiles in ~/.config/edge-offers/config.json");
 	config
