@@ -6,7 +6,7 @@
 // and writes under `ctx.outDir`. `node scripts/build.mjs sdk demo` runs only those steps.
 
 import { execFile } from "node:child_process";
-import { cp, mkdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
@@ -176,11 +176,55 @@ export async function build(options = {}) {
 			`unknown build step ${unknown.join(", ")}; steps: ${STEPS.map((s) => s.name).join(", ")}`,
 		);
 	await mkdir(OUT_DIR, { recursive: true });
-	for (const step of STEPS) {
-		if (only && !only.includes(step.name)) continue;
-		const started = performance.now();
-		await step.run({ root: ROOT, outDir: OUT_DIR, log });
-		log(`${step.name} done in ${Math.round(performance.now() - started)} ms`);
+	await withBuildLock(log, async () => {
+		for (const step of STEPS) {
+			if (only && !only.includes(step.name)) continue;
+			const started = performance.now();
+			await step.run({ root: ROOT, outDir: OUT_DIR, log });
+			log(`${step.name} done in ${Math.round(performance.now() - started)} ms`);
+		}
+	});
+}
+
+const LOCK_DIR = path.join(ROOT, "dist", ".build-lock");
+/** A lock older than this was left by a build that died. */
+const STALE_LOCK_MS = 5 * 60_000;
+const LOCK_WAIT_MS = 10 * 60_000;
+
+/**
+ * Runs `fn` holding a lock on dist/ (a directory: mkdir is atomic), so builds started at the
+ * same time in one checkout (two test runs, npm start during a test run) take turns instead of
+ * writing the same files at once (Vite refuses a second concurrent build of a project).
+ *
+ * @param {(line: string) => void} log
+ * @param {() => Promise<void>} fn
+ */
+async function withBuildLock(log, fn) {
+	const until = Date.now() + LOCK_WAIT_MS;
+	let told = false;
+	for (;;) {
+		try {
+			await mkdir(LOCK_DIR);
+			break;
+		} catch (error) {
+			if (/** @type {NodeJS.ErrnoException} */ (error).code !== "EEXIST") throw error;
+			const since = await stat(LOCK_DIR).then(
+				(s) => Date.now() - s.mtimeMs,
+				() => 0,
+			);
+			if (since > STALE_LOCK_MS) await rm(LOCK_DIR, { recursive: true, force: true });
+			else if (Date.now() > until) throw new Error(`another build holds ${LOCK_DIR}; remove it if none runs`);
+			else {
+				if (!told) log("waiting for another build of this checkout to finish…");
+				told = true;
+				await new Promise((resolve) => setTimeout(resolve, 250));
+			}
+		}
+	}
+	try {
+		await fn();
+	} finally {
+		await rm(LOCK_DIR, { recursive: true, force: true });
 	}
 }
 

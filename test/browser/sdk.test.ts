@@ -364,6 +364,53 @@ describe("service worker", () => {
 	});
 });
 
+describe("service worker: renewed subscription", () => {
+	it("registers the new subscription for the person with the session the SDK saved", async () => {
+		const userId = "renewed-dora";
+		const token = await svc.userToken(userId);
+		await svc.expectCall(200, "PUT", `/v1/users/${userId}`, token, {
+			consent: { location: true, push: true },
+		});
+		const renewed = await createTestSubscriber(svc.pushReceiver().endpointFor("dora-renewed"));
+		const ctx = await newContext(browser);
+		try {
+			const page = await ctx.newPage();
+			await page.goto(app.origin);
+			// init() saves the session and the device id in IndexedDB, where the worker reads them.
+			await loadSdk(page, userId, token);
+			await run(
+				page,
+				`await navigator.serviceWorker.register("/edge-offers-sw.js?key=" + arg.pk + "&api=" + encodeURIComponent(arg.api), { type: "module", scope: "/" });
+				await navigator.serviceWorker.ready;`,
+				{ pk: svc.tenant().publishableKey, api: svc.api().origin },
+			);
+			const before = (await svc.expectCall(200, "GET", `/v1/users/${userId}`, svc.tenant().secretKey)) as {
+				devices: unknown[];
+			};
+			expect(before.devices).toEqual([]);
+			// Chromium never fires pushsubscriptionchange itself: dispatch one with the new subscription.
+			const [worker] = ctx.serviceWorkers();
+			await worker?.evaluate(`(async () => {
+				const json = ${JSON.stringify(renewed.subscription)};
+				const event = new ExtendableEvent("pushsubscriptionchange");
+				Object.assign(event, { oldSubscription: null, newSubscription: { endpoint: json.endpoint, toJSON: () => json } });
+				self.dispatchEvent(event);
+			})()`);
+			const device = await waitUntil("the renewed device", async () => {
+				const u = (await svc.expectCall(200, "GET", `/v1/users/${userId}`, svc.tenant().secretKey)) as {
+					devices: { deviceId: string; platform: string; pushEndpointHost: string | null }[];
+				};
+				return u.devices[0];
+			});
+			expect(device.deviceId).toMatch(/^web-/);
+			expect(device.platform).toBe("web");
+			expect(device.pushEndpointHost).toBe(new URL(renewed.subscription.endpoint).host);
+		} finally {
+			await ctx.close();
+		}
+	});
+});
+
 describe("demo page", () => {
 	it("shows an offer after the button walks into a sample store", async () => {
 		const t = svc.tenant();
