@@ -6,6 +6,14 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { CliError } from "./api.js";
 import { createTenantCommand, replayCommand, userTokenCommand, vapidCommand } from "./commands/admin.js";
 import { applyCommand, listCommand, statsCommand } from "./commands/campaigns.js";
+import {
+	addWebhookCommand,
+	deliveriesCommand,
+	listWebhooksCommand,
+	removeWebhookCommand,
+	replayWebhookCommand,
+	tailCommand,
+} from "./commands/events.js";
 import { exportCommand, importCommand, validateCommand } from "./commands/fences.js";
 import { configFile, maskKey, readConfig, writeConfig } from "./config.js";
 import { type Ctx, makeCtx } from "./context.js";
@@ -171,6 +179,64 @@ export function buildProgram(ctx?: Ctx): Command {
 		.action((file: string, opts: { user?: string; speed?: number; accuracy: number; interval: number }) =>
 			replayCommand(context, file, opts),
 		);
+
+	program
+		.command("events")
+		.description("the tenant's events")
+		.command("tail")
+		.description("print events as they happen, like tail -f (GET /v1/events polled with its cursor)")
+		.option("--since <when>", "start from 10m, 2h, 7d ago, an ISO 8601 time or epoch ms (default: now)")
+		.option("--types <types>", "comma-separated types or families, e.g. geofence.entered,offer.*")
+		.option("--no-follow", "print what there is and stop")
+		.option("--interval <seconds>", "seconds between polls", positiveNumber, 2)
+		.option("-n, --count <n>", "stop after this many events", positiveInt)
+		.option("--json", "one JSON event a line (NDJSON)")
+		.action(
+			async (opts: {
+				since?: string;
+				types?: string;
+				follow: boolean;
+				interval: number;
+				count?: number;
+				json?: boolean;
+			}) => {
+				await tailCommand(context, opts);
+			},
+		);
+	const webhooks = program.command("webhooks").description("signed webhooks out");
+	webhooks
+		.command("add")
+		.argument("<url>", "https endpoint (http://127.0.0.1 or localhost only in local development)")
+		.description("create a webhook; its signing secret goes to a 0600 file, never to the terminal")
+		.option("--events <types>", "comma-separated types or families (default: all)")
+		.option("--description <text>", "what it is for")
+		.option("--secret-file <file>", "where to write the signing secret (default webhook-<id>.secret)")
+		.action(async (url: string, opts: { events?: string; description?: string; secretFile?: string }) => {
+			await addWebhookCommand(context, url, opts);
+		});
+	webhooks
+		.command("list")
+		.description("the tenant's webhooks")
+		.option("--json", "as JSON")
+		.action((opts: { json?: boolean }) => listWebhooksCommand(context, opts));
+	webhooks
+		.command("deliveries")
+		.argument("<id>", "webhook id")
+		.description("pending events and recent delivery attempts, newest first")
+		.option("--limit <n>", "how many (1 to 1000)", positiveInt)
+		.option("--json", "as JSON")
+		.action((id: string, opts: { limit?: number; json?: boolean }) => deliveriesCommand(context, id, opts));
+	webhooks
+		.command("replay")
+		.argument("<id>", "webhook id")
+		.requiredOption("--since <when>", "10m, 2h, 7d ago, an ISO 8601 time or epoch ms")
+		.description("deliver the webhook's events since then again")
+		.action((id: string, opts: { since: string }) => replayWebhookCommand(context, id, opts.since));
+	webhooks
+		.command("remove")
+		.argument("<id>", "webhook id")
+		.description("delete a webhook (what waits for it is dropped)")
+		.action((id: string) => removeWebhookCommand(context, id));
 
 	const config = program.command("config").description("profiles in ~/.config/edge-offers/config.json");
 	config
