@@ -265,6 +265,55 @@ describe("SDK tracking and offline queue", () => {
 	});
 });
 
+describe("SDK retries", () => {
+	it("waits Retry-After on 429, backs off on 5xx, and sends the same batch again", async () => {
+		const userId = "retry-eli";
+		const ctx = await newContext(browser);
+		const attempts: { at: number; batchId: string }[] = [];
+		const cors = {
+			"access-control-allow-origin": app.origin,
+			"access-control-expose-headers": "retry-after",
+		};
+		try {
+			await ctx.route(`${svc.api().origin}/v1/pings`, async (route) => {
+				if (route.request().method() !== "POST") return route.continue();
+				const body = JSON.parse(route.request().postData() ?? "{}") as { batchId: string };
+				attempts.push({ at: Date.now(), batchId: body.batchId });
+				// What the service answers when a budget is spent, then a failing deployment, then itself.
+				if (attempts.length === 1)
+					return route.fulfill({
+						status: 429,
+						headers: { ...cors, "retry-after": "2", "content-type": "application/problem+json" },
+						body: '{"status":429,"code":"rate_limited"}',
+					});
+				if (attempts.length === 2) return route.fulfill({ status: 502, headers: cors, body: "" });
+				return route.continue();
+			});
+			const page = await ctx.newPage();
+			await page.goto(app.origin);
+			await loadSdk(page, userId, await svc.userToken(userId));
+			await run(
+				page,
+				"await offers.setConsent({ location: true, push: false }); await offers.track(arg); await offers.flush();",
+				{ ...north(500), accuracy: 10, timestamp: Date.now() },
+			);
+			await waitUntil(
+				"the batch to be accepted",
+				async () => (await run<number>(page, "return offers.pending();")) === 0,
+			);
+			expect(attempts).toHaveLength(3);
+			expect(new Set(attempts.map((a) => a.batchId)).size).toBe(1);
+			const [first, second, third] = attempts.map((a) => a.at) as [number, number, number];
+			expect(second - first).toBeGreaterThanOrEqual(1_900); // Retry-After: 2
+			expect(third - second).toBeGreaterThanOrEqual(450); // back-off: at least half of 1 s
+			const sent = await run<{ type: string }[]>(page, "return seen.filter((e) => e.type === 'sent');");
+			expect(sent).toHaveLength(1);
+		} finally {
+			await ctx.close();
+		}
+	});
+});
+
 describe("service worker", () => {
 	it("shows a pushed offer, reports it displayed, and counts a click on an action", async () => {
 		const t = svc.tenant();
