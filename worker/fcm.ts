@@ -5,7 +5,7 @@ import {
 	parseServiceAccount,
 } from "../src/push/fcm.js";
 import type { PushOutcome } from "./push.js";
-import { allowInsecureLoopback } from "./push.js";
+import { allowInsecureLoopback, logDelivery } from "./push.js";
 
 /**
  * One FCM client per isolate and service account, so the OAuth2 access token is cached
@@ -60,10 +60,12 @@ export async function sendFcm(
 	token: string,
 	input: FcmMessageInput,
 ): Promise<PushOutcome> {
+	let outcome: PushOutcome;
 	try {
 		const r = await client.send(token, input);
-		return r.kind === "accepted" ? { kind: "accepted" } : r;
+		outcome = r.kind === "accepted" ? { kind: "accepted" } : r;
 	} catch (e) {
-		return { kind: "failed", code: e instanceof Error && "code" in e ? String(e.code) : "build_failed" };
+		outcome = { kind: "failed", code: e instanceof Error && "code" in e ? String(e.code) : "build_failed" };
 	}
+	return logDelivery("fcm", outcome, null);
 }

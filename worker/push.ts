@@ -8,6 +8,33 @@ export type PushOutcome =
 	| { kind: "retry"; retryAtMs: number | null }
 	| { kind: "failed"; code: string };
 
+/**
+ * Logs a delivery that did not go through as one structured JSON line (Workers Logs): transport,
+ * outcome, code, and the push service's host only (an endpoint URL is a capability to push to
+ * the person; a token is a secret). An accepted delivery is not logged.
+ */
+export function logDelivery(
+	transport: "web" | "fcm",
+	outcome: PushOutcome,
+	host: string | null,
+): PushOutcome {
+	if (outcome.kind !== "accepted") {
+		const line: Record<string, unknown> = { event: "push_delivery", transport, outcome: outcome.kind, host };
+		if (outcome.kind === "failed") line.code = outcome.code;
+		if (outcome.kind === "retry") line.retryAtMs = outcome.retryAtMs;
+		(outcome.kind === "failed" ? console.error : console.warn)(JSON.stringify(line));
+	}
+	return outcome;
+}
+
+function hostOf(url: string): string | null {
+	try {
+		return new URL(url).host;
+	} catch {
+		return null;
+	}
+}
+
 /** Dev setting: plain-http push endpoints on loopback (local receivers, tests). */
 export function allowInsecureLoopback(env: Env): boolean {
 	return env.ALLOW_INSECURE_LOOPBACK_PUSH === "true";
@@ -18,6 +45,15 @@ export function allowInsecureLoopback(env: Env): boolean {
  * re-checked at send time: it is stored hostile input, and settings may have changed.
  */
 export async function sendWebPush(
+	env: Env,
+	sub: PushSubscriptionJSON,
+	payload: string,
+	opts: { ttlSeconds: number; topic: string; now: number },
+): Promise<PushOutcome> {
+	return logDelivery("web", await attemptWebPush(env, sub, payload, opts), hostOf(sub.endpoint));
+}
+
+async function attemptWebPush(
 	env: Env,
 	sub: PushSubscriptionJSON,
 	payload: string,
