@@ -19,6 +19,16 @@ const en = {
 	navPeople: "People",
 	navSettings: "Settings",
 	navLive: "Live",
+	drawPolygon: "Draw a polygon store",
+	drawCircle: "Draw a circle store",
+	drawPolygonHelp:
+		"Click each corner on the map; click the first corner again (or press Enter) to close. Escape cancels.",
+	drawCircleHelp: "Click the centre on the map, move to the size you want, click again. Escape cancels.",
+	drawNew: "New store",
+	drawnCircle: "Circle drawn: name the store and save it.",
+	drawnPolygon: "Polygon drawn: name the store and save it.",
+	drawSaved: "Store {id} saved.",
+	radiusMeters: "Radius (metres)",
 	dailyTitle: "Last 14 days",
 	dailyChartLabel:
 		"Offers sent, suppressed, displayed, clicked and conversions per day over the last 14 days",
@@ -217,6 +227,17 @@ const fr: Record<MessageKey, string> = {
 	navPeople: "Personnes",
 	navSettings: "Réglages",
 	navLive: "En direct",
+	drawPolygon: "Dessiner un magasin (polygone)",
+	drawCircle: "Dessiner un magasin (cercle)",
+	drawPolygonHelp:
+		"Cliquez chaque angle sur la carte ; cliquez à nouveau le premier (ou Entrée) pour fermer. Échap annule.",
+	drawCircleHelp:
+		"Cliquez le centre sur la carte, éloignez-vous jusqu'à la taille voulue, cliquez à nouveau. Échap annule.",
+	drawNew: "Nouveau magasin",
+	drawnCircle: "Cercle dessiné : nommez le magasin et enregistrez-le.",
+	drawnPolygon: "Polygone dessiné : nommez le magasin et enregistrez-le.",
+	drawSaved: "Magasin {id} enregistré.",
+	radiusMeters: "Rayon (mètres)",
 	dailyTitle: "14 derniers jours",
 	dailyChartLabel:
 		"Offres envoyées, non envoyées, affichées, cliquées et conversions par jour sur les 14 derniers jours",

@@ -381,7 +381,8 @@ export function checkFile(parsed: ParsedFile): CheckedFile {
 			problems.push({
 				index,
 				line: index === null ? null : (parsed.lines[index] ?? null),
-				id: e.id,
+				// The validator names only valid ids; show what the file had, to find the row.
+				id: e.id ?? (index === null ? null : rawId(parsed.features[index])),
 				field: e.path.slice(e.index === null ? 0 : 2).join("."),
 				message: e.message,
 			});
@@ -405,4 +406,9 @@ export function checkFile(parsed: ParsedFile): CheckedFile {
 	});
 	problems.sort((a, b) => (a.index ?? -1) - (b.index ?? -1));
 	return { features: parsed.features, chunks, problems };
+}
+
+function rawId(f: RawFeature | undefined): string | null {
+	const id = f?.properties?.id;
+	return typeof id === "string" || typeof id === "number" ? String(id).slice(0, 128) : null;
 }

@@ -60,7 +60,7 @@ export function DailyChart({ campaignId }: { campaignId: string }) {
 	const max = Math.max(1, ...rows.flatMap((r) => DAILY_SERIES.map((s) => r.counts[s])));
 	const W = 700;
 	const H = 220;
-	const pad = { l: 36, r: 8, t: 10, b: 24 };
+	const pad = { l: 44, r: 8, t: 12, b: 30 };
 	const x = (i: number) => pad.l + (i * (W - pad.l - pad.r)) / Math.max(1, rows.length - 1);
 	const y = (v: number) => H - pad.b - (v * (H - pad.t - pad.b)) / max;
 	return (
@@ -75,15 +75,15 @@ export function DailyChart({ campaignId }: { campaignId: string }) {
 				data-testid="daily-chart"
 			>
 				<line x1={pad.l} y1={y(0)} x2={W - pad.r} y2={y(0)} stroke="#8a938d" />
-				<text x={pad.l - 4} y={y(max) + 4} text-anchor="end" font-size="11">
+				<text x={pad.l - 4} y={y(max) + 4} text-anchor="end" font-size="18">
 					{fmtNumber(max)}
 				</text>
-				<text x={pad.l - 4} y={y(0) + 4} text-anchor="end" font-size="11">
+				<text x={pad.l - 4} y={y(0) + 4} text-anchor="end" font-size="18">
 					0
 				</text>
 				{rows.map((r, i) =>
-					i % 2 === 0 ? (
-						<text key={r.day} x={x(i)} y={H - 6} text-anchor="middle" font-size="11">
+					i % 3 === 0 ? (
+						<text key={r.day} x={x(i)} y={H - 6} text-anchor="middle" font-size="18">
 							{r.day.slice(5)}
 						</text>
 					) : null,

@@ -5,6 +5,7 @@ import { fmtNumber, t } from "../i18n.js";
 import type { StoreMap } from "../map.js";
 import { basemapUrl } from "../settings-local.js";
 import { ConfirmButton, errorText, Status, scrollable } from "../ui.js";
+import { DrawPanel } from "./draw.js";
 import { ImportPanel } from "./import.js";
 
 interface Page extends FeatureCollection {
@@ -52,6 +53,7 @@ export function Stores() {
 	}, [stores, query, tag]);
 
 	const mapRef = useRef<StoreMap | null>(null);
+	const [mapReady, setMapReady] = useState(false);
 	const remove = async (id: string) => {
 		try {
 			await api("DELETE", `/v1/geofences/${encodeURIComponent(id)}`);
@@ -92,7 +94,8 @@ export function Stores() {
 				</div>
 				{error && <Status kind="error">{error}</Status>}
 				{notice && <Status kind="ok">{notice}</Status>}
-				<MapView stores={shown} mapRef={mapRef} />
+				<MapView stores={shown} mapRef={mapRef} onReady={setMapReady} />
+				<DrawPanel map={mapReady ? mapRef.current : null} onSaved={() => void load(null, true)} />
 				<p class="muted" aria-live="polite">
 					{t("storesCount", { shown: fmtNumber(shown.length), loaded: fmtNumber(stores.length) })}
 				</p>
@@ -105,7 +108,9 @@ export function Stores() {
 									<th scope="col">{t("id")}</th>
 									<th scope="col">{t("name")}</th>
 									<th scope="col">{t("tags")}</th>
-									<th scope="col">{t("shape")}</th>
+									<th scope="col" class="col-shape">
+										{t("shape")}
+									</th>
 									<th scope="col">
 										<span class="visually-hidden">{t("delete")}</span>
 									</th>
@@ -126,7 +131,7 @@ export function Stores() {
 										</td>
 										<td>{f.properties.name}</td>
 										<td>{(f.properties.tags ?? []).join(", ")}</td>
-										<td>{shapeOf(f)}</td>
+										<td class="col-shape">{shapeOf(f)}</td>
 										<td>
 											<ConfirmButton
 												label={t("delete")}
@@ -159,7 +164,15 @@ function shapeOf(f: Feature): string {
 }
 
 /** The map, imported on first use so the first load stays small. */
-function MapView({ stores, mapRef }: { stores: Feature[]; mapRef: { current: StoreMap | null } }) {
+function MapView({
+	stores,
+	mapRef,
+	onReady,
+}: {
+	stores: Feature[];
+	mapRef: { current: StoreMap | null };
+	onReady: (ready: boolean) => void;
+}) {
 	const el = useRef<HTMLElement>(null);
 	const [state, setState] = useState<"loading" | "ready" | string>("loading");
 	const latest = useRef(stores);
@@ -173,14 +186,16 @@ function MapView({ stores, mapRef }: { stores: Feature[]; mapRef: { current: Sto
 				mapRef.current = m;
 				m.setStores({ type: "FeatureCollection", features: latest.current });
 				setState("ready");
+				onReady(true);
 			})
 			.catch((e: unknown) => !cancelled && setState(e instanceof Error ? e.message : String(e)));
 		return () => {
 			cancelled = true;
 			mapRef.current?.destroy();
 			mapRef.current = null;
+			onReady(false);
 		};
-	}, [mapRef]);
+	}, [mapRef, onReady]);
 	useEffect(() => {
 		mapRef.current?.setStores({ type: "FeatureCollection", features: stores });
 	}, [stores, mapRef]);
