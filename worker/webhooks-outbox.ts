@@ -60,6 +60,8 @@ interface OutboxRow {
 export class WebhookOutboxDO extends DurableObject<Env> {
 	private readonly sql: SqlStorage;
 	private secret: { sealed: string; plain: string } | null = null;
+	private pumping: Promise<void> | null = null;
+	private pumpAgain = false;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -149,7 +151,12 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 			);
 			accepted += r.rowsWritten > 0 ? 1 : 0;
 		}
-		if (accepted > 0) await this.wake(now);
+		if (accepted > 0) {
+			await this.wake(now);
+			this.pump().catch((e) =>
+				console.error("webhooks: delivery run failed, the alarm retries", e instanceof Error ? e.message : e),
+			);
+		}
 		return accepted;
 	}
 
@@ -228,7 +235,34 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 		return [...waiting, ...tried].slice(0, limit);
 	}
 
+	/**
+	 * Delivers what is due, one run at a time: a call during a run makes it go round once more.
+	 * Started by `enqueue` at once (no wait for the alarm to be scheduled) and by the alarm,
+	 * which stays set while anything waits, so an instance that dies mid-run loses nothing.
+	 */
+	private pump(): Promise<void> {
+		if (this.pumping) {
+			this.pumpAgain = true;
+			return this.pumping;
+		}
+		this.pumping = (async () => {
+			try {
+				do {
+					this.pumpAgain = false;
+					await this.run();
+				} while (this.pumpAgain);
+			} finally {
+				this.pumping = null;
+			}
+		})();
+		return this.pumping;
+	}
+
 	override async alarm(): Promise<void> {
+		await this.pump();
+	}
+
+	private async run(): Promise<void> {
 		const c = this.config();
 		if (!c || c.disabled) return;
 		const started = Date.now();
@@ -259,6 +293,7 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 		if (!after || after.disabled) return;
 		const at = after.replaySince !== null ? Date.now() : next;
 		if (at !== null) await this.ctx.storage.setAlarm(Math.max(at, Date.now()));
+		else await this.ctx.storage.deleteAlarm();
 	}
 
 	/** Moves the next page of a replay from D1 into the outbox; ends the replay when D1 has no more. */

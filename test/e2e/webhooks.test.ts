@@ -124,12 +124,15 @@ describe("webhooks delivered by the dev server", () => {
 	it("an enter reaches a healthy endpoint within 1 s, signed", async () => {
 		const hook = await createHook("/fast", ["geofence.entered"]);
 		const latencies: number[] = [];
+		/** How long the ping request itself took (the events are stored and handed to the outbox before it answers). */
+		const answered: number[] = [];
 		for (let i = 0; i < 5; i++) {
 			const userId = `fast-${i}`;
 			const p = await person(userId);
 			const before = receiver.hits.filter((h) => h.path === "/fast").length;
 			const t0 = performance.now();
 			await p.ping(STORE);
+			answered.push(performance.now() - t0);
 			const hit = await until(
 				"the enter",
 				() => receiver.hits.filter((h) => h.path === "/fast")[before] ?? null,
@@ -155,6 +158,7 @@ describe("webhooks delivered by the dev server", () => {
 		console.log(
 			`ping to webhook received (ms, ${sorted.length} enters): ${sorted.map((x) => x.toFixed(1)).join(", ")}; median ${sorted[2]?.toFixed(1)}, max ${sorted.at(-1)?.toFixed(1)}`,
 		);
+		console.log(`ping answered in (ms): ${answered.map((x) => x.toFixed(1)).join(", ")}`);
 		for (const ms of latencies) expect(ms).toBeLessThan(1000);
 	});
 

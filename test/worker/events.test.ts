@@ -76,7 +76,7 @@ async function walkInAndOut(t: Tenant, prefix = "u") {
 	return p;
 }
 
-describe("events recorded", () => {
+describe("events recorded", { timeout: 20_000 }, () => {
 	it("a walk-in records enter, offer.sent and exit with the visit's length, never coordinates", async () => {
 		const t = await shop("ev-walk");
 		const p = await walkInAndOut(t);
@@ -132,7 +132,7 @@ describe("events recorded", () => {
 	});
 });
 
-describe("events from the alarm and the cart", () => {
+describe("events from the alarm and the cart", { timeout: 20_000 }, () => {
 	it("a dwell fired by the person's alarm is an event with its threshold", async () => {
 		const t = await createTenant("ev-dwell");
 		await uploadFences(t, [squareFence("store-d", LYON, 100, { name: "Dwell store", dwellSeconds: 60 })]);
@@ -178,7 +178,7 @@ describe("events from the alarm and the cart", () => {
 	});
 });
 
-describe("GET /v1/events", () => {
+describe("GET /v1/events", { timeout: 20_000 }, () => {
 	it("filters by type and time, pages oldest first with a cursor, and streams NDJSON", async () => {
 		const t = await shop("ev-page");
 		await walkInAndOut(t, "a");
@@ -248,7 +248,7 @@ describe("GET /v1/events", () => {
 	});
 });
 
-describe("privacy", () => {
+describe("privacy", { timeout: 20_000 }, () => {
 	it("the user export holds the person's events and erasure removes them", async () => {
 		const t = await shop("ev-erase");
 		const p = await walkInAndOut(t, "gone");

@@ -240,7 +240,8 @@ describe("webhook endpoints", () => {
 	});
 });
 
-describe("delivery", () => {
+// Deliveries wait for retries (1 to 2 s each): more than the default 5 s on a busy machine.
+describe("delivery", { timeout: 30_000 }, () => {
 	it("delivers a walk-in signed, with X-Event-Id, in the person's order, only the chosen types", async () => {
 		const hooks = captureHooks();
 		const t = await shop("wh-sign");
@@ -367,7 +368,10 @@ describe("delivery", () => {
 		});
 		expect(hooks.to("/gone").length).toBe(1);
 		await expectProblem(
-			await call("POST", `/v1/webhooks/${made.id}/replay`, { key: t.secretKey, body: { since: "2026-01-01T00:00:00Z" } }),
+			await call("POST", `/v1/webhooks/${made.id}/replay`, {
+				key: t.secretKey,
+				body: { since: "2026-01-01T00:00:00Z" },
+			}),
 			409,
 			"webhook_disabled",
 		);
