@@ -98,13 +98,18 @@ async function recordEvent(
 	action: string | null,
 ): Promise<unknown> {
 	// offer.displayed / offer.clicked events go out through the person's object, in their order.
+	// A click's redirect never fails for it: the funnel row below is written all the same.
 	if (type !== "dismissed")
-		await shopper(env, offer.tenant_id, offer.user_id).offerReported(
-			offer.tenant_id,
-			offer.user_id,
-			{ type, offerId, campaignId: offer.campaign_id, variantId: offer.variant_id, action },
-			Date.now(),
-		);
+		await shopper(env, offer.tenant_id, offer.user_id)
+			.offerReported(
+				offer.tenant_id,
+				offer.user_id,
+				{ type, offerId, campaignId: offer.campaign_id, variantId: offer.variant_id, action },
+				Date.now(),
+			)
+			.catch((e: unknown) =>
+				console.error("events: an offer report was not recorded", e instanceof Error ? e.message : e),
+			);
 	return env.DB.prepare(
 		`INSERT INTO offer_events (id, tenant_id, offer_id, campaign_id, variant_id, type, action, created_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
