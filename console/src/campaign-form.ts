@@ -19,6 +19,7 @@ export interface VariantBody {
 	icon?: string;
 	image?: string;
 	actions?: ActionBody[];
+	localized?: unknown;
 }
 
 export interface ItemMatch {
@@ -72,7 +73,9 @@ export interface VariantDraft {
 	body: string;
 	url: string;
 	actions: ActionDraft[];
-	/** Fields the form does not edit (icon, image, localized…), sent back unchanged. */
+	/** `localized` as JSON text (`{"fr": {"title", "body"}}`); "" for none. */
+	localized: string;
+	/** Fields the form does not edit (icon, image…), sent back unchanged. */
 	rest: Record<string, unknown>;
 }
 
@@ -99,13 +102,15 @@ export interface CampaignDraft {
 	startsAt: string;
 	endsAt: string;
 	ignoreCaps: boolean;
+	/** `audience` as JSON text; "" for everyone. */
+	audience: string;
 	variants: VariantDraft[];
 	/** Top-level fields the form does not edit (audience, pressure, offerSku…), sent back unchanged. */
 	rest: Record<string, unknown>;
 }
 
 export function newVariant(id: string): VariantDraft {
-	return { id, weight: "50", title: "", body: "", url: "", actions: [], rest: {} };
+	return { id, weight: "50", title: "", body: "", url: "", actions: [], localized: "", rest: {} };
 }
 
 export function emptyDraft(): CampaignDraft {
@@ -131,6 +136,7 @@ export function emptyDraft(): CampaignDraft {
 		startsAt: "",
 		endsAt: "",
 		ignoreCaps: false,
+		audience: "",
 		variants: [{ ...newVariant("a"), weight: "100" }],
 		rest: {},
 	};
@@ -185,8 +191,9 @@ const EDITED_TOP = new Set([
 	"startsAt",
 	"endsAt",
 	"ignoreCaps",
+	"audience",
 ]);
-const EDITED_VARIANT = new Set(["id", "weight", "title", "body", "url", "actions"]);
+const EDITED_VARIANT = new Set(["id", "weight", "title", "body", "url", "actions", "localized"]);
 /** Stored-only fields the API returns but does not take back. */
 const READ_ONLY = new Set(["createdAt", "updatedAt", "version"]);
 
@@ -221,6 +228,7 @@ export function toDraft(c: CampaignBody): CampaignDraft {
 		startsAt: toLocalInput(c.startsAt),
 		endsAt: toLocalInput(c.endsAt),
 		ignoreCaps: c.ignoreCaps ?? false,
+		audience: c.audience ? JSON.stringify(c.audience, null, 2) : "",
 		variants: c.variants.map((v) => {
 			const vr: Record<string, unknown> = {};
 			for (const [k, x] of Object.entries(v)) if (!EDITED_VARIANT.has(k)) vr[k] = x;
@@ -231,6 +239,7 @@ export function toDraft(c: CampaignBody): CampaignDraft {
 				body: v.body,
 				url: v.url ?? "",
 				actions: (v.actions ?? []).map((a) => ({ id: a.id, title: a.title, url: a.url ?? "" })),
+				localized: v.localized ? JSON.stringify(v.localized, null, 2) : "",
 				rest: vr,
 			};
 		}),
@@ -248,6 +257,7 @@ export function variantBody(v: VariantDraft): VariantBody {
 		body: v.body,
 	};
 	if (v.url.trim()) out.url = v.url.trim();
+	if (v.localized.trim()) out.localized = jsonOrText(v.localized);
 	if (v.actions.length)
 		out.actions = v.actions.map((a) => ({
 			id: a.id.trim(),
@@ -291,7 +301,35 @@ export function toBody(d: CampaignDraft, forPatch = false): Record<string, unkno
 		startsAt: fromLocalInput(d.startsAt),
 		endsAt: fromLocalInput(d.endsAt),
 		ignoreCaps: d.ignoreCaps,
+		audience: d.audience.trim() ? jsonOrText(d.audience) : null,
 	};
 	if (!forPatch && d.id.trim()) body.id = d.id.trim();
 	return body;
+}
+
+/** Parsed JSON, or the text itself when it is not JSON (the API then names the field). */
+export function jsonOrText(text: string): unknown {
+	try {
+		return JSON.parse(text);
+	} catch {
+		return text;
+	}
+}
+
+/** The JSON fields of a draft that do not parse, by API path, with the parser's message. */
+export function jsonErrors(d: CampaignDraft): Map<string, string> {
+	const out = new Map<string, string>();
+	const check = (path: string, text: string) => {
+		if (!text.trim()) return;
+		try {
+			JSON.parse(text);
+		} catch (e) {
+			out.set(path, `not JSON: ${(e as Error).message}`);
+		}
+	};
+	check("audience", d.audience);
+	d.variants.forEach((v, i) => {
+		check(`variants.${i}.localized`, v.localized);
+	});
+	return out;
 }

@@ -19,6 +19,14 @@ const en = {
 	navPeople: "People",
 	navSettings: "Settings",
 	navLive: "Live",
+	audience: "Audience",
+	audienceJson: "Audience condition (JSON; empty: everyone)",
+	audienceHint:
+		'For example {"all": [{"attribute": "tier", "in": ["gold"]}, {"interest": "beer"}]}. See docs/audiences.md.',
+	localizedJson: "Translations (JSON; empty: none)",
+	localizedHint:
+		'For example {"fr": {"title": "Bière fraîche -20 %", "body": "À deux minutes"}}: the person\'s locale picks one.',
+	sampleLocale: "Sample locale",
 	drawPolygon: "Draw a polygon store",
 	drawCircle: "Draw a circle store",
 	drawPolygonHelp:
@@ -227,6 +235,14 @@ const fr: Record<MessageKey, string> = {
 	navPeople: "Personnes",
 	navSettings: "Réglages",
 	navLive: "En direct",
+	audience: "Audience",
+	audienceJson: "Condition d'audience (JSON ; vide : tout le monde)",
+	audienceHint:
+		'Par exemple {"all": [{"attribute": "tier", "in": ["gold"]}, {"interest": "beer"}]}. Voir docs/audiences.md.',
+	localizedJson: "Traductions (JSON ; vide : aucune)",
+	localizedHint:
+		'Par exemple {"en": {"title": "Cold beer -20%", "body": "Two minutes away"}} : la langue de la personne choisit.',
+	sampleLocale: "Langue d'exemple",
 	drawPolygon: "Dessiner un magasin (polygone)",
 	drawCircle: "Dessiner un magasin (cercle)",
 	drawPolygonHelp:

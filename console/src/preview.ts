@@ -35,7 +35,7 @@ export function sampleVars(s: Sample): Record<string, unknown> {
 export function previewVariant(campaignId: string, v: VariantBody, s: Sample): Preview {
 	const variant = v as unknown as Variant;
 	try {
-		const offer = renderOffer(variant, sampleVars(s));
+		const offer = renderOffer(variant, sampleVars(s), s.locale || null);
 		const bytes = worstCasePayloadBytes(campaignId || "campaign", variant);
 		return { ok: true, offer, bytes, max: MAX_PAYLOAD_BYTES, fits: bytes <= MAX_PAYLOAD_BYTES };
 	} catch (e) {

@@ -1,6 +1,13 @@
 /** The campaign editor's form <-> API body (console/src/campaign-form.ts) and preview (preview.ts). */
 import { describe, expect, it } from "vitest";
-import { type CampaignBody, emptyDraft, toBody, toDraft } from "../../console/src/campaign-form.js";
+import {
+	type CampaignBody,
+	emptyDraft,
+	jsonErrors,
+	newVariant,
+	toBody,
+	toDraft,
+} from "../../console/src/campaign-form.js";
 import { MAX_PAYLOAD_BYTES as CONSOLE_MAX } from "../../console/src/payload-limit.js";
 import { previewVariant } from "../../console/src/preview.js";
 import { MAX_PAYLOAD_BYTES } from "../../src/push/payload.js";
@@ -21,6 +28,7 @@ const stored: CampaignBody = {
 			url: "https://shop.example/beer",
 			actions: [{ id: "add", title: "Add", url: "https://shop.example/add" }],
 			icon: "https://shop.example/i.png",
+			localized: { fr: { title: "{{ firstName }}, bière -20 %", body: "À {{ geofence.name }}" } },
 		},
 		{ id: "b", weight: 50, title: "Beer", body: "-20%" },
 	],
@@ -59,8 +67,7 @@ describe("campaign form", () => {
 		};
 		d.variants = [
 			{
-				...d.variants[0],
-				id: "a",
+				...newVariant("a"),
 				weight: "100",
 				title: "Beer?",
 				body: "-20%",
@@ -80,6 +87,21 @@ describe("campaign form", () => {
 		expect(CreateCampaignSchema.safeParse(body).success).toBe(true);
 	});
 
+	it("edits the audience and translations as JSON, refusing text that is not JSON before sending", () => {
+		const d = toDraft(stored);
+		expect(JSON.parse(d.audience)).toEqual(stored.audience);
+		expect(JSON.parse(d.variants[0]?.localized ?? "")).toEqual(stored.variants[0]?.localized);
+		expect(jsonErrors(d).size).toBe(0);
+		const broken = { ...d, audience: "{nope", variants: d.variants.map((v) => ({ ...v, localized: "[" })) };
+		expect([...jsonErrors(broken).keys()]).toEqual([
+			"audience",
+			"variants.0.localized",
+			"variants.1.localized",
+		]);
+		// An emptied audience is sent as null: everyone again.
+		expect(toBody({ ...d, audience: "  " }).audience).toBeNull();
+	});
+
 	it("leaves bad numbers as text, so the API names the field instead of a silent default", () => {
 		const d = { ...emptyDraft(), name: "x", holdoutPercent: "ten", tags: "grocery" };
 		const body = toBody(d);
@@ -92,9 +114,10 @@ describe("campaign form", () => {
 
 describe("preview", () => {
 	const sample = { firstName: "Camille", storeName: "Paris Rivoli", locale: "fr" };
+	const english = { ...sample, locale: "en" };
 
 	it("renders the variant with the service's template engine over a sample person", () => {
-		const p = previewVariant("beer", stored.variants[0] as never, sample);
+		const p = previewVariant("beer", stored.variants[0] as never, english);
 		expect(p.ok).toBe(true);
 		if (!p.ok) return;
 		expect(p.offer.title).toBe("Camille, beer is -20%");
@@ -102,6 +125,13 @@ describe("preview", () => {
 		expect(p.offer.actions?.[0]?.title).toBe("Add");
 		expect(p.fits).toBe(true);
 		expect(p.bytes).toBeGreaterThan(300);
+	});
+
+	it("previews the translation the sample person's locale picks", () => {
+		const fr = previewVariant("beer", stored.variants[0] as never, sample);
+		expect(fr.ok && fr.offer.title).toBe("Camille, bière -20 %");
+		const de = previewVariant("beer", stored.variants[0] as never, { ...sample, locale: "de" });
+		expect(de.ok && de.offer.title).toBe("Camille, beer is -20%");
 	});
 
 	it("shows a template error instead of throwing", () => {

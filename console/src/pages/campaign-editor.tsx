@@ -4,6 +4,7 @@ import {
 	type CampaignBody,
 	type CampaignDraft,
 	emptyDraft,
+	jsonErrors,
 	newVariant,
 	toBody,
 	toDraft,
@@ -53,6 +54,13 @@ export function CampaignEditor({ id }: { id: string | null }) {
 		setSaving(true);
 		setStatus(null);
 		setErrors(new Map());
+		const bad = jsonErrors(draft);
+		if (bad.size) {
+			setErrors(bad);
+			setSaving(false);
+			setStatus({ kind: "error", text: t("invalid") });
+			return;
+		}
 		try {
 			const saved = id
 				? await api<CampaignBody>("PATCH", `/v1/campaigns/${encodeURIComponent(id)}`, toBody(draft, true))
@@ -114,6 +122,8 @@ export function CampaignEditor({ id }: { id: string | null }) {
 		"trigger.suppressIfPurchasedWithinDays",
 	])
 		track(p);
+	for (const p of errors.keys())
+		if (p === "audience" || p.startsWith("audience.") || /^variants\.\d+\.localized/.test(p)) track(p);
 	draft.variants.forEach((v, i) => {
 		for (const f of ["id", "weight", "title", "body", "url"]) track(`variants.${i}.${f}`);
 		v.actions.forEach((_, j) => {
@@ -214,6 +224,7 @@ export function CampaignEditor({ id }: { id: string | null }) {
 								i={i}
 								v={v}
 								err={err}
+								errorsUnder={(p) => errorsUnder(errors, p)}
 								onChange={(p) => setVariant(i, p)}
 								onRemove={
 									draft.variants.length > 1
@@ -264,6 +275,17 @@ export function CampaignEditor({ id }: { id: string | null }) {
 							<label for="f-ignoreCaps">{t("ignoreCaps")}</label>
 						</div>
 					</fieldset>
+					<fieldset>
+						<legend>{t("audience")}</legend>
+						<JsonField
+							id="f-audience"
+							label={t("audienceJson")}
+							hint={t("audienceHint")}
+							value={draft.audience}
+							error={errorsUnder(errors, "audience")}
+							onInput={(audience) => set({ audience })}
+						/>
+					</fieldset>
 					<button type="submit" class="primary" disabled={saving}>
 						{saving ? t("saving") : t("save")}
 					</button>
@@ -282,6 +304,7 @@ function VariantFields(props: {
 	i: number;
 	v: VariantDraft;
 	err: (p: string) => string | undefined;
+	errorsUnder: (p: string) => string | undefined;
 	onChange: (p: Partial<VariantDraft>) => void;
 	onRemove: (() => void) | null;
 	onFocus: () => void;
@@ -324,6 +347,14 @@ function VariantFields(props: {
 			{input("title", t("title"))}
 			{input("body", t("body"))}
 			{input("url", t("url"), "url")}
+			<JsonField
+				id={`f-variants.${i}.localized`}
+				label={t("localizedJson")}
+				hint={t("localizedHint")}
+				value={v.localized}
+				error={props.errorsUnder(`variants.${i}.localized`)}
+				onInput={(localized) => onChange({ localized })}
+			/>
 			<fieldset>
 				<legend>{t("actions")}</legend>
 				{v.actions.map((a, j) => {
@@ -424,6 +455,13 @@ function PreviewPane({
 						onInput={(e) => setSample({ ...sample, firstName: e.currentTarget.value })}
 					/>
 				</Field>
+				<Field label={t("sampleLocale")} id="sample-locale">
+					<input
+						id="sample-locale"
+						value={sample.locale}
+						onInput={(e) => setSample({ ...sample, locale: e.currentTarget.value })}
+					/>
+				</Field>
 				<Field label={t("sampleStore")} id="sample-store">
 					<input
 						id="sample-store"
@@ -495,5 +533,38 @@ function Notification({
 				)}
 			</div>
 		</figure>
+	);
+}
+
+/** Every error at `path` or under it, joined (`audience.all.0.attribute: …`). */
+function errorsUnder(errors: Map<string, string>, path: string): string | undefined {
+	const found = [...errors].filter(([p]) => p === path || p.startsWith(`${path}.`));
+	if (found.length === 0) return undefined;
+	return found.map(([p, m]) => (p === path ? m : `${p.slice(path.length + 1)}: ${m}`)).join("; ");
+}
+
+/** A JSON text field (audience conditions, translations), its API errors beside it. */
+function JsonField(props: {
+	id: string;
+	label: string;
+	hint: string;
+	value: string;
+	error: string | undefined;
+	onInput: (v: string) => void;
+}) {
+	const described = [`${props.id}-hint`, props.error ? `${props.id}-error` : ""].filter(Boolean).join(" ");
+	return (
+		<Field label={props.label} id={props.id} error={props.error} hint={props.hint}>
+			<textarea
+				id={props.id}
+				rows={3}
+				spellcheck={false}
+				class="code"
+				value={props.value}
+				aria-invalid={props.error ? true : undefined}
+				aria-describedby={described}
+				onInput={(e) => props.onInput(e.currentTarget.value)}
+			/>
+		</Field>
 	);
 }
