@@ -51,8 +51,10 @@ export interface ClientOptions {
 	keySource?: string | undefined;
 	/** Told each wait for a 429 or busy answer. */
 	onWait?: ((seconds: number, why: string) => void) | undefined;
-	/** Most waits for one request before giving up. */
+	/** Most waits for one request (429, 503) before giving up. */
 	maxRetries?: number;
+	/** How long to keep waiting while the tenant's geofences are busy (409), in ms (default 6 min). */
+	busyTimeoutMs?: number;
 	fetch?: typeof fetch;
 }
 
@@ -115,6 +117,7 @@ export class Client {
 		if (body !== undefined) headers["content-type"] = "application/json";
 		const doFetch = this.options.fetch ?? fetch;
 		const maxRetries = this.options.maxRetries ?? 10;
+		const started = Date.now();
 		for (let attempt = 0; ; attempt++) {
 			let res: Response;
 			try {
@@ -137,15 +140,24 @@ export class Client {
 					`cannot reach ${this.url} (${cause}): check --url / EDGE_OFFERS_URL and that the service is running`,
 				);
 			}
-			// Too many requests, or the tenant's geofences busy with another change: wait as told.
-			const busy =
-				res.status === 429 || (res.status === 409 && res.headers.has("retry-after")) || res.status === 503;
-			if (busy && attempt < maxRetries && !opts.accept?.includes(res.status)) {
+			// Too many requests or a failing service: wait as told, a few times. The tenant's geofences
+			// busy with another change (409 with Retry-After): wait up to `busyTimeoutMs`, since a change
+			// whose holder vanished (a restarted isolate) releases its lock after 5 minutes.
+			const busyLock = res.status === 409 && res.headers.has("retry-after");
+			const retryable = res.status === 429 || res.status === 503 || busyLock;
+			const inTime = busyLock
+				? Date.now() - started < (this.options.busyTimeoutMs ?? 6 * 60_000)
+				: attempt < maxRetries;
+			if (retryable && inTime && !opts.accept?.includes(res.status)) {
 				const seconds = retryAfterSeconds(res.headers.get("retry-after"), Math.min(30, 2 ** attempt));
 				await res.body?.cancel();
 				this.options.onWait?.(
 					seconds,
-					res.status === 429 ? "rate limited (429)" : `service busy (${res.status})`,
+					res.status === 429
+						? "rate limited (429)"
+						: busyLock
+							? "another change to the geofences is in progress (409)"
+							: `service unavailable (${res.status})`,
 				);
 				await sleep(seconds * 1000);
 				continue;

@@ -2,15 +2,18 @@
 // `edge-offers` (package.json "bin"): runs cli/main.ts. The command imports the service's own
 // TypeScript (the geofence validator and limits), which Node cannot run as is, so the first run
 // bundles it with esbuild (about 0.1 s; npm packages stay external) into
-// node_modules/.cache/edge-offers-cli/, and later runs reuse that bundle until one of its source
+// node_modules/.cache/edge-offers-cli/<checkout>/, and later runs reuse that bundle until one of its source
 // files changes. `npx edge-offers` in the repository runs this file with the project's Node.
 
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const cacheDir = path.join(root, "node_modules", ".cache", "edge-offers-cli");
+// One bundle per checkout: copies of the repository may share a node_modules.
+const checkout = createHash("sha256").update(root).digest("hex").slice(0, 12);
+const cacheDir = path.join(root, "node_modules", ".cache", "edge-offers-cli", checkout);
 const out = path.join(cacheDir, "main.mjs");
 const meta = path.join(cacheDir, "inputs.json");
 
@@ -40,8 +43,14 @@ if (!fresh()) {
 		sourcemap: "inline",
 		logLevel: "error",
 		absWorkingDir: root,
+		write: false,
 	});
-	writeFileSync(meta, JSON.stringify(Object.keys(result.metafile.inputs)));
+	// Written aside then renamed: two runs building at once never read half a file.
+	const tmp = `${out}.${process.pid}.tmp`;
+	writeFileSync(tmp, result.outputFiles[0].contents);
+	renameSync(tmp, out);
+	writeFileSync(`${meta}.${process.pid}.tmp`, JSON.stringify(Object.keys(result.metafile.inputs)));
+	renameSync(`${meta}.${process.pid}.tmp`, meta);
 }
 
 const { main } = await import(pathToFileURL(out).href);

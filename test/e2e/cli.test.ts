@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -151,5 +152,110 @@ describe("edge-offers fences import", () => {
 		const down = await cli(["fences", "import", file], { EDGE_OFFERS_URL: "http://127.0.0.1:9" });
 		expect(down.code).toBe(1);
 		expect(down.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9 .*check --url \/ EDGE_OFFERS_URL/);
+	});
+});
+
+describe("edge-offers campaigns, events and webhooks", () => {
+	const campaign = (priority: number) => `campaigns:
+  - id: e2e-cli-beer
+    name: Cold beer nearby
+    priority: ${priority}
+    trigger: {type: geofence, on: enter, tags: [beer]}
+    variants:
+      - {id: a, weight: 1, title: "Beer is -20%", body: "At {{ geofence.name }}"}
+`;
+
+	it("campaigns apply creates, then is idempotent, and --dry-run changes nothing", async () => {
+		const file = path.join(dir, "campaigns.yaml");
+		await writeFile(file, campaign(10));
+		const first = await cli(["campaigns", "apply", file]);
+		expect(first.stdout).toContain("+ create e2e-cli-beer");
+		expect(first.stdout).toContain("1 created, 0 updated, 0 unchanged");
+		const again = await cli(["campaigns", "apply", file]);
+		expect(again.stdout).toContain("= unchanged e2e-cli-beer");
+		expect(again.stdout).toContain("0 created, 0 updated, 1 unchanged");
+		await writeFile(file, campaign(20));
+		const dry = await cli(["campaigns", "apply", file, "--dry-run"]);
+		expect(dry.stdout).toContain("    priority: 10 → 20");
+		expect(dry.stdout).toContain("(dry run: nothing was changed)");
+		const stored = (await service.expectCall(
+			200,
+			"GET",
+			"/v1/campaigns/e2e-cli-beer",
+			service.tenant().secretKey,
+		)) as {
+			priority: number;
+		};
+		expect(stored.priority).toBe(10);
+		const list = await cli(["campaigns", "list"]);
+		expect(list.stdout).toMatch(/e2e-cli-beer\s+Cold beer nearby\s+active\s+10/);
+		const stats = await cli(["campaigns", "stats", "e2e-cli-beer"]);
+		expect(stats.code).toBe(0);
+		expect(stats.stdout).toMatch(/^variant a\s/m);
+	});
+
+	it("events tail prints an enter, and a webhook added by the command receives it", async () => {
+		const received: { eventId: string | undefined; body: string }[] = [];
+		const receiver: Server = createServer((req, res) => {
+			let body = "";
+			req.on("data", (d) => {
+				body += d;
+			});
+			req.on("end", () => {
+				received.push({ eventId: req.headers["x-event-id"] as string | undefined, body });
+				res.writeHead(200).end();
+			});
+		});
+		await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+		try {
+			const port = (receiver.address() as { port: number }).port;
+			const secretFile = path.join(dir, "hook.secret");
+			const added = await cli([
+				"webhooks",
+				"add",
+				`http://127.0.0.1:${port}/hook`,
+				"--events",
+				"geofence.*",
+				"--secret-file",
+				secretFile,
+			]);
+			expect(added.code).toBe(0);
+			const id = /webhook (\S+) →/.exec(added.stdout)?.[1] ?? "";
+			expect((await readFile(secretFile, "utf8")).trim()).toMatch(/^whsec_/);
+			expect(added.stdout).not.toMatch(/whsec_[A-Za-z0-9]/);
+			expect((await cli(["webhooks", "list"])).stdout).toContain(`http://127.0.0.1:${port}/hook`);
+
+			// A person walks into e2e-00000 (48.8, 2.25; imported above).
+			const token = await service.userToken("cli-walker");
+			await service.expectCall(200, "PUT", "/v1/users/cli-walker", token, {
+				consent: { location: true, push: true },
+			});
+			await service.expectCall(200, "POST", "/v1/pings", token, {
+				userId: "cli-walker",
+				pings: [{ lat: 48.8, lng: 2.25, accuracy: 10, timestamp: Date.now() }],
+			});
+			// Follows until the event is there (the first poll may come before it is stored).
+			const tail = await cli([
+				"events",
+				"tail",
+				"--since",
+				"10m",
+				"--types",
+				"geofence.*",
+				"-n",
+				"1",
+				"--interval",
+				"1",
+			]);
+			expect(tail.stdout).toMatch(/geofence\.entered\s+cli-walker\s+geofenceId=e2e-00000/);
+
+			const deadline = Date.now() + 30_000;
+			while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+			expect(received[0]?.body).toContain('"geofence.entered"');
+			const deliveries = await cli(["webhooks", "deliveries", id]);
+			expect(deliveries.stdout).toMatch(/geofence\.entered\s+cli-walker\s+1\s+200\s+delivered/);
+		} finally {
+			await new Promise((resolve) => receiver.close(resolve));
+		}
 	});
 });
