@@ -1,18 +1,14 @@
+import {
+	bytesToBase64url as base64url,
+	base64urlToBytes as fromBase64url,
+	importHmacKey,
+} from "../src/lib/encoding.js";
 /** Random token: `prefix` + 32 bytes of base64url. */
 export function randomToken(prefix: string, bytes = 32): string {
 	return prefix + base64url(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
-export function base64url(bytes: Uint8Array): string {
-	let s = "";
-	for (const b of bytes) s += String.fromCharCode(b);
-	return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
-
-export function fromBase64url(s: string): Uint8Array {
-	const b = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
-	return Uint8Array.from(b, (c) => c.charCodeAt(0));
-}
+export { base64urlToBytes as fromBase64url, bytesToBase64url as base64url } from "../src/lib/encoding.js";
 
 function hex(buf: ArrayBuffer): string {
 	return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -31,9 +27,7 @@ const HMAC_KEYS_MAX = 16;
 function hmacKey(secret: string): Promise<CryptoKey> {
 	let key = hmacKeys.get(secret);
 	if (!key) {
-		key = crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-			"sign",
-		]);
+		key = importHmacKey(secret, ["sign"]);
 		if (hmacKeys.size >= HMAC_KEYS_MAX) hmacKeys.clear();
 		hmacKeys.set(secret, key);
 	}

@@ -6,6 +6,7 @@
  * endpoint cannot be used as an open redirect. WebCrypto only: runs in workerd and Node.
  */
 import { z } from "zod";
+import { base64urlToBytes, bytesToBase64url, importHmacKey } from "../lib/encoding.js";
 
 /** An action button id, as campaigns define them. */
 export const ActionId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/);
@@ -26,18 +27,15 @@ function message(offerId: string, action: string | null): Uint8Array<ArrayBuffer
 }
 
 function hmacKey(key: string, usage: "sign" | "verify"): Promise<CryptoKey> {
-	return crypto.subtle.importKey("raw", enc.encode(key), { name: "HMAC", hash: "SHA-256" }, false, [usage]);
+	return importHmacKey(key, [usage]);
 }
 
 function toBase64url(bytes: Uint8Array): string {
-	let s = "";
-	for (const b of bytes) s += String.fromCharCode(b);
-	return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+	return bytesToBase64url(bytes);
 }
 
 function fromBase64url(s: string): Uint8Array<ArrayBuffer> {
-	const b = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
-	return Uint8Array.from(b, (c) => c.charCodeAt(0));
+	return base64urlToBytes(s);
 }
 
 /**

@@ -4,6 +4,7 @@
  * in and the fence lookup is done by the caller between {@link screenPings} and
  * {@link applyPings}, so the Durable Object can batch shard calls.
  */
+import { haversineMeters } from "../geo/exact.js";
 
 /** A location ping, with its position in the request for error reporting. */
 export interface Ping {
@@ -209,14 +210,5 @@ export function nextDwellAt(state: PresenceState): number | null {
 	return next;
 }
 
-const EARTH_RADIUS_M = 6_371_008.8;
-
-/** Great-circle distance in metres (same Earth radius as Turf). */
-export function haversineMeters(lat1: number, lng1: number, lat2: number, lng2: number): number {
-	const toRad = Math.PI / 180;
-	const dLat = (lat2 - lat1) * toRad;
-	const dLng = (lng2 - lng1) * toRad;
-	const a =
-		Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * toRad) * Math.cos(lat2 * toRad) * Math.sin(dLng / 2) ** 2;
-	return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(a)));
-}
+/** Great-circle distance in metres: the geometry core's (same formula and radius as Turf). */
+export type { haversineMeters };

@@ -5,6 +5,7 @@
  * `fetch` and the clock are injected, so the same code runs in workerd and in Node 24.
  */
 import { z } from "zod";
+import { bytesToBase64url } from "../lib/encoding.js";
 // Type-only: payload.ts itself imports node:crypto, which this module must not load.
 import type { OfferPayloadAction } from "./payload.js";
 import { parseRetryAfter } from "./retry-after.js";
@@ -192,11 +193,7 @@ export function buildJwtClaims(clientEmail: string, tokenUrl: string, nowMs: num
 
 const utf8 = new TextEncoder();
 
-function base64Url(bytes: Uint8Array): string {
-	let binary = "";
-	for (const byte of bytes) binary += String.fromCharCode(byte);
-	return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
+const base64Url = bytesToBase64url;
 
 /**
  * Signs `claims` as a compact JWT with header `{"alg":"RS256","typ":"JWT"}`.

@@ -1,3 +1,4 @@
+import { importHmacKey } from "../lib/encoding.js";
 /**
  * Webhook signatures for cart events: `X-Signature: t=<unix seconds>,v1=<hex>` where the
  * hex is HMAC-SHA256(secret, "<t>.<raw body>"). The MAC covers the raw bytes as received,
@@ -103,9 +104,7 @@ function signedData(t: string, rawBody: Uint8Array): Uint8Array<ArrayBuffer> {
 }
 
 function hmacKey(secret: string, usage: "sign" | "verify"): Promise<CryptoKey> {
-	return crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-		usage,
-	]);
+	return importHmacKey(secret, [usage]);
 }
 
 /**
