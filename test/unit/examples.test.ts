@@ -5,13 +5,12 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { worstCasePayloads } from "../../src/offers/render.js";
 import { MAX_PAYLOAD_BYTES } from "../../src/push/payload.js";
 import { CreateCampaignSchema } from "../../src/schemas/campaign.js";
 
-const DIR = fileURLToPath(new URL("../../examples/campaigns/", import.meta.url));
+const DIR = path.join(import.meta.dirname, "..", "..", "examples", "campaigns");
 const files = readdirSync(DIR)
 	.filter((f) => f.endsWith(".json"))
 	.sort();
