@@ -1,4 +1,5 @@
 /** The pure parts of the commands: campaign files and their diff, event times and lines, tables. */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { retryAfterSeconds } from "../../cli/api.js";
 import { describePlan, diff, planApply, readCampaignFile } from "../../cli/commands/campaigns.js";
@@ -29,6 +30,15 @@ describe("campaigns apply", () => {
 		expect(() => readCampaignFile("c.json", '{"id": "x",\n "name": [}')).toThrow(
 			/c\.json:2: not valid JSON or YAML/,
 		);
+	});
+
+	it("the sample campaigns (one per trigger type) pass the service's schema", () => {
+		const text = readFileSync("geofences/sample-campaigns.yaml", "utf8");
+		const campaigns = readCampaignFile("geofences/sample-campaigns.yaml", text);
+		expect(campaigns.map((c) => [c.id, (c.trigger as { type: string }).type])).toEqual([
+			["beer-near-store", "geofence"],
+			["chips-then-beer", "cart"],
+		]);
 	});
 
 	it("fills the service's defaults, so an unchanged file plans nothing", () => {
