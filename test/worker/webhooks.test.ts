@@ -11,11 +11,11 @@ import { verifySignature } from "../../src/webhook/signature.js";
 import {
 	call,
 	callOk,
-	capturePush,
 	createCampaign,
 	createTenant,
 	expectProblem,
 	offset,
+	PUSH_ORIGIN,
 	postPings,
 	registerPerson,
 	squareFence,
@@ -60,16 +60,17 @@ afterEach(() => {
 
 /**
  * Answers the outbox's requests to {@link HOOK_ORIGIN}: each path's scripted statuses in
- * turn (200 once they run out); push requests go to the push capture.
+ * turn (200 once they run out). Offer pushes to the loopback push endpoints are accepted
+ * (201), as a push service would; nothing else is expected.
  */
 function captureHooks() {
-	const push = capturePush();
-	const pushFetch = globalThis.fetch;
+	const original = globalThis.fetch;
 	const received: Received[] = [];
 	const script = new Map<string, number[]>();
 	vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
 		const req = new Request(input, init);
-		if (!req.url.startsWith(HOOK_ORIGIN)) return pushFetch(input, init);
+		if (req.url.startsWith(`${PUSH_ORIGIN}/push/`)) return new Response(null, { status: 201 });
+		if (!req.url.startsWith(HOOK_ORIGIN)) return original(input, init);
 		const path = new URL(req.url).pathname;
 		const headers: Record<string, string> = {};
 		req.headers.forEach((v, k) => {
@@ -83,7 +84,6 @@ function captureHooks() {
 		});
 	});
 	return {
-		push,
 		received,
 		to: (path: string) => received.filter((r) => r.path === path),
 		script: (path: string, statuses: number[]) => script.set(path, statuses),
