@@ -432,11 +432,13 @@ export async function enablePush(): Promise<PushSubscription> {
 		throw new Error("push_unsupported");
 	if ((await Notification.requestPermission()) !== "granted") throw new Error("push_denied");
 	const st = need();
+	const scope = st.o.serviceWorkerScope ?? "/";
+	// The worker has no import or export: where module service workers are not supported, it
+	// runs as a classic script.
 	const reg = await active(
-		await navigator.serviceWorker.register(swUrl(), {
-			type: "module",
-			scope: st.o.serviceWorkerScope ?? "/",
-		}),
+		await navigator.serviceWorker
+			.register(swUrl(), { type: "module", scope })
+			.catch(() => navigator.serviceWorker.register(swUrl(), { scope })),
 	);
 	const vapid = (await ok(await fetch(`${st.base}/v1/push/vapid-public-key`))) as { publicKey: string };
 	const server = key(vapid.publicKey);
