@@ -126,7 +126,7 @@ describe("webhooks delivered by the dev server", () => {
 		const latencies: number[] = [];
 		/** How long the ping request itself took (the events are stored and handed to the outbox before it answers). */
 		const answered: number[] = [];
-		for (let i = 0; i < 5; i++) {
+		for (let i = 0; i < 10; i++) {
 			const userId = `fast-${i}`;
 			const p = await person(userId);
 			const before = receiver.hits.filter((h) => h.path === "/fast").length;
@@ -156,7 +156,7 @@ describe("webhooks delivered by the dev server", () => {
 		}
 		const sorted = [...latencies].sort((a, b) => a - b);
 		console.log(
-			`ping to webhook received (ms, ${sorted.length} enters): ${sorted.map((x) => x.toFixed(1)).join(", ")}; median ${sorted[2]?.toFixed(1)}, max ${sorted.at(-1)?.toFixed(1)}`,
+			`ping to webhook received (ms, ${sorted.length} enters): ${sorted.map((x) => x.toFixed(1)).join(", ")}; median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(1)}, max ${sorted.at(-1)?.toFixed(1)}`,
 		);
 		console.log(`ping answered in (ms): ${answered.map((x) => x.toFixed(1)).join(", ")}`);
 		for (const ms of latencies) expect(ms).toBeLessThan(1000);
