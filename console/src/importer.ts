@@ -295,7 +295,13 @@ export async function parseKml(text: string): Promise<ParsedFile> {
 		globalThis as { DOMParser?: new () => { parseFromString(t: string, type: string): XmlDoc } }
 	).DOMParser;
 	if (!Parser) return { features: [], lines: [], problems: [fileProblem("KML needs a browser")] };
-	const doc = new Parser().parseFromString(text, "application/xml");
+	let doc: XmlDoc;
+	try {
+		doc = new Parser().parseFromString(text, "application/xml");
+	} catch {
+		// Browsers answer a parsererror document; other parsers throw.
+		return { features: [], lines: [], problems: [fileProblem("not well-formed XML")] };
+	}
 	if (doc.getElementsByTagName("parsererror").length)
 		return { features: [], lines: [], problems: [fileProblem("not well-formed XML")] };
 	const { kml } = await import("@tmcw/togeojson");

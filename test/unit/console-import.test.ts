@@ -183,3 +183,32 @@ describe("chunks", () => {
 		]);
 	});
 });
+
+describe("KML", () => {
+	it("reads placemarks (the browser's DOMParser, here @xmldom/xmldom's) and checks them like any file", async () => {
+		const { DOMParser } = await import("@xmldom/xmldom");
+		const g = globalThis as { DOMParser?: unknown };
+		const before = g.DOMParser;
+		g.DOMParser = DOMParser;
+		try {
+			const kml = `<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2"><Document>
+  <Placemark id="sq"><name>Square</name>
+    <Polygon><outerBoundaryIs><LinearRing><coordinates>
+      2.35,48.85 2.36,48.85 2.36,48.86 2.35,48.86 2.35,48.85
+    </coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark>
+  <Placemark><name>Pin without radius</name><Point><coordinates>2.35,48.85</coordinates></Point></Placemark>
+</Document></kml>`;
+			const parsed = await parseStoreFile("stores.kml", kml);
+			expect(parsed.features.map((f) => f.properties.id)).toEqual(["sq", "placemark-2"]);
+			expect(parsed.features[0]?.properties.name).toBe("Square");
+			const problems = checkFile(parsed).problems;
+			// The point has no radius: the validator says so, for the second placemark only.
+			expect(problems.length).toBeGreaterThan(0);
+			expect(problems.every((p) => p.index === 1 && p.line === null)).toBe(true);
+			expect((await parseStoreFile("bad.kml", "<kml><oops")).problems[0]?.message).toMatch(/XML/);
+		} finally {
+			g.DOMParser = before;
+		}
+	});
+});
