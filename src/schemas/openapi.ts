@@ -492,8 +492,13 @@ OPERATIONS.push(
 		auth: "secret",
 		response: {
 			status: 200,
-			schema: z.object({ events: z.array(EventSchema), nextCursor: z.string().nullable() }),
-			description: "a page of events and the cursor of the next one (null at the end)",
+			schema: z.object({
+				events: z.array(EventSchema),
+				nextCursor: z.string().nullable(),
+				cursor: z.string().nullable(),
+			}),
+			description:
+				"a page of events; nextCursor: the next page's cursor (null at the end); cursor: where to resume after this page even when it was the last (the cursor given when no event came back; null when none was given), for following new events",
 		},
 	},
 	{

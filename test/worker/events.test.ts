@@ -204,6 +204,23 @@ describe("GET /v1/events", { timeout: 20_000 }, () => {
 			pages += 1;
 		} while (cursor && pages < 10);
 		expect(paged.map((e) => e.id)).toEqual(all.map((e) => e.id));
+		// A follower resumes from `cursor` even after the last page: nothing new, the same cursor back.
+		const last = await callOk<{ events: Ev[]; nextCursor: string | null; cursor: string | null }>(
+			"GET",
+			"/v1/events?limit=1000",
+			{ key: t.secretKey },
+		);
+		expect(last.nextCursor).toBeNull();
+		expect(last.cursor).not.toBeNull();
+		const after = await callOk<{ events: Ev[]; cursor: string | null }>(
+			"GET",
+			`/v1/events?cursor=${last.cursor}`,
+			{
+				key: t.secretKey,
+			},
+		);
+		expect(after.events).toEqual([]);
+		expect(after.cursor).toBe(last.cursor);
 
 		// since: nothing before a time after the last event.
 		const later = new Date(Date.parse(all.at(-1)?.createdAt ?? "") + 1).toISOString();

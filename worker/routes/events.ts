@@ -29,10 +29,13 @@ export function eventRoutes(router: AppRouter): void {
 			const limit = q.limit ?? 100;
 			const page = await listEvents(env, tenant.id, { afterSeq, since: q.since, types: q.types, limit });
 			const more = page.events.length === limit && page.lastSeq !== null;
+			// `cursor` always says where to resume (a tail polls with it); `nextCursor` only when more may follow now.
+			const resume = page.lastSeq !== null ? encodeCursor(page.lastSeq) : (q.cursor ?? null);
 			return json(
 				{
 					events: page.events,
-					nextCursor: more && page.lastSeq !== null ? encodeCursor(page.lastSeq) : null,
+					nextCursor: more ? resume : null,
+					cursor: resume,
 				},
 				200,
 				{ "cache-control": "no-store" },
