@@ -28,7 +28,15 @@
  * Circles are tested on the sphere: a spherical cap is convex, so a cell whose corners are all
  * inside the cap is inside it, and a cell lies within its circumradius of its centre.
  */
-import { cellToBoundary, cellToLatLng, getHexagonEdgeLengthAvg, gridDisk, latLngToCell } from "h3-js";
+import {
+	cellToBoundary,
+	cellToLatLng,
+	cellToParent,
+	getHexagonEdgeLengthAvg,
+	getResolution,
+	gridDisk,
+	latLngToCell,
+} from "h3-js";
 import {
 	CIRCLE_LAT,
 	CIRCLE_LNG,
@@ -205,6 +213,32 @@ function cellGeometry(cell: string): CellGeometry {
 	if (geometryCache.size >= CELL_CACHE_MAX) geometryCache.clear();
 	geometryCache.set(cell, g);
 	return g;
+}
+
+const parentCache = new Map<string, string>();
+
+/**
+ * The resolution of an H3 cell index as h3-js writes it (15 lowercase hex digits, the first 8
+ * for cell mode, the second the resolution), read from the string without a call into h3-js;
+ * anything else goes through `getResolution`.
+ */
+export function cellResolution(cell: string): number {
+	if (cell.length === 15 && cell.charCodeAt(0) === 56 /* "8" */) {
+		const d = cell.charCodeAt(1);
+		if (d >= 48 && d <= 57) return d - 48;
+		if (d >= 97 && d <= 102) return d - 87;
+	}
+	return getResolution(cell);
+}
+
+/** The cell's parent one resolution coarser (`cellToParent`), cached like {@link cellGeometry}. */
+export function parentCell(cell: string): string {
+	const hit = parentCache.get(cell);
+	if (hit) return hit;
+	const parent = cellToParent(cell, cellResolution(cell) - 1);
+	if (parentCache.size >= CELL_CACHE_MAX) parentCache.clear();
+	parentCache.set(cell, parent);
+	return parent;
 }
 
 /** The cell and its neighbours (`gridDisk(cell, 1)`), cached like {@link cellGeometry}. */

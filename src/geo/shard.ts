@@ -21,10 +21,10 @@
  * Splitting a leaf needs only the fences it holds: any point that reached it had all its nearby
  * fences there.
  */
-import { cellToParent, getResolution, latLngToCell } from "h3-js";
-import { cellNeighbours, coverFence } from "./cover.js";
+import { latLngToCell } from "h3-js";
+import { cellNeighbours, cellResolution, coverFence, parentCell } from "./cover.js";
 import { GeoError } from "./errors.js";
-import { prepareFence } from "./exact.js";
+import { type PreparedFence, prepareFence } from "./exact.js";
 import type { Fence } from "./types.js";
 
 /** Resolution of the leaves of a tenant that split nothing (about 12,000 km², 60 km edges). */
@@ -86,10 +86,24 @@ export function shardsOfFence(
 	if (!(bufferMeters >= 0 && Number.isFinite(bufferMeters))) {
 		throw new GeoError("invalid_fence", `The shard buffer must be a finite number >= 0, got ${bufferMeters}`);
 	}
+	return leavesFrom(prepareFence(f), bufferMeters, splits, ROOT_SHARD_RESOLUTION, []);
+}
+
+/**
+ * {@link shardsOfFence} from resolution `fromRes` down, `keep` being its leaves at coarser
+ * resolutions (unchanged when only cells at `fromRes` or finer were split since: a leaf at
+ * `fromRes` means the cover one resolution coarser held a split cell, so the search goes on there).
+ */
+function leavesFrom(
+	prepared: PreparedFence,
+	bufferMeters: number,
+	splits: ShardSplits,
+	fromRes: number,
+	keep: readonly string[],
+): string[] {
 	const buffer = bufferMeters * BUFFER_SLACK + BUFFER_SLACK_METERS;
-	const prepared = prepareFence(f);
-	const out: string[] = [];
-	for (let res = ROOT_SHARD_RESOLUTION; res <= MAX_SHARD_RESOLUTION; res++) {
+	const out = [...keep];
+	for (let res = fromRes; res <= MAX_SHARD_RESOLUTION; res++) {
 		const cover = coverFence(prepared, res, buffer, Number.POSITIVE_INFINITY);
 		if (cover === null) break;
 		// A point within the buffer has its cell of this resolution in the cover; it reaches the
@@ -111,16 +125,16 @@ export function shardsOfFence(
  */
 export function isLeaf(cell: string, splits: ShardSplits): boolean {
 	if (splits.has(cell)) return false;
-	const res = getResolution(cell);
+	const res = cellResolution(cell);
 	if (res === ROOT_SHARD_RESOLUTION) return true;
 	if (res < ROOT_SHARD_RESOLUTION || res > MAX_SHARD_RESOLUTION) return false;
-	for (const near of cellNeighbours(cellToParent(cell, res - 1))) if (splits.has(near)) return true;
+	for (const near of cellNeighbours(parentCell(cell))) if (splits.has(near)) return true;
 	return false;
 }
 
 /** Whether a leaf at this cell may still be split (it is coarser than the finest leaves). */
 export function canSplit(cell: string): boolean {
-	return getResolution(cell) < MAX_SHARD_RESOLUTION;
+	return cellResolution(cell) < MAX_SHARD_RESOLUTION;
 }
 
 /**
@@ -146,6 +160,7 @@ export function planSplits<T extends { fence: Fence; bytes: number }>(
 ): { splits: Set<string>; cells: Map<T, string[]> } {
 	const next = new Set(splits);
 	const cells = new Map<T, string[]>();
+	const prepared = new Map<T, PreparedFence>();
 	let fresh = new Set<string>();
 	for (const cell of dense) if (canSplit(cell)) fresh.add(cell);
 	let pending = fences;
@@ -153,14 +168,29 @@ export function planSplits<T extends { fence: Fence; bytes: number }>(
 		for (const cell of fresh) next.add(cell);
 		const byLeaf = new Map<string, { list: T[]; bytes: number }>();
 		for (const item of pending) {
-			const leaves = shardsOfFence(item.fence, SHARD_BUFFER_METERS, next);
+			let p = prepared.get(item);
+			if (!p) {
+				p = prepareFence(item.fence);
+				prepared.set(item, p);
+			}
+			// Only the resolutions from the finest cell just split down can change: the search
+			// resumes there, keeping the coarser leaves.
+			const before = cells.get(item);
+			let fromRes = ROOT_SHARD_RESOLUTION;
+			if (before) {
+				fromRes = MAX_SHARD_RESOLUTION + 1;
+				for (const cell of before) if (fresh.has(cell)) fromRes = Math.min(fromRes, cellResolution(cell));
+				if (fromRes > MAX_SHARD_RESOLUTION) fromRes = ROOT_SHARD_RESOLUTION;
+			}
+			const keep = before ? before.filter((cell) => cellResolution(cell) < fromRes) : [];
+			const leaves = leavesFrom(p, SHARD_BUFFER_METERS, next, fromRes, keep).sort();
 			// Final unless one of these leaves is split below, and then the item is pending again.
 			cells.set(item, leaves);
 			for (const cell of leaves) {
-				const res = getResolution(cell);
+				const res = cellResolution(cell);
 				// Only the leaves that just took a split cell's place (reached by points of the split
 				// cell: their parent is it or a neighbour, as in isLeaf) can have grown.
-				if (res <= ROOT_SHARD_RESOLUTION || !nearAny(cellToParent(cell, res - 1), fresh)) continue;
+				if (res <= ROOT_SHARD_RESOLUTION || !nearAny(parentCell(cell), fresh)) continue;
 				let leaf = byLeaf.get(cell);
 				if (!leaf) {
 					leaf = { list: [], bytes: 0 };

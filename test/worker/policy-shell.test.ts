@@ -74,7 +74,9 @@ describe("the person's object carries out the policy", () => {
 		const p = await registerPerson(t, "caps");
 		const w = walker(5 * 60_000, 40_000);
 		const first = await postPings(t, p.userId, [w.at(AWAY), w.at(RENNES)], p.deviceId);
-		expect(first.offers.map((o) => `${o.campaignId}:${o.decision}:${o.reason}`)).toEqual(["order-ready:sent:undefined"]);
+		expect(first.offers.map((o) => `${o.campaignId}:${o.decision}:${o.reason}`)).toEqual([
+			"order-ready:sent:undefined",
+		]);
 		// The day's one marketing offer is still available.
 		const grocery = offset(RENNES, 0, 1500);
 		const second = await postPings(t, p.userId, [w.at(offset(grocery, 400, 0)), w.at(grocery)], p.deviceId);
