@@ -67,6 +67,7 @@ function captureHooks() {
 	const original = globalThis.fetch;
 	const received: Received[] = [];
 	const script = new Map<string, number[]>();
+	const gates = new Map<string, Promise<void>>();
 	vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
 		const req = new Request(input, init);
 		if (req.url.startsWith(`${PUSH_ORIGIN}/push/`)) return new Response(null, { status: 201 });
@@ -78,6 +79,8 @@ function captureHooks() {
 		});
 		const status = script.get(path)?.shift() ?? 200;
 		received.push({ path, headers, body: await req.text(), redirect: init?.redirect, status });
+		// A held path answers only once released: a slow endpoint.
+		await gates.get(path);
 		return new Response(status === 302 ? null : "ok", {
 			status,
 			headers: status === 302 ? { location: "http://169.254.169.254/latest/meta-data" } : {},
@@ -87,6 +90,20 @@ function captureHooks() {
 		received,
 		to: (path: string) => received.filter((r) => r.path === path),
 		script: (path: string, statuses: number[]) => script.set(path, statuses),
+		/** Holds every answer on `path` until the returned function is called. */
+		hold(path: string): () => void {
+			let release = () => {};
+			gates.set(
+				path,
+				new Promise<void>((r) => {
+					release = r;
+				}),
+			);
+			return () => {
+				gates.delete(path);
+				release();
+			};
+		},
 	};
 }
 
@@ -316,6 +333,38 @@ describe("delivery", { timeout: 30_000 }, () => {
 		const retrying = first.find((d) => d.outcome === "retrying");
 		expect(retrying?.error).toBe("HTTP 500");
 		expect(retrying?.nextRetryAt).not.toBeNull();
+	});
+
+	it("a slow endpoint is never on the ping path: pings answer while it hangs, the person's next event waits", async () => {
+		const hooks = captureHooks();
+		const t = await shop("wh-slow");
+		const release = hooks.hold("/slow");
+		await createHook(t, "/slow", ["geofence.entered", "geofence.exited"]);
+		const p = await registerPerson(t, "s");
+		const w = walker(10 * 60_000, 60_000);
+		await postPings(t, p.userId, [w.at(NANTES)], p.deviceId);
+		await until("the endpoint holding the enter", () => (hooks.to("/slow").length === 1 ? true : null));
+		// While the endpoint holds the enter, the person's exit and another person's enter are answered at once.
+		const started = Date.now();
+		await postPings(t, p.userId, [w.at(AWAY)], p.deviceId);
+		const q = await registerPerson(t, "q");
+		await postPings(t, q.userId, [walker(10 * 60_000, 60_000).at(NANTES)], q.deviceId);
+		expect(Date.now() - started).toBeLessThan(3000);
+		expect(hooks.to("/slow").length).toBe(1);
+		// Stored all the same.
+		const stored = await callOk<{ events: { userId: string }[] }>("GET", "/v1/events?types=geofence.*", {
+			key: t.secretKey,
+		});
+		expect(stored.events.length).toBe(3);
+		release();
+		const mine = await until("the exit after the enter", () => {
+			const m = hooks.to("/slow").filter((r) => JSON.parse(r.body).userId === p.userId);
+			return m.length >= 2 ? m : null;
+		});
+		expect(mine.map((r) => JSON.parse(r.body).type)).toEqual(["geofence.entered", "geofence.exited"]);
+		await until("the other person's enter", () =>
+			hooks.to("/slow").some((r) => JSON.parse(r.body).userId === q.userId) ? true : null,
+		);
 	});
 
 	it("never follows a redirect: a 302 is a failed attempt, retried", async () => {
