@@ -62,6 +62,8 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 	private secret: { sealed: string; plain: string } | null = null;
 	private pumping: Promise<void> | null = null;
 	private pumpAgain = false;
+	/** Resolves the promise a delivery run waits on when new events arrive. */
+	private nudge: (() => void) | null = null;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -153,6 +155,7 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 		}
 		if (accepted > 0) {
 			await this.wake(now);
+			this.nudge?.();
 			this.pump().catch((e) =>
 				console.error("webhooks: delivery run failed, the alarm retries", e instanceof Error ? e.message : e),
 			);
@@ -258,6 +261,16 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 		return this.pumping;
 	}
 
+	/** A promise resolved by the next `enqueue` that accepts something. */
+	private enqueued(): Promise<void> {
+		return new Promise<void>((resolve) => {
+			this.nudge = () => {
+				this.nudge = null;
+				resolve();
+			};
+		});
+	}
+
 	override async alarm(): Promise<void> {
 		await this.pump();
 	}
@@ -267,21 +280,35 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 		if (!c || c.disabled) return;
 		const started = Date.now();
 		await this.refillFromReplay(c);
+		const secret = await this.secretOf(c.sealedSecret);
+		// A pool of deliveries, one per person: a person whose delivery ends has their next event
+		// started at once, and newly enqueued people start without waiting for a slow request.
+		const inflight = new Map<string, Promise<void>>();
+		let disabled = false;
 		for (;;) {
-			const now = Date.now();
-			const heads = this.sql
-				.exec<OutboxRow>(
-					`SELECT * FROM outbox WHERE seq IN (SELECT MIN(seq) FROM outbox GROUP BY user_id) AND next_at <= ?
-					  ORDER BY seq LIMIT ?`,
-					now,
-					PARALLEL,
-				)
-				.toArray();
-			if (heads.length === 0) break;
-			const secret = await this.secretOf(c.sealedSecret);
-			const disabled = (await Promise.all(heads.map((h) => this.deliver(c, secret, h)))).some((d) => d);
 			if (disabled) return;
-			if (Date.now() - started > RUN_MS) break;
+			const free = PARALLEL - inflight.size;
+			if (free > 0 && Date.now() - started <= RUN_MS) {
+				const heads = this.sql
+					.exec<OutboxRow>(
+						`SELECT * FROM outbox WHERE seq IN (SELECT MIN(seq) FROM outbox GROUP BY user_id) AND next_at <= ?
+						   AND user_id NOT IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?`,
+						Date.now(),
+						JSON.stringify([...inflight.keys()]),
+						free,
+					)
+					.toArray();
+				for (const h of heads) {
+					const delivery = this.deliver(c, secret, h)
+						.then((gone) => {
+							if (gone) disabled = true;
+						})
+						.finally(() => inflight.delete(h.user_id));
+					inflight.set(h.user_id, delivery);
+				}
+			}
+			if (inflight.size === 0) break;
+			await Promise.race([...inflight.values(), this.enqueued()]);
 		}
 		this.prune();
 		const next = this.sql
