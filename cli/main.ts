@@ -15,6 +15,7 @@ import {
 	tailCommand,
 } from "./commands/events.js";
 import { exportCommand, importCommand, validateCommand } from "./commands/fences.js";
+import { usersImportCommand } from "./commands/users.js";
 import { configFile, maskKey, readConfig, writeConfig } from "./config.js";
 import { type Ctx, makeCtx } from "./context.js";
 import type { StoreFormat } from "./formats/index.js";
@@ -148,9 +149,14 @@ export function buildProgram(ctx?: Ctx): Command {
 		.action((opts: { name: string; timezone?: string; saveProfile?: string }) =>
 			createTenantCommand(context, opts),
 		);
-	program
-		.command("users")
-		.description("people")
+	const users = program.command("users").description("people");
+	users
+		.command("import")
+		.argument("<file>", "a CSV: userId, then one column per attribute (null removes a key, empty leaves it)")
+		.description("set CRM attributes for many people (1,000 a call); the whole file is checked first")
+		.option("--dry-run", "check the file and say what would be sent")
+		.action((file: string, opts: { dryRun?: boolean }) => usersImportCommand(context, file, opts));
+	users
 		.command("token")
 		.argument("<userId>", "the person's id")
 		.description("mint a user token ut_... for that person's app (printed alone on stdout)")

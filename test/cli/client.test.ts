@@ -199,3 +199,46 @@ describe("errors and waits", () => {
 		expect(result.err + result.out).not.toContain("sk_live_do_not_print");
 	});
 });
+
+describe("users import", () => {
+	function csvFile(text: string): string {
+		const dir = mkdtempSync(path.join(tmpdir(), "edge-offers-cli-users-"));
+		dirs.push(dir);
+		const file = path.join(dir, "crm.csv");
+		writeFileSync(file, text);
+		return file;
+	}
+
+	it("names every bad line and sends nothing", async () => {
+		handler = (_req, _body, res) => json(res, 200, { updated: 0 });
+		const file = csvFile("userId,tier,age\nu1,gold,34\nbad id,silver,1\nu2,gold\nu1,silver,2\n");
+		const r = await run(["users", "import", file]);
+		expect(r.code).not.toBe(0);
+		expect(r.err).toContain(`${file}:3: userId:`);
+		expect(r.err).toContain(`${file}:4: 2 cells, the header has 3`);
+		expect(r.err).toContain(`${file}:5: userId: the same person as line 2`);
+		expect(r.err).toContain("nothing was sent");
+		expect(seen).toEqual([]);
+	});
+
+	it("sends the people 1,000 a call with typed values and says how many were updated", async () => {
+		handler = (_req, body, res) => {
+			const users = (JSON.parse(body) as { users: unknown[] }).users;
+			json(res, 200, { updated: users.length });
+		};
+		const rows = Array.from(
+			{ length: 2500 },
+			(_, i) => `u${i},${i % 2 ? "gold" : "silver"},${i},${i === 0 ? "null" : ""}`,
+		);
+		const file = csvFile(`userId,tier,age,store\n${rows.join("\n")}\n`);
+		const r = await run(["users", "import", file]);
+		expect(r.code).toBe(0);
+		expect(r.out).toBe("updated 2500");
+		expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(Array(3).fill("POST /v1/users/attributes"));
+		const first = JSON.parse(seen[0]?.body ?? "{}") as { users: { userId: string; attributes: unknown }[] };
+		expect(first.users).toHaveLength(1000);
+		expect(first.users[0]).toEqual({ userId: "u0", attributes: { tier: "silver", age: 0, store: null } });
+		expect(first.users[1]).toEqual({ userId: "u1", attributes: { tier: "gold", age: 1 } });
+		expect(r.err).not.toContain("sk_test_secret_value");
+	});
+});
