@@ -476,19 +476,7 @@ async function splitLeaves(
 			 ON CONFLICT (tenant_id, cell) DO NOTHING`,
 		).bind(tenantId, token, JSON.stringify(added), Date.now()),
 	];
-	for (const part of packJson(moved, MOVED_STATEMENT_CHARS)) {
-		statements.push(
-			env.DB.prepare(
-				`UPDATE geofences SET shards = json_extract(?3, '$."' || id || '"')
-				 WHERE tenant_id = ?1 AND id IN (SELECT key FROM json_each(?3)) AND ${holds}`,
-			).bind(tenantId, token, part),
-		);
-	}
-	statements.push(
-		env.DB.prepare(
-			`UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?1 AND ${holds}`,
-		).bind(tenantId, token),
-	);
+	statements.push(...movedStatements(env, tenantId, token, moved));
 	const [recorded] = await env.DB.batch(statements);
 	timing.lap("split-commit");
 	if (added.length > 0 && (recorded?.meta.changes ?? 0) === 0) throw busy(RETRY_AFTER_SECONDS);
@@ -498,6 +486,32 @@ async function splitLeaves(
 		if (e) e.shards = keys;
 	}
 	return next;
+}
+
+/**
+ * The statements that record a layout change's moved fences (their new shard lists, packed into
+ * statements under D1's bound-value limit) and bump the geofence version, each only while this
+ * change holds the tenant's lock (`?1` tenant, `?2` lock token).
+ */
+function movedStatements(
+	env: Env,
+	tenantId: string,
+	token: string,
+	moved: [string, string[]][],
+): D1PreparedStatement[] {
+	const holds = "EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)";
+	const out = packJson(moved, MOVED_STATEMENT_CHARS).map((part) =>
+		env.DB.prepare(
+			`UPDATE geofences SET shards = json_extract(?3, '$."' || id || '"')
+			 WHERE tenant_id = ?1 AND id IN (SELECT key FROM json_each(?3)) AND ${holds}`,
+		).bind(tenantId, token, part),
+	);
+	out.push(
+		env.DB.prepare(
+			`UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?1 AND ${holds}`,
+		).bind(tenantId, token),
+	);
+	return out;
 }
 
 /** `[key, value]` pairs as JSON objects of at most about `maxChars` characters each. */
@@ -657,18 +671,7 @@ async function mergeSparseLeaves(env: Env, tenantId: string, token: string, keys
 				 ON CONFLICT (tenant_id, key) DO UPDATE SET retired_at = excluded.retired_at`,
 			).bind(tenantId, token, JSON.stringify(retired), Date.now()),
 		];
-		for (const part of packJson(moved, MOVED_STATEMENT_CHARS))
-			statements.push(
-				env.DB.prepare(
-					`UPDATE geofences SET shards = json_extract(?3, '$."' || id || '"')
-					 WHERE tenant_id = ?1 AND id IN (SELECT key FROM json_each(?3)) AND ${holds}`,
-				).bind(tenantId, token, part),
-			);
-		statements.push(
-			env.DB.prepare(
-				`UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?1 AND ${holds}`,
-			).bind(tenantId, token),
-		);
+		statements.push(...movedStatements(env, tenantId, token, moved));
 		const [dropped] = await env.DB.batch(statements);
 		if ((dropped?.meta.changes ?? 0) === 0) throw busy(RETRY_AFTER_SECONDS);
 		splits = next;
