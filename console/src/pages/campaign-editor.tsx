@@ -1,5 +1,14 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
+import { parseAudience } from "../../../src/audience/condition.js";
 import { ApiError, api, pathKey } from "../api.js";
+import {
+	type AudienceNode,
+	audienceProblems,
+	checkTree,
+	problemsByNode,
+	treeFromText,
+	treeToText,
+} from "../audience-form.js";
 import {
 	type CampaignBody,
 	type CampaignDraft,
@@ -15,6 +24,7 @@ import { fmtNumber, lang, t } from "../i18n.js";
 import { previewVariant, type Sample } from "../preview.js";
 import { go, href } from "../router.js";
 import { errorText, Field, inputType, Status } from "../ui.js";
+import { AudienceBuilder, AudienceTest } from "./audience-builder.js";
 
 type Errors = Map<string, string>;
 
@@ -25,12 +35,20 @@ export function CampaignEditor({ id }: { id: string | null }) {
 	const [status, setStatus] = useState<{ kind: "ok" | "error"; text: string } | null>(null);
 	const [saving, setSaving] = useState(false);
 	const [selected, setSelected] = useState(0);
+	// The audience as a tree (the builder) or as JSON text; either way `draft.audience` is the
+	// JSON text sent.
+	const [tree, setTree] = useState<AudienceNode | null>(null);
+	const [audienceMode, setAudienceMode] = useState<"builder" | "json">("builder");
 
 	useEffect(() => {
 		if (!id) return;
 		const ac = new AbortController();
 		api<CampaignBody>("GET", `/v1/campaigns/${encodeURIComponent(id)}`, undefined, ac.signal).then(
-			(c) => setDraft(toDraft(c)),
+			(c) => {
+				const d = toDraft(c);
+				setDraft(d);
+				setTree(treeFromText(d.audience));
+			},
 			(e) => !ac.signal.aborted && setStatus({ kind: "error", text: errorText(e) }),
 		);
 		return () => ac.abort();
@@ -48,6 +66,12 @@ export function CampaignEditor({ id }: { id: string | null }) {
 	const setVariant = (i: number, patch: Partial<VariantDraft>) =>
 		set({ variants: draft.variants.map((v, j) => (j === i ? { ...v, ...patch } : v)) });
 	const err = (path: string) => errors.get(path);
+	// The service's own parser, run in the browser on what would be sent.
+	const audienceIssues = audienceMode === "builder" ? checkTree(tree) : jsonAudienceIssues(draft.audience);
+	const setAudienceTree = (next: AudienceNode | null) => {
+		setTree(next);
+		set({ audience: treeToText(next) });
+	};
 
 	const save = async (e: Event) => {
 		e.preventDefault();
@@ -59,6 +83,11 @@ export function CampaignEditor({ id }: { id: string | null }) {
 			setErrors(bad);
 			setSaving(false);
 			setStatus({ kind: "error", text: t("invalid") });
+			return;
+		}
+		if (audienceIssues.length) {
+			setSaving(false);
+			setStatus({ kind: "error", text: t("audienceInvalid") });
 			return;
 		}
 		try {
@@ -277,14 +306,44 @@ export function CampaignEditor({ id }: { id: string | null }) {
 					</fieldset>
 					<fieldset>
 						<legend>{t("audience")}</legend>
-						<JsonField
-							id="f-audience"
-							label={t("audienceJson")}
-							hint={t("audienceHint")}
-							value={draft.audience}
-							error={errorsUnder(errors, "audience")}
-							onInput={(audience) => set({ audience })}
-						/>
+						<div class="row">
+							<button
+								type="button"
+								aria-pressed={audienceMode === "builder"}
+								onClick={() => {
+									setTree(treeFromText(draft.audience));
+									setAudienceMode("builder");
+								}}
+							>
+								{t("audienceEditBuilder")}
+							</button>
+							<button
+								type="button"
+								aria-pressed={audienceMode === "json"}
+								onClick={() => setAudienceMode("json")}
+							>
+								{t("audienceEditJson")}
+							</button>
+						</div>
+						{audienceMode === "builder" ? (
+							<AudienceBuilder
+								tree={tree}
+								problems={problemsByNode(tree, [...audienceIssues, ...audienceProblems(errors)])}
+								onChange={setAudienceTree}
+							/>
+						) : (
+							<JsonField
+								id="f-audience"
+								label={t("audienceJson")}
+								hint={t("audienceHint")}
+								value={draft.audience}
+								error={joinErrors(
+									errorsUnder(errors, "audience"),
+									audienceIssues.map((x) => `${x.path.join(".") || "/"}: ${x.message}`).join("; "),
+								)}
+								onInput={(audience) => set({ audience })}
+							/>
+						)}
 					</fieldset>
 					<button type="submit" class="primary" disabled={saving}>
 						{saving ? t("saving") : t("save")}
@@ -296,6 +355,7 @@ export function CampaignEditor({ id }: { id: string | null }) {
 					onSelect={setSelected}
 				/>
 			</div>
+			{id && <AudienceTest campaignId={id} />}
 		</>
 	);
 }
@@ -534,6 +594,24 @@ function Notification({
 			</div>
 		</figure>
 	);
+}
+
+/** The service's parser over audience JSON text (text that is not JSON is jsonErrors' to name). */
+function jsonAudienceIssues(text: string) {
+	if (!text.trim()) return [];
+	let value: unknown;
+	try {
+		value = JSON.parse(text);
+	} catch {
+		return [];
+	}
+	const r = parseAudience(value);
+	return r.ok ? [] : r.issues;
+}
+
+function joinErrors(...xs: (string | undefined)[]): string | undefined {
+	const found = xs.filter((x): x is string => !!x);
+	return found.length ? found.join("; ") : undefined;
 }
 
 /** Every error at `path` or under it, joined (`audience.all.0.attribute: …`). */
