@@ -280,6 +280,10 @@ describe("console", () => {
 		await page.getByRole("button", { name: "Add action button" }).click();
 		await page.getByLabel("Button text").fill("Add to cart");
 		await page.getByLabel("Sample first name").fill("Camille");
+		// The audience builder: one attribute condition, by keyboard-reachable controls.
+		await page.getByRole("button", { name: "Add a condition", exact: true }).click();
+		await page.getByLabel("Attribute name").fill("tier");
+		await page.getByLabel("Values (comma-separated)").fill("gold, platinum");
 		const preview = page.getByTestId("preview");
 		await expect(preview.innerText()).resolves.toContain("Camille, cold beer is -20%");
 		await expect(preview.innerText()).resolves.toContain("Two minutes away at Paris Rivoli");
@@ -305,11 +309,28 @@ describe("console", () => {
 			holdoutPercent: number;
 			trigger: unknown;
 			variants: { title: string; actions: { id: string; title: string }[] }[];
+			audience?: unknown;
 		};
 		expect(saved.status).toBe("active");
 		expect(saved.holdoutPercent).toBe(0);
 		expect(saved.trigger).toEqual({ type: "geofence", on: "enter", tags: ["grocery"] });
 		expect(saved.variants[0]?.actions[0]?.title).toBe("Add to cart");
+		expect(saved.audience).toEqual({ attribute: "tier", in: ["gold", "platinum"] });
+		// Reloaded into the builder, and the saved audience tested: a person never seen is out.
+		await expect(page.getByLabel("Attribute name").inputValue()).resolves.toBe("tier");
+		await page.getByLabel("User ids").fill("nobody-1");
+		await page.getByRole("button", { name: "Test the audience" }).click();
+		const results = page.getByTestId("audience-test-results");
+		await results.waitFor();
+		await expect(results.innerText()).resolves.toMatch(/nobody-1[\s\S]*out[\s\S]*"attribute":"tier"/);
+		// Removed again (everyone: the next test counts a person without a tier in the funnel).
+		await page.getByRole("button", { name: "Remove 1" }).click();
+		await page.getByRole("button", { name: "Save" }).click();
+		await page.getByText("Saved.").waitFor();
+		const everyone = (await svc.expectCall(200, "GET", "/v1/campaigns/beer", svc.tenant().secretKey)) as {
+			audience?: unknown;
+		};
+		expect(everyone.audience ?? null).toBeNull();
 		await page.getByRole("link", { name: "Campaigns" }).click();
 		await page.getByRole("link", { name: "Cold beer nearby" }).waitFor();
 		await checkScreen("campaigns");
