@@ -63,7 +63,7 @@ export function AudienceBuilder(props: {
 	const [focusId, setFocusId] = useState<string | null>(null);
 	useEffect(() => {
 		if (!focusId) return;
-		document.getElementById(`aud-${focusId}-kind`)?.focus();
+		(document.getElementById(`aud-${focusId}-kind`) ?? document.getElementById(focusId))?.focus();
 		setFocusId(null);
 	}, [focusId]);
 	const paths = nodePaths(tree);
@@ -95,6 +95,7 @@ export function AudienceBuilder(props: {
 				<div class="row">
 					<button
 						type="button"
+						id="aud-start"
 						onClick={() => {
 							const n = newNode("attribute");
 							onChange(n);
@@ -261,7 +262,8 @@ function NodeView(props: {
 				)}
 			</div>
 			{problems && (
-				<ul class="field-error" id={errorId} role="alert" data-testid="audience-node-error">
+				// Not an alert: it changes as the audience is typed (Save's status line is the alert).
+				<ul class="field-error" id={errorId} data-testid="audience-node-error">
 					{problems.map((m, i) => (
 						<li key={i}>{m}</li>
 					))}
@@ -321,7 +323,8 @@ function NodeView(props: {
 					class="danger"
 					onClick={() => {
 						ctx.set(removeNode(tree, node.id));
-						if (props.parentId) ctx.focus(props.parentId);
+						// To the group it was in, or to "Add a condition" when it was the root.
+						ctx.focus(props.parentId ?? "aud-start");
 					}}
 				>
 					{t("audienceRemove", { n: label })}
