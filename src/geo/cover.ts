@@ -217,6 +217,75 @@ function cellGeometry(cell: string): CellGeometry {
 
 const parentCache = new Map<string, string>();
 
+const overlapCache = new Map<string, readonly string[]>();
+
+/**
+ * The cells one resolution coarser that this cell may overlap (among its parent and the parent's
+ * neighbours: a cell's points lie there), cached like {@link cellGeometry}.
+ */
+export function coarserOverlaps(cell: string): readonly string[] {
+	const hit = overlapCache.get(cell);
+	if (hit) return hit;
+	const out = cellNeighbours(parentCell(cell)).filter((near) => cellsMayIntersect(cell, near));
+	if (overlapCache.size >= CELL_CACHE_MAX) overlapCache.clear();
+	overlapCache.set(cell, out);
+	return out;
+}
+
+/**
+ * Whether two cells may share a point: false only when proved disjoint. Both outlines are taken
+ * as their straight-chord polygons in a local plane (metres, equirectangular at their mean
+ * latitude), each widened by {@link cellMarginMeters} plus 1 % of its longest edge (the chord
+ * bow and the plane's distortion over a cell); a line separating the widened polygons (an edge
+ * normal of either, projecting all corners: sound for any shape) proves them disjoint. Cells near
+ * a pole or across the antimeridian are always "may".
+ */
+export function cellsMayIntersect(a: string, b: string): boolean {
+	const ga = cellGeometry(a);
+	const gb = cellGeometry(b);
+	const lat0 = (ga.lat + gb.lat) / 2;
+	let maxAbsLat = 0;
+	for (const [lat, lng] of [...ga.boundary, ...gb.boundary]) {
+		maxAbsLat = Math.max(maxAbsLat, Math.abs(lat));
+		if (Math.abs(lng - ga.lng) > 90) return true;
+	}
+	if (maxAbsLat > POLAR_LATITUDE - 8) return true;
+	const kx = Math.cos(lat0 * DEG_TO_RAD) * METERS_PER_DEGREE;
+	const project = (g: CellGeometry) =>
+		g.boundary.map(([lat, lng]) => [(lng - ga.lng) * kx, (lat - lat0) * METERS_PER_DEGREE]);
+	const pa = project(ga);
+	const pb = project(gb);
+	const gap =
+		cellMarginMeters(ga.maxEdge, maxAbsLat) +
+		cellMarginMeters(gb.maxEdge, maxAbsLat) +
+		0.01 * (ga.maxEdge + gb.maxEdge);
+	for (const poly of [pa, pb])
+		for (let i = 0; i < poly.length; i++) {
+			const [x1 = 0, y1 = 0] = poly[i] ?? [];
+			const [x2 = 0, y2 = 0] = poly[(i + 1) % poly.length] ?? [];
+			const nx = y2 - y1;
+			const ny = x1 - x2;
+			const len = Math.hypot(nx, ny);
+			if (len === 0) continue;
+			let minA = Number.POSITIVE_INFINITY;
+			let maxA = Number.NEGATIVE_INFINITY;
+			for (const [x = 0, y = 0] of pa) {
+				const d = (x * nx + y * ny) / len;
+				minA = Math.min(minA, d);
+				maxA = Math.max(maxA, d);
+			}
+			let minB = Number.POSITIVE_INFINITY;
+			let maxB = Number.NEGATIVE_INFINITY;
+			for (const [x = 0, y = 0] of pb) {
+				const d = (x * nx + y * ny) / len;
+				minB = Math.min(minB, d);
+				maxB = Math.max(maxB, d);
+			}
+			if (minB > maxA + gap || minA > maxB + gap) return false;
+		}
+	return true;
+}
+
 /**
  * The resolution of an H3 cell index as h3-js writes it (15 lowercase hex digits, the first 8
  * for cell mode, the second the resolution), read from the string without a call into h3-js;

@@ -11,9 +11,11 @@
  *   cell one resolution finer (geometric containment at each resolution, never H3 parents: an H3
  *   cell's children overhang it slightly).
  * - The leaves of a fence: at each resolution, every cell of its buffered cover that is not split
- *   and that a point can reach: at the root every cell; finer, only cells near a split cell one
- *   resolution coarser (a cell's points lie in its H3 parent or the parent's neighbours, so a
- *   point's coarser cell is one of those). A superset of the leaves its nearby points reach.
+ *   and that a point can reach: at the root every cell; finer, only cells that may overlap a split
+ *   cell one resolution coarser (a point reaches a cell only through the coarser cell holding it;
+ *   a cell's points lie in its H3 parent or the parent's neighbours, and those it is proved
+ *   disjoint from are left out: `coarserOverlaps`). A superset of the leaves its nearby points
+ *   reach.
  *
  * A fence is stored in every leaf whose cell comes within the shard buffer of it, so the leaf of
  * a ping knows every fence the ping is in and every fence it is near enough to need an exit
@@ -22,7 +24,7 @@
  * fences there.
  */
 import { latLngToCell } from "h3-js";
-import { cellNeighbours, cellResolution, coverFence, parentCell } from "./cover.js";
+import { cellNeighbours, cellResolution, coarserOverlaps, coverFence, parentCell } from "./cover.js";
 import { GeoError } from "./errors.js";
 import { type PreparedFence, prepareFence } from "./exact.js";
 import type { Fence } from "./types.js";
@@ -121,14 +123,19 @@ function leavesFrom(
 
 /**
  * Whether this cell is a leaf some point can reach: not split, and at the root resolution or
- * next to a split cell one resolution coarser (a superset of the leaves points reach).
+ * possibly overlapping a split cell one resolution coarser (a superset of the leaves points
+ * reach: 3,670 objects instead of 4,547, 4.29 copies a fence instead of 4.57, for the 100,000
+ * France stores at their layout, when any cell next to a split one counted).
  */
 export function isLeaf(cell: string, splits: ShardSplits): boolean {
 	if (splits.has(cell)) return false;
 	const res = cellResolution(cell);
 	if (res === ROOT_SHARD_RESOLUTION) return true;
 	if (res < ROOT_SHARD_RESOLUTION || res > MAX_SHARD_RESOLUTION) return false;
-	for (const near of cellNeighbours(parentCell(cell))) if (splits.has(near)) return true;
+	// A point of this cell reaches it only through the split cell one resolution coarser that
+	// holds the point: one the cell overlaps (its parent or a neighbour of it).
+	if (!cellNeighbours(parentCell(cell)).some((near) => splits.has(near))) return false;
+	for (const near of coarserOverlaps(cell)) if (splits.has(near)) return true;
 	return false;
 }
 
