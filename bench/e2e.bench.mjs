@@ -34,6 +34,7 @@ import { coldness, idleProbe, runStep, summarize } from "./lib/e2e-load.mjs";
 import { cpuBetween, sampleCpu } from "./lib/e2e-proc.mjs";
 import { snapshotFloor, snapshotService } from "./lib/e2e-snapshot.mjs";
 import { phaseCosts } from "./lib/e2e-trace.mjs";
+import { startWebhookReceiver, webhookLog } from "./lib/e2e-webhooks.mjs";
 import { metresBetween, placePeople } from "./lib/e2e-world.mjs";
 import { replaceBlock } from "./lib/readme-block.mjs";
 
@@ -42,6 +43,7 @@ const { PROJECT_ROOT, startDevServer } = await import("../scripts/lib/devserver.
 const { apiRequest, describeError } = await import("../scripts/lib/api.mjs");
 const { startPushReceiver } = await import("../test/helpers/push-receiver.ts");
 const { createTestSubscriber } = await import("../test/helpers/ece.ts");
+const { verifySignature } = await import("../src/webhook/signature.ts");
 const { prng } = await import("../test/helpers/prng.ts");
 const { createFenceIndex } = await import("../src/geo/index.ts");
 const { makeCity } = await import("./lib/city.mjs");
@@ -97,6 +99,9 @@ const REQUEST_TIMEOUT_MS = 30_000;
 /** After a step's last answer: how long pushes may still arrive, then a settle time for duplicates. */
 const PUSH_WAIT_MS = 10_000;
 const SETTLE_MS = 1_500;
+/** The bench tenant's webhook: these types, each matched to its entering ping; late ones wait this long after the step. */
+const WEBHOOK_EVENTS = ["geofence.entered", "offer.sent"];
+const WEBHOOK_WAIT_MS = 10_000;
 const PAUSE_BETWEEN_STEPS_MS = 3_000;
 /** workerd evicts a Durable Object after this long without a request (cloudflare/workerd#1138). */
 const EVICT_AFTER_MS = 10_000;
@@ -160,7 +165,7 @@ const round = (v, digits = 2) => (v === null || !Number.isFinite(v) ? null : Num
 
 // ---------------------------------------------------------------- cleanup, Ctrl-C, watchdog
 const stopping = new AbortController();
-/** @type {{ servers: Set<{ stop(): Promise<void> }>, receiver?: { close(): Promise<void> }, dir?: string }} */
+/** @type {{ servers: Set<{ stop(): Promise<void> }>, receiver?: { close(): Promise<void> }, webhooks?: { close(): Promise<void> }, dir?: string }} */
 const owned = { servers: new Set() };
 let cleanupPromise;
 function cleanup() {
@@ -168,6 +173,7 @@ function cleanup() {
 		for (const server of owned.servers)
 			await server.stop().catch((e) => console.error(`stopping wrangler: ${e}`));
 		await owned.receiver?.close().catch((e) => console.error(`closing the push receiver: ${e}`));
+		await owned.webhooks?.close().catch((e) => console.error(`closing the webhook receiver: ${e}`));
 		if (owned.dir) await rm(owned.dir, { recursive: true, force: true }).catch(() => undefined);
 	})();
 	return cleanupPromise;
@@ -359,6 +365,16 @@ async function main() {
 		cooldownSeconds: 86_400,
 	});
 	say(`campaign ${CAMPAIGN_ID}: geofence enter, every fence, ttl 600 s, holdout 0 %, cooldown 24 h`);
+	// A webhook on the tenant, to a local receiver (http to 127.0.0.1: the launcher sets LOCAL_DEV).
+	const webhookReceiver = await startWebhookReceiver();
+	owned.webhooks = webhookReceiver;
+	const hook = await call("POST", "/v1/webhooks", tenant.secretKey, {
+		url: `${webhookReceiver.origin}/bench`,
+		events: WEBHOOK_EVENTS,
+		description: "bench:e2e",
+	});
+	const webhooks = webhookLog(webhookReceiver, hook.secret, verifySignature);
+	say(`webhook ${hook.id}: ${WEBHOOK_EVENTS.join(", ")} to ${webhookReceiver.origin}/bench`);
 
 	// People: consent, a subscription at the receiver, the decoder's keys kept here. Commuters
 	// get no device: their pings are hours old (no offer is ever sent for them).
@@ -512,6 +528,8 @@ async function main() {
 	const steps = [];
 	let stoppedBecause = null;
 	const enterCursor = { next: 0 };
+	// Every person/fence pair that enters (the rates' and the walk-ins'): webhooks for others are unexpected.
+	const enterKeys = new Set(walkIns.map((p) => `${p.userId} ${p.fenceId}`));
 	const outsideAll = (lat, lng) => index.match(lat, lng).length === 0;
 	for (const [k, rate] of cfg.rates.entries()) {
 		if (stopping.signal.aborted) throw new Error("stopped");
@@ -543,8 +561,16 @@ async function main() {
 			floor ? floor.step(rate, { ...TURN, offsetMs: TURN.activeMs }, outsideAll) : null,
 		]);
 		const cpu = cpuBetween(cpuStart, sampleCpu(serverNames));
+		const stepEnd = Date.now();
+		for (const r of run.records) if (r.kind === "enter") enterKeys.add(`${r.userId} ${r.fenceId}`);
 		const { mismatches, offers: stepOffers } = checkAnswers(run.records, k);
 		const matched = await collectPushes(stepOffers);
+		const hooks = await webhooks.collect(
+			run.records.filter((r) => r.kind === "enter" && r.answer),
+			WEBHOOK_EVENTS,
+			stepEnd + WEBHOOK_WAIT_MS,
+			stopping.signal,
+		);
 
 		const cold = coldness(
 			run.records,
@@ -572,6 +598,8 @@ async function main() {
 			httpMsEnter: summarize(enterOk.map((r) => r.httpMs)),
 			pingToPushMs: summarize(matched.map((m) => m.latencyMs)),
 			answerAfterPushMs: summarize(matched.map((m) => m.afterPushMs)),
+			// From sending the entering ping to the webhook receiver having each event, by type.
+			pingToWebhookMs: hooks,
 			pushes: {
 				expected: stepOffers.length,
 				receivedOnce: stepOffers.filter((id) => pushCount.get(id) === 1).length,
@@ -606,7 +634,7 @@ async function main() {
 			);
 		}
 		say(
-			`  ${step.achievedRate}/s achieved, ${step.httpErrors} errors, HTTP p50 ${step.httpMs.p50} p99 ${step.httpMs.p99} ms, push p50 ${step.pingToPushMs.p50} p95 ${step.pingToPushMs.p95} p99 ${step.pingToPushMs.p99} ms, pushes ${step.pushes.receivedOnce}/${step.pushes.expected} once; service workerd ${step.cpuMsPerPing} ms CPU a ping (dev proxy ${step.devProxyCpuMsPerPing}); CPU % ${JSON.stringify(cpu.percent)}`,
+			`  ${step.achievedRate}/s achieved, ${step.httpErrors} errors, HTTP p50 ${step.httpMs.p50} p99 ${step.httpMs.p99} ms, push p50 ${step.pingToPushMs.p50} p95 ${step.pingToPushMs.p95} p99 ${step.pingToPushMs.p99} ms, pushes ${step.pushes.receivedOnce}/${step.pushes.expected} once, webhook p50 ${hooks["geofence.entered"].p50} p99 ${hooks["geofence.entered"].p99} max ${hooks["geofence.entered"].max} ms (${hooks["geofence.entered"].matched} matched, ${hooks["geofence.entered"].unmatched} not); service workerd ${step.cpuMsPerPing} ms CPU a ping (dev proxy ${step.devProxyCpuMsPerPing}); CPU % ${JSON.stringify(cpu.percent)}`,
 		);
 		if (mismatches.length > 0)
 			say(`  ${mismatches.length} answers were not as expected, e.g. ${JSON.stringify(mismatches[0])}`);
@@ -708,6 +736,22 @@ async function main() {
 		exactlyOnce.receivedOnce === exactlyOnce.expected &&
 		exactlyOnce.pushesReceived === exactlyOnce.expected + exactlyOnce.pushedForFailedEnters;
 
+	await webhooks.ingest();
+	const webhookCheck = {
+		url: "http://127.0.0.1:<port>/bench",
+		events: WEBHOOK_EVENTS,
+		...webhooks.counts,
+		badSignatureSamples: webhooks.badSamples,
+		// Deliveries whose person and fence entered nowhere in the run (commuters' visits, hours old, not checked).
+		unexpected: webhooks.unexpected(enterKeys, new Set([...commuters, ...spaced].map((p) => p.userId))),
+		lateWaitMs: WEBHOOK_WAIT_MS,
+	};
+	webhookCheck.held =
+		webhookCheck.received > 0 &&
+		webhookCheck.badSignatures === 0 &&
+		webhookCheck.badBodies === 0 &&
+		webhookCheck.unexpected === 0;
+
 	const comparison = steps.map((s) => {
 		const f = floorResult?.steps.find((x) => x.targetRate === s.targetRate) ?? null;
 		return {
@@ -774,6 +818,7 @@ async function main() {
 		idleProbe: probe,
 		meters,
 		exactlyOnce,
+		webhooks: webhookCheck,
 		server: { reloads: serverLog.reloads, errorLines: serverLog.errorLines },
 	};
 	await mkdir(path.join(HERE, "results"), { recursive: true });
@@ -791,6 +836,9 @@ async function main() {
 	console.log(
 		`exactly-once: ${exactlyOnce.held ? "HELD" : "VIOLATED"} (${exactlyOnce.receivedOnce}/${exactlyOnce.expected} expected pushes received once; missing ${exactlyOnce.missing}, duplicated ${exactlyOnce.duplicated}, unexpected ${exactlyOnce.unexpected}, answers not as expected ${exactlyOnce.answerMismatches}; ${exactlyOnce.failedEnters} enter requests failed, ${exactlyOnce.pushedForFailedEnters} of them pushed once anyway, ${exactlyOnce.duplicatedForFailedEnters} more than once)`,
 	);
+	console.log(
+		`webhooks: ${webhookCheck.held ? "OK" : "FAILED"} (${webhookCheck.received} received, ${JSON.stringify(webhookCheck.byType)}; bad signatures ${webhookCheck.badSignatures}, bad bodies ${webhookCheck.badBodies}, duplicates ${webhookCheck.duplicates}, for no enter ${webhookCheck.unexpected})`,
+	);
 	if (serverLog.reloads > 0)
 		console.log(
 			`warning: wrangler reloaded the Worker ${serverLog.reloads} time(s) during the run (a source file changed)`,
@@ -800,7 +848,7 @@ async function main() {
 			`wrangler error lines (first ${serverLog.errorLines.length}):\n  ${serverLog.errorLines.join("\n  ")}`,
 		);
 	console.log(`wrote ${path.relative(process.cwd(), out)}`);
-	return exactlyOnce.held ? 0 : 1;
+	return exactlyOnce.held && webhookCheck.held ? 0 : 1;
 }
 
 /**
@@ -1167,7 +1215,13 @@ function measuredLine(result) {
 		result.medianRatio !== null
 			? ` The service's own CPU per ping is ${result.medianRatio}× the floor program's (median over the rates; range ${Math.min(...result.comparison.map((c) => c.ratio ?? Number.POSITIVE_INFINITY))}–${Math.max(...result.comparison.map((c) => c.ratio ?? 0))}×).`
 			: "";
-	return `Measured ${result.generatedAt.slice(0, 10)} at ${code} with \`npm run bench:e2e\` (wrangler dev on one 2-core machine shared with other benchmarks, not Cloudflare's network; local tracing off): ${result.config.fences.toLocaleString("en")} fences, ${result.config.people.toLocaleString("en")} people, ${result.config.stepSeconds} s per rate. Exactly-once ${e.held ? "held" : "**violated**"}: ${e.receivedOnce} of ${e.expected} announced offers arrived once each.${ratio}`;
+	return `Measured ${result.generatedAt.slice(0, 10)} at ${code} with \`npm run bench:e2e\` (wrangler dev on one 2-core machine shared with other benchmarks, not Cloudflare's network; local tracing off): ${result.config.fences.toLocaleString("en")} fences, ${result.config.people.toLocaleString("en")} people, ${result.config.stepSeconds} s per rate. Exactly-once ${e.held ? "held" : "**violated**"}: ${e.receivedOnce} of ${e.expected} announced offers arrived once each.${webhookLine(result.webhooks)}${ratio}`;
+}
+
+/** The webhook check in a sentence (results before webhooks have none). */
+function webhookLine(w) {
+	if (!w) return "";
+	return ` Webhooks (${w.events.join(", ")}, to a local receiver): ${w.received} received, ${w.badSignatures} bad signatures, ${w.duplicates} duplicates, ${w.unexpected} for no enter.`;
 }
 
 /** A Markdown table with its columns padded, as the project's formatter (biome) writes them. */
@@ -1195,6 +1249,7 @@ function table(result) {
 		"floor HTTP p50 / p99 ms",
 		"ping→push p50 / p95 / p99 ms",
 		"pushes once / expected",
+		"ping→webhook p50 / p99 / max ms (matched / enters)",
 		"dev proxy CPU ms a ping",
 		"CPU % service / floor / other",
 	];
@@ -1213,11 +1268,18 @@ function table(result) {
 			f ? `${f.httpMs.p50} / ${f.httpMs.p99}` : "–",
 			`${s.pingToPushMs.p50} / ${s.pingToPushMs.p95} / ${s.pingToPushMs.p99}`,
 			`${s.pushes.receivedOnce} / ${s.pushes.expected}`,
+			webhookCell(s.pingToWebhookMs?.["geofence.entered"]),
 			s.devProxyCpuMsPerPing ?? "?",
 			`${s.cpu.percent["service.workerd"] ?? "?"} / ${f ? (s.cpu.percent["floor.workerd"] ?? "?") : "–"} / ${other}`,
 		];
 	});
 	return markdownTable(head, rows);
+}
+
+/** Ping to `geofence.entered` webhook received, for a step's table row (runs before webhooks: "–"). */
+function webhookCell(w) {
+	if (!w) return "–";
+	return `${w.p50 ?? "–"} / ${w.p99 ?? "–"} / ${w.max ?? "–"} (${w.matched} / ${w.matched + w.unmatched})`;
 }
 
 /** What the traced phases cost a request on the platform's meters. */
