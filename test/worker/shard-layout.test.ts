@@ -5,10 +5,11 @@
  */
 import { env } from "cloudflare:workers";
 import { getResolution } from "h3-js";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ROOT_SHARD_RESOLUTION, shardOfPoint } from "../../src/geo/shard.js";
 import { validateFeatureCollection } from "../../src/geo/validate.js";
 import type { ShardAnswer } from "../../worker/geoshard.js";
+import { sweepRetiredLeaves } from "../../worker/routes/geofences.js";
 import { loadSplits, SHARD_MAX_FENCES, shardKeysOfFence, shardStub } from "../../worker/shards.js";
 import { prng } from "../helpers/prng.js";
 import {
@@ -230,6 +231,24 @@ describe("shards merged back when a region shrinks", () => {
 			expect(stored.get(f.id), f.id).toEqual(shardKeysOfFence(f, merged));
 			for (const key of shardKeysOfFence(f, merged)) perKey.set(key, (perKey.get(key) ?? 0) + 1);
 		}
+		for (const [key, n] of perKey) expect(await shardStub(env, t.id, key).count(), key).toBe(n);
+		// The leaves merged away are recorded, and the daily sweep empties them once no isolate can
+		// still route to them (2 minutes), leaving the leaves of the layout as they are.
+		const retired = (
+			await env.DB.prepare("SELECT key FROM geofence_retired WHERE tenant_id = ?")
+				.bind(t.id)
+				.all<{ key: string }>()
+		).results.map((r) => r.key);
+		expect(retired.length).toBeGreaterThan(0);
+		vi.useFakeTimers({ toFake: ["Date"] });
+		vi.setSystemTime(Date.now() + 3 * 60_000);
+		try {
+			await sweepRetiredLeaves(env, t.id);
+		} finally {
+			vi.useRealTimers();
+		}
+		for (const key of retired)
+			if (!perKey.has(key)) expect(await shardStub(env, t.id, key).count(), key).toBe(0);
 		for (const [key, n] of perKey) expect(await shardStub(env, t.id, key).count(), key).toBe(n);
 		// A walk into a kept store enters it; a deleted one matches nothing.
 		const p = await registerPerson(t, "merge");
