@@ -202,6 +202,11 @@ export async function upsertFences(
 			for (const key of shards) changeOf(changes, key).upserts.push({ id: f.id, fence: json });
 			for (const key of old) if (!keep.has(key)) changeOf(changes, key).removals.push(f.id);
 		}
+		const calls = planShardCalls(changes);
+		// Every call is a subrequest of this one request (10,000 at most on Workers Paid, D1 and
+		// the splits' calls included): a change that would pass the budget is refused before
+		// anything of it is written.
+		if (calls.length > MAX_SHARD_CALLS) throw tooSpread(calls.length);
 
 		const now = new Date().toISOString();
 		try {
@@ -213,7 +218,7 @@ export async function upsertFences(
 			throw unavailable();
 		}
 
-		const written = await writeShardCalls(env, tenant.id, planShardCalls(changes));
+		const written = await writeShardCalls(env, tenant.id, calls);
 		timing.lap("shards");
 		if (!written.ok) {
 			if (!written.full) logFailure("shard write", written.error);
@@ -944,6 +949,16 @@ function unavailable(
 	detail = "The geofence index could not be updated; nothing was changed. Try again shortly.",
 ): AppError {
 	return new AppError("geofences_unavailable", 503, detail, undefined, RETRY_AFTER_SECONDS);
+}
+
+/** Shard object calls one change may make (Cloudflare allows 10,000 subrequests a request on Workers Paid). */
+export const MAX_SHARD_CALLS = 8000;
+
+function tooSpread(calls: number): AppError {
+	const message = `The change would write to ${calls} shard objects, more than the ${MAX_SHARD_CALLS} one request may; nothing was stored. Send it in several imports or requests.`;
+	return new AppError("too_many_shards", 413, message, [
+		{ index: null, id: null, path: ["features"], code: "too_many_shards", message },
+	]);
 }
 
 function busy(retryAfterSeconds: number): AppError {
