@@ -227,28 +227,6 @@ export class GeoShardDO extends DurableObject<Env> {
 		this.forget();
 	}
 
-	/**
-	 * Fences held and their JSON size, and how many of the given ids (with their size) are among
-	 * them, for sizing leaves before an upload.
-	 */
-	async stats(
-		ids: string[] = [],
-	): Promise<{ fences: number; bytes: number; given: number; givenBytes: number }> {
-		const sql = this.ctx.storage.sql;
-		const all = sql
-			.exec<{ fences: number; bytes: number }>(
-				"SELECT count(*) AS fences, coalesce(sum(length(fence)), 0) AS bytes FROM fences",
-			)
-			.one();
-		const given = sql
-			.exec<{ n: number; bytes: number }>(
-				"SELECT count(*) AS n, coalesce(sum(length(fence)), 0) AS bytes FROM fences WHERE id IN (SELECT value FROM json_each(?))",
-				JSON.stringify(ids),
-			)
-			.one();
-		return { fences: all.fences, bytes: all.bytes, given: given.n, givenBytes: given.bytes };
-	}
-
 	/** Number of fences held (stored rows: the index is built from them), for tests and diagnostics. */
 	async count(): Promise<number> {
 		return this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM fences").one().n;

@@ -683,7 +683,8 @@ export class ShopperDO extends DurableObject<Env> {
 			const device = deviceId ? s.devices[deviceId] : undefined;
 			if (device) device.lastSeenAt = now;
 
-			const enteredBefore = enteredAt(s.presence.inside);
+			// applyPings returns a new `inside`: this one stays as it was, for the exits' visit times.
+			const insideBefore = s.presence.inside;
 			const screened = screenPings(s.presence.last, pings, {
 				now,
 				maxAccuracyMeters: tenant.settings.maxAccuracyMeters,
@@ -711,8 +712,10 @@ export class ShopperDO extends DurableObject<Env> {
 			const due = dueDwells(s.presence, now);
 			s.presence = due.state;
 			events.push(...due.events);
-			const named = (id: string) => s.fences[id]?.name;
-			this.events.add(tenant.id, userId, presenceEvents(events, enteredBefore, named), now);
+			if (events.length > 0) {
+				const named = (id: string) => s.fences[id]?.name;
+				this.events.add(tenant.id, userId, presenceEvents(events, enteredAt(insideBefore), named), now);
+			}
 			const offers = await this.fire(tenant, s, events, now, campaigns);
 			const answer: PingAnswer = {
 				received: pings.length,
