@@ -76,8 +76,8 @@ export function csvRecords(
 	return { records, unclosedAt: null };
 }
 
-/** Column names accepted for each field (lower case). */
-const ALIASES: Record<string, string> = {
+/** Column names accepted for each field (lower case); the console's importer reads the same. */
+export const CSV_COLUMN_ALIASES: Readonly<Record<string, string>> = {
 	id: "id",
 	store_id: "id",
 	name: "name",
@@ -103,17 +103,28 @@ function numberCell(value: string, decimalComma: boolean): number | null {
 	return Number(v);
 }
 
+/**
+ * The field separator of a CSV file: `;` when its header has more `;` than `,` (what spreadsheets
+ * set to French and other decimal-comma locales write), else `,`.
+ */
+export function csvSeparator(text: string): ";" | "," {
+	const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+	const firstLine = src.slice(0, Math.max(0, src.search(/\r?\n|$/)));
+	return (firstLine.match(/;/g)?.length ?? 0) > (firstLine.match(/,/g)?.length ?? 0) ? ";" : ",";
+}
+
 /** Reads a CSV store file. */
 export function parseCsv(text: string): ParsedStores {
 	const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-	const firstLine = src.slice(0, Math.max(0, src.search(/\r?\n|$/)));
-	const separator = (firstLine.match(/;/g)?.length ?? 0) > (firstLine.match(/,/g)?.length ?? 0) ? ";" : ",";
+	const separator = csvSeparator(src);
 	const decimalComma = separator === ";";
 	const { records, unclosedAt } = csvRecords(src, separator);
 	const problems: LineProblem[] = [];
 	const features: SourceFeature[] = [];
 	const header = records.shift();
-	const columns = (header?.fields ?? []).map((h) => ALIASES[h.trim().toLowerCase()] ?? `meta:${h.trim()}`);
+	const columns = (header?.fields ?? []).map(
+		(h) => CSV_COLUMN_ALIASES[h.trim().toLowerCase()] ?? `meta:${h.trim()}`,
+	);
 	const result: ParsedStores = { format: "csv", features, problems, fieldName: csvFieldName };
 	if (!header) {
 		problems.push({ line: null, id: null, field: "", message: "the file is empty (expected a header line)" });

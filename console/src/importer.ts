@@ -4,6 +4,7 @@
  * chunk, every problem tied back to the line of the file, then uploaded through the staged
  * import API. Parsing and planning are pure (test/unit/console-import.test.ts).
  */
+import { CSV_COLUMN_ALIASES, csvSeparator, csvRecords as readCsvRecords } from "../../cli/formats/csv.js";
 import { parseWkt } from "../../cli/formats/wkt.js";
 import { validateFeatureCollection } from "../../src/geo/validate.js";
 
@@ -42,81 +43,15 @@ export const CHUNK_BYTES = 8 * 1024 * 1024;
 // CSV
 
 /**
- * RFC 4180 CSV records with the line each starts on: quoted fields may hold commas, doubled
- * quotes and line breaks. `;` is taken as the separator when the header has more `;` than `,`
- * (what French spreadsheet software writes).
+ * RFC 4180 CSV records with the line each starts on (the command line's reader,
+ * cli/formats/csv.ts): quoted fields may hold commas, doubled quotes and line breaks; `;` is the
+ * separator when the header has more `;` than `,` (what French spreadsheet software writes).
  */
 export function csvRecords(text: string): { fields: string[]; line: number }[] {
-	const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-	const firstLine = src.slice(0, src.search(/\r?\n|$/));
-	const sep = (firstLine.match(/;/g)?.length ?? 0) > (firstLine.match(/,/g)?.length ?? 0) ? ";" : ",";
-	const out: { fields: string[]; line: number }[] = [];
-	let fields: string[] = [];
-	let field = "";
-	let quoted = false;
-	let line = 1;
-	let start = 1;
-	let any = false;
-	for (let i = 0; i < src.length; i++) {
-		const c = src[i];
-		if (quoted) {
-			if (c === '"') {
-				if (src[i + 1] === '"') {
-					field += '"';
-					i++;
-				} else quoted = false;
-			} else {
-				if (c === "\n") line++;
-				field += c;
-			}
-			continue;
-		}
-		if (c === '"' && field === "") {
-			quoted = true;
-			any = true;
-		} else if (c === sep) {
-			fields.push(field);
-			field = "";
-			any = true;
-		} else if (c === "\n" || c === "\r") {
-			if (c === "\r" && src[i + 1] === "\n") i++;
-			fields.push(field);
-			if (any || field !== "") out.push({ fields, line: start });
-			fields = [];
-			field = "";
-			any = false;
-			line++;
-			start = line;
-		} else {
-			field += c;
-			any = true;
-		}
-	}
-	if (any || field !== "") {
-		fields.push(field);
-		out.push({ fields, line: start });
-	}
-	return out;
+	return readCsvRecords(text, csvSeparator(text)).records;
 }
 
-const COLUMN_ALIASES: Record<string, string> = {
-	id: "id",
-	store_id: "id",
-	name: "name",
-	lat: "lat",
-	latitude: "lat",
-	lng: "lng",
-	lon: "lng",
-	long: "lng",
-	longitude: "lng",
-	radius: "radius",
-	radius_m: "radius",
-	tags: "tags",
-	dwellseconds: "dwellSeconds",
-	dwell_seconds: "dwellSeconds",
-	wkt: "wkt",
-	geometry: "wkt",
-};
+const COLUMN_ALIASES = CSV_COLUMN_ALIASES;
 
 /** A number when the text is one; otherwise the text itself, so the validator names the field. */
 function numeric(s: string): number | string {
@@ -130,9 +65,17 @@ function numeric(s: string): number | string {
  * or POINT with `radius`) instead of lat/lng. Other columns go to `metadata` as text.
  */
 export function parseCsv(text: string): ParsedFile {
-	const records = csvRecords(text);
+	const { records, unclosedAt } = readCsvRecords(text, csvSeparator(text));
 	const header = records.shift();
 	const problems: RowProblem[] = [];
+	if (unclosedAt !== null)
+		problems.push({
+			index: null,
+			line: unclosedAt,
+			id: null,
+			field: "",
+			message: "a quoted field is never closed",
+		});
 	if (!header) return { features: [], lines: [], problems: [fileProblem("The file is empty.")] };
 	const columns = header.fields.map((h) => {
 		const k = h.trim().toLowerCase();
