@@ -68,14 +68,6 @@ export function parseCsv(text: string): ParsedFile {
 	const { records, unclosedAt } = readCsvRecords(text, csvSeparator(text));
 	const header = records.shift();
 	const problems: RowProblem[] = [];
-	if (unclosedAt !== null)
-		problems.push({
-			index: null,
-			line: unclosedAt,
-			id: null,
-			field: "",
-			message: "a quoted field is never closed",
-		});
 	if (!header) return { features: [], lines: [], problems: [fileProblem("The file is empty.")] };
 	const columns = header.fields.map((h) => {
 		const k = h.trim().toLowerCase();
@@ -144,6 +136,14 @@ export function parseCsv(text: string): ParsedFile {
 		features.push({ type: "Feature", geometry, properties });
 		lines.push(r.line);
 	}
+	if (unclosedAt !== null)
+		problems.push({
+			index: null,
+			line: unclosedAt,
+			id: null,
+			field: "",
+			message: "a quoted field is never closed",
+		});
 	return { features, lines, problems };
 }
 

@@ -212,3 +212,15 @@ describe("KML", () => {
 		}
 	});
 });
+
+describe("CSV with an unclosed quote", () => {
+	it("reports the line where the quoted field opens, keeping the rows before it", () => {
+		const parsed = parseCsv(
+			'id,name,lat,lng,radius\nok,Fine,48.86,2.33,100\nbad,"Never closed,48.86,2.33,100\n',
+		);
+		expect(parsed.lines).toEqual([2]);
+		expect(parsed.problems).toEqual([
+			expect.objectContaining({ line: 3, message: "a quoted field is never closed" }),
+		]);
+	});
+});
