@@ -196,3 +196,12 @@ export type GeofenceFeatureCollection = z.infer<typeof GeofenceFeatureCollection
 export type StoredGeofenceFeature = z.infer<typeof StoredGeofenceFeatureSchema>;
 /** One problem found in an upload. */
 export type GeofenceFeatureError = z.infer<typeof GeofenceFeatureErrorSchema>;
+
+/** What `PUT /v1/geofences` and an import's commit answer (and what a commit keeps to answer again). */
+export const UpsertAnswerSchema = z.object({
+	created: z.number().int(),
+	updated: z.number().int(),
+	upserted: z.number().int(),
+	unchanged: z.number().int(),
+	version: z.number().int(),
+});

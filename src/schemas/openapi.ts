@@ -17,7 +17,7 @@ import { PushSubscriptionSchema } from "../push/webpush.js";
 import { CreateCampaignSchema, PatchCampaignSchema } from "./campaign.js";
 import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
 import { ConsoleSessionSchema, CreateConsoleSessionSchema } from "./console.js";
-import { GeofenceFeatureCollectionSchema } from "./geofence.js";
+import { GeofenceFeatureCollectionSchema, UpsertAnswerSchema } from "./geofence.js";
 import { DecisionSchema, PingAnswerSchema, PingBatchSchema } from "./ping.js";
 import { SettingsPatchSchema, SettingsSchema } from "./settings.js";
 import { CreateTenantSchema, RotateKeySchema, TenantCreatedSchema } from "./tenant.js";
@@ -45,14 +45,6 @@ const ProblemSchema = z.object({
 	errors: z
 		.array(z.object({ path: z.array(z.union([z.string(), z.number()])), message: z.string() }))
 		.optional(),
-});
-
-const UpsertAnswerSchema = z.object({
-	created: z.number().int(),
-	updated: z.number().int(),
-	upserted: z.number().int(),
-	unchanged: z.number().int(),
-	version: z.number().int(),
 });
 
 const OPERATIONS: Operation[] = [

@@ -3,12 +3,13 @@ import { AppError, type ProblemItem } from "../../src/errors.js";
 import { parseStoredFence } from "../../src/geo/fence-input.js";
 import type { Fence } from "../../src/geo/types.js";
 import { validateFeatureCollection } from "../../src/geo/validate.js";
+import { UpsertAnswerSchema } from "../../src/schemas/geofence.js";
 import { randomToken } from "../crypto.js";
 import { iso, json, parse, readJson } from "../http.js";
 import type { AppRouter } from "../router.js";
 import { forgetCachedTenants, requireKey } from "../tenants.js";
 import { Timing } from "../timing.js";
-import { MAX_UPLOAD_BYTES, MAX_UPLOAD_CONTAINERS, type UpsertAnswer, upsertFences } from "./geofences.js";
+import { MAX_UPLOAD_BYTES, MAX_UPLOAD_CONTAINERS, upsertFences } from "./geofences.js";
 
 /**
  * Staged imports: a store network too large for one request is sent in chunks, each validated as
@@ -39,6 +40,8 @@ const PARTS_PER_BATCH = 4;
 const ImportId = z.string().regex(/^imp_[A-Za-z0-9_-]{16,64}$/, "not an import id");
 const ChunkNumber = z.coerce.number().int().min(0).max(MAX_CHUNK_NUMBER);
 const CreateImport = z.object({}).strict();
+/** A stored part: a JSON array of normalized fences (each parsed with `parseStoredFence`). */
+const StoredPart = z.array(z.unknown());
 
 interface ImportRow {
 	id: string;
@@ -138,7 +141,7 @@ export function geofenceImportRoutes(router: AppRouter): void {
 			chunks: results.map((r) => ({ n: r.chunk, features: r.features })),
 			features: results.reduce((sum, r) => sum + r.features, 0),
 			expiresAt: iso(imp.expires_at),
-			...(imp.result ? { result: JSON.parse(imp.result) as UpsertAnswer } : {}),
+			...(imp.result ? { result: UpsertAnswerSchema.parse(JSON.parse(imp.result)) } : {}),
 		});
 	});
 
@@ -148,7 +151,8 @@ export function geofenceImportRoutes(router: AppRouter): void {
 		const id = parse(ImportId, req.params.id);
 		const imp = await findImport(env, tenant.id, id);
 		// A commit sent again (its answer lost) answers as the first one did.
-		if (imp.status === "committed" && imp.result) return json(JSON.parse(imp.result));
+		if (imp.status === "committed" && imp.result)
+			return json(UpsertAnswerSchema.parse(JSON.parse(imp.result)));
 		if (imp.expires_at <= Date.now()) throw gone();
 		const fences = await loadFences(env, imp.id);
 		if (fences.length === 0)
@@ -251,7 +255,7 @@ async function loadFences(env: Env, importId: string): Promise<Fence[]> {
 			.bind(importId, after)
 			.all<{ chunk: number; part: number; body: string }>();
 		for (const r of results) {
-			for (const value of JSON.parse(r.body) as unknown[]) {
+			for (const value of StoredPart.parse(JSON.parse(r.body))) {
 				const f = parseStoredFence(value);
 				const first = chunkOf.get(f.id);
 				if (first !== undefined && errors.length < 100)

@@ -15,6 +15,7 @@ import {
 import type { Fence } from "../../src/geo/types.js";
 import { fenceContentHash, fenceToFeature, validateFeatureCollection } from "../../src/geo/validate.js";
 import { ExternalId, PageLimit } from "../../src/schemas/common.js";
+import type { UpsertAnswerSchema } from "../../src/schemas/geofence.js";
 import { base64url, fromBase64url } from "../crypto.js";
 import { json, parse, readJson } from "../http.js";
 import type { AppRouter } from "../router.js";
@@ -249,13 +250,7 @@ export async function upsertFences(
 }
 
 /** What an upsert answers. */
-export interface UpsertAnswer {
-	created: number;
-	updated: number;
-	upserted: number;
-	unchanged: number;
-	version: number;
-}
+export type UpsertAnswer = z.infer<typeof UpsertAnswerSchema>;
 
 /** A fence of an upload that differs from D1, and its leaf cells once sized. */
 interface Pending {
