@@ -70,7 +70,16 @@ export async function requireKey(req: Request, env: Env, kind: KeyKind): Promise
 		await limitTenant(env, ctx.id);
 		return ctx;
 	}
-	if (!key?.startsWith(PREFIX[kind])) throw unauthorized();
+	if (!key?.startsWith(PREFIX[kind])) {
+		// A key of another kind (an app's key on a back-office route): say which one the route needs.
+		if (key && /^(sk|pk|ut|cs)_/.test(key))
+			throw new AppError(
+				"unauthorized",
+				401,
+				`This route needs the tenant's ${kind} key (${PREFIX[kind]}...).`,
+			);
+		throw unauthorized();
+	}
 	const ctx = await tenantOfKey(env, key, kind);
 	if (!ctx) throw unauthorized();
 	await limitTenant(env, ctx.id);

@@ -187,8 +187,10 @@ export async function upsertFences(
 		}
 		const unchanged = fences.length - pending.length;
 		timing.lap("compare");
+		// Nothing to write: the version in force now (another change may have committed since this
+		// request read its tenant).
 		if (pending.length === 0)
-			return { created: 0, updated: 0, upserted: 0, unchanged, version: tenant.geofenceVersion };
+			return { created: 0, updated: 0, upserted: 0, unchanged, version: await currentVersion(env, tenant) };
 
 		splits = await prepareLeaves(env, tenant.id, token, pending, existing, splits, timing);
 		const rows: Row[] = pending.map((p) => ({ ...p, shards: p.cells.flatMap(shardKeysOfCell) }));
@@ -247,6 +249,13 @@ export async function upsertFences(
 		const created = rows.filter((r) => !existing.has(r.f.id)).length;
 		return { created, updated: rows.length - created, upserted: rows.length, unchanged, version };
 	});
+}
+
+async function currentVersion(env: Env, tenant: TenantCtx): Promise<number> {
+	const row = await env.DB.prepare("SELECT geofence_version AS v FROM tenants WHERE id = ?")
+		.bind(tenant.id)
+		.first<{ v: number }>();
+	return row?.v ?? tenant.geofenceVersion;
 }
 
 /** What an upsert answers. */
