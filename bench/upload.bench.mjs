@@ -95,12 +95,24 @@ const { values: args } = parseArgs({
 		"local-traces": { type: "boolean", default: false },
 		import: { type: "boolean", default: false },
 		"dump-layout": { type: "string" },
+		var: { type: "string", multiple: true, default: [] },
 		help: { type: "boolean", default: false },
 	},
 });
+/** `--var NAME=VALUE`: Worker vars for the served copy (tuning runs); recorded in the result. */
+const extraVars = Object.fromEntries(
+	args.var.map((kv) => {
+		const at = kv.indexOf("=");
+		if (at < 1) {
+			console.error(`--var wants NAME=VALUE, got ${JSON.stringify(kv)}`);
+			process.exit(2);
+		}
+		return [kv.slice(0, at), kv.slice(at + 1)];
+	}),
+);
 if (args.help) {
 	console.log(
-		"usage: node bench/upload.bench.mjs [--quick] [--fences=N] [--chunk=N] [--sample=N] [--restarts=1-6]\n         [--service-from=worktree|head] [--service-dir=DIR] [--server-log=FILE] [--dump-layout=FILE] [--upload-only] [--no-write] [--import]\n         [--local-traces]   (keep wrangler's local trace store on: off by default)",
+		"usage: node bench/upload.bench.mjs [--quick] [--fences=N] [--chunk=N] [--sample=N] [--restarts=1-6]\n         [--service-from=worktree|head] [--service-dir=DIR] [--server-log=FILE] [--dump-layout=FILE] [--upload-only] [--no-write] [--import]\n         [--var NAME=VALUE ...]   (a Worker var for the served copy, e.g. --var SHARD_MAX_FENCES=2000)\n         [--local-traces]   (keep wrangler's local trace store on: off by default)",
 	);
 	process.exit(0);
 }
@@ -555,6 +567,7 @@ async function main() {
 			persistDir,
 			signal: stopping.signal,
 			log: onLog,
+			vars: extraVars,
 		});
 		owned.server = server;
 		return { server, seconds: (performance.now() - st) / 1000 };
@@ -1150,7 +1163,7 @@ async function main() {
 		benchmark: "national chain: bulk upload, truthfulness, cold start",
 		mode,
 		generatedAt: new Date().toISOString(),
-		service: { from: service.from, commit: service.commit, uncommittedFiles: service.uncommitted },
+		service: { from: service.from, commit: service.commit, uncommittedFiles: service.uncommitted, vars: extraVars },
 		machine: {
 			nproc: os.availableParallelism(),
 			cpu: os.cpus()[0]?.model ?? null,

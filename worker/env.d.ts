@@ -19,6 +19,8 @@ interface SecretsEnv {
 	FCM_TOKEN_URL?: string;
 	/** A leaf shard holding more fences is split (worker/shards.ts); default 2,000. */
 	SHARD_MAX_FENCES?: string;
+	/** Most shard object calls one geofence change may make (tests, tuning); 8,000 by default. */
+	SHARD_MAX_CALLS?: string;
 	/** Only bound in tests: the FCM test service account's public key (JWK JSON). */
 	TEST_FCM_PUBLIC_JWK?: string;
 	/** Only bound in tests: D1 migrations read by vitest.config.ts. */

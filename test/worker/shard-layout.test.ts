@@ -6,11 +6,13 @@
 import { env } from "cloudflare:workers";
 import { getResolution } from "h3-js";
 import { describe, expect, it, vi } from "vitest";
+import { AppError } from "../../src/errors.js";
 import { ROOT_SHARD_RESOLUTION, shardOfPoint } from "../../src/geo/shard.js";
 import { validateFeatureCollection } from "../../src/geo/validate.js";
 import type { ShardAnswer } from "../../worker/geoshard.js";
-import { sweepRetiredLeaves } from "../../worker/routes/geofences.js";
+import { sweepRetiredLeaves, upsertFences } from "../../worker/routes/geofences.js";
 import { loadSplits, SHARD_MAX_FENCES, shardKeysOfFence, shardStub } from "../../worker/shards.js";
+import { loadTenant } from "../../worker/tenants.js";
 import { prng } from "../helpers/prng.js";
 import {
 	callOk,
@@ -262,4 +264,46 @@ describe("shards merged back when a region shrinks", () => {
 		const w2 = walker(10 * 60_000, 20_000);
 		expect(eventsOf(await postPings(t, q.userId, [w2.at(offset(gone, 0, 75)), w2.at(gone)]))).toEqual([]);
 	}, 300_000);
+
+	it("refuses a change that would call more shard objects than one request may, before writing anything", async () => {
+		const t = await createTenant("layout-spread");
+		const tenant = await loadTenant(env, t.id);
+		if (!tenant) throw new Error("tenant not found");
+		// Three cities hundreds of kilometres apart: one call per leaf a store's buffer reaches.
+		const cities = [PARIS, { lat: 45.764, lng: 4.8357 }, { lat: 43.2965, lng: 5.3698 }];
+		const fences = fencesOf(cities.map((c, i) => circleFence(`spread-${i}`, c, 60)));
+		const leaves = new Set(fences.flatMap((f) => shardKeysOfFence(f)));
+		expect(leaves.size).toBeGreaterThanOrEqual(3);
+		const calls = leaves.size;
+		const stored = async () =>
+			(
+				await env.DB.prepare("SELECT COUNT(*) AS n FROM geofences WHERE tenant_id = ?")
+					.bind(t.id)
+					.first<{ n: number }>()
+			)?.n;
+
+		const refused = await upsertFences({ ...env, SHARD_MAX_CALLS: String(calls - 1) }, tenant, fences).then(
+			() => null,
+			(e: unknown) => e,
+		);
+		expect(refused).toBeInstanceOf(AppError);
+		expect(refused).toMatchObject({ code: "too_many_shards", status: 413 });
+		expect((refused as AppError).message).toContain(`${calls} shard objects, more than the ${calls - 1}`);
+		expect(await stored()).toBe(0);
+		for (const key of leaves) expect(await shardStub(env, t.id, key).count(), key).toBe(0);
+		const p = await registerPerson(t, "spread");
+		const w = walker(10 * 60_000, 20_000);
+		expect(eventsOf(await postPings(t, p.userId, [w.at(offset(PARIS, 0, 200)), w.at(PARIS)]))).toEqual([]);
+
+		// The same change within the budget goes through, and the store matches.
+		expect(await upsertFences({ ...env, SHARD_MAX_CALLS: String(calls) }, tenant, fences)).toMatchObject({
+			upserted: 3,
+		});
+		expect(await stored()).toBe(3);
+		const q = await registerPerson(t, "spread-after");
+		const w2 = walker(10 * 60_000, 20_000);
+		expect(eventsOf(await postPings(t, q.userId, [w2.at(offset(PARIS, 0, 200)), w2.at(PARIS)]))).toEqual([
+			"enter:spread-0",
+		]);
+	}, 120_000);
 });

@@ -209,7 +209,8 @@ export async function upsertFences(
 		// Every call is a subrequest of this one request (10,000 at most on Workers Paid, D1 and
 		// the splits' calls included): a change that would pass the budget is refused before
 		// anything of it is written.
-		if (calls.length > MAX_SHARD_CALLS) throw tooSpread(calls.length);
+		const maxCalls = shardMaxCalls(env);
+		if (calls.length > maxCalls) throw tooSpread(calls.length, maxCalls);
 
 		const now = new Date().toISOString();
 		try {
@@ -958,8 +959,14 @@ function unavailable(
 /** Shard object calls one change may make (Cloudflare allows 10,000 subrequests a request on Workers Paid). */
 export const MAX_SHARD_CALLS = 8000;
 
-function tooSpread(calls: number): AppError {
-	const message = `The change would write to ${calls} shard objects, more than the ${MAX_SHARD_CALLS} one request may; nothing was stored. Send it in several imports or requests.`;
+/** The call budget in force: the `SHARD_MAX_CALLS` var (tests, tuning) when it is a positive integer, else {@link MAX_SHARD_CALLS}. */
+export function shardMaxCalls(env: Env): number {
+	const v = Number(env.SHARD_MAX_CALLS);
+	return Number.isInteger(v) && v >= 1 ? v : MAX_SHARD_CALLS;
+}
+
+function tooSpread(calls: number, max: number): AppError {
+	const message = `The change would write to ${calls} shard objects, more than the ${max} one request may; nothing was stored. Send it in several imports or requests.`;
 	return new AppError("too_many_shards", 413, message, [
 		{ index: null, id: null, path: ["features"], code: "too_many_shards", message },
 	]);
