@@ -320,9 +320,10 @@ OPERATIONS.push(
 	{
 		method: "get",
 		path: "/v1/campaigns/{id}/stats",
-		summary: "Funnel per variant and holdout",
+		summary:
+			"Funnel per variant and holdout. Query: series=daily adds `daily`, the same funnel per local day; from and to (YYYY-MM-DD, inclusive, at most 92 days; default the 14 days ending today); tz (IANA zone of the days, default the tenant's timezone setting)",
 		auth: "secret",
-		response: { status: 200, schema: CampaignStatsSchema, description: "funnel" },
+		response: { status: 200, schema: CampaignStatsSchema, description: "funnel (and daily series)" },
 	},
 	{
 		method: "get",

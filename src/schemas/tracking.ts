@@ -72,6 +72,31 @@ export const FunnelGroupSchema = z.object({
 });
 export type FunnelGroup = z.infer<typeof FunnelGroupSchema>;
 
+/** One local day of `?series=daily`: the same counters as the totals, for what happened that day. */
+export const DailyFunnelSchema = z.object({
+	/** `YYYY-MM-DD`, a day of the series' `timeZone`. */
+	day: z.string(),
+	/** The day's window `[start, end)` in UTC (23 or 25 hours on the days clocks change). */
+	start: z.string(),
+	end: z.string(),
+	variants: z.array(FunnelGroupSchema),
+	totals: FunnelGroupSchema.omit({ group: true, variantId: true }),
+});
+
+/**
+ * `daily` of GET /v1/campaigns/{id}/stats?series=daily: every day from `from` to `to`, days
+ * with nothing included. Each row counts by its own time: decisions and offers the day they
+ * were made, displays and clicks (distinct offers that day) the day they were reported,
+ * conversions the day of the purchase.
+ */
+export const DailySeriesSchema = z.object({
+	/** IANA zone of the days: the `tz` asked for, else the tenant's `timezone` setting. */
+	timeZone: z.string(),
+	from: z.string(),
+	to: z.string(),
+	days: z.array(DailyFunnelSchema),
+});
+
 /** Answer of GET /v1/campaigns/{id}/stats. */
 export const CampaignStatsSchema = z.object({
 	campaignId: z.string(),
@@ -89,5 +114,9 @@ export const CampaignStatsSchema = z.object({
 		pushConsent: Count,
 		rate: z.number().min(0).max(1).nullable(),
 	}),
+	/** Only with `?series=daily`. */
+	daily: DailySeriesSchema.optional(),
 });
 export type CampaignStats = z.infer<typeof CampaignStatsSchema>;
+export type DailySeries = z.infer<typeof DailySeriesSchema>;
+export type DailyFunnel = z.infer<typeof DailyFunnelSchema>;
