@@ -1,107 +1,36 @@
 /**
  * Audiences in the Worker (issue 16): the back office's CRM attribute routes, the audience
- * test route, and the helpers the person's object (worker/shopper.ts) uses to keep visit
- * counters and to hand its data to the pure evaluator (src/audience/).
+ * test route. The person's side (CRM attributes as stored, visit counters, the data handed to the
+ * pure evaluator) is in src/person/audience.ts, re-exported here.
  */
 
 import {
 	AttributePatchSchema,
 	AudienceTestSchema,
-	applyAttributePatch,
 	BulkAttributesSchema,
 } from "../src/audience/attributes.js";
 import type { Scalar } from "../src/audience/condition.js";
-import {
-	type AudienceFacts,
-	type AudienceFactsInput,
-	audienceFacts,
-	effectiveAttributes,
-	evaluateAudience,
-} from "../src/audience/evaluate.js";
-import { recordVisit, type VisitCounters } from "../src/audience/visits.js";
+import { evaluateAudience } from "../src/audience/evaluate.js";
 import { AppError } from "../src/errors.js";
-import type { PresenceEvent } from "../src/presence/presence.js";
-import type { CartState } from "../src/rules/cart.js";
+import { type AttributePatchAnswer, factsOf, type PersonAudienceData } from "../src/person/audience.js";
 import { StoredCampaignSchema } from "../src/schemas/campaign.js";
 import { ExternalId } from "../src/schemas/common.js";
 import { UserId } from "../src/schemas/user.js";
-import type { FenceMeta } from "./geoshard.js";
 import { body, json, parse } from "./http.js";
 import type { AppRouter } from "./router.js";
 import { shopper } from "./routes/users.js";
 import { requireKey } from "./tenants.js";
 
-/** CRM attributes as stored in the person's object (key `crm`). */
-export type CrmAttributes = Record<string, Scalar>;
-
-/** What the person's object answers a CRM patch with: the attributes in force, or why not. */
-export interface AttributePatchAnswer {
-	attributes: Record<string, unknown> | null;
-	refused: "erased" | "too_large" | null;
-}
-
-/** The person's data an audience reads, as the person's object hands it over (plain JSON). */
-export type PersonAudienceData = Required<{
-	[K in keyof AudienceFactsInput]: NonNullable<AudienceFactsInput[K]> | null;
-}>;
-
-/** Applies a CRM patch to what is stored: the new CRM attributes, or why not. */
-export function patchCrm(
-	crm: CrmAttributes,
-	patch: Record<string, Scalar | null>,
-): { crm: CrmAttributes } | { tooLarge: true } {
-	const next = applyAttributePatch(crm, patch);
-	return next ? { crm: next } : { tooLarge: true };
-}
-
-/** The attributes in force: the app's, with the back office's keys winning. */
-export function attributesInForce(
-	app: Record<string, unknown> | null | undefined,
-	crm: CrmAttributes | null | undefined,
-): Record<string, unknown> {
-	return effectiveAttributes(app, crm);
-}
-
-/**
- * Counts the enters among `events` in the visit counters (no trail: a count per fence and UTC
- * day), with the tags of the fence as known now. Stale enters count too: the visit happened.
- */
-export function countEnters(
-	visits: VisitCounters | null | undefined,
-	events: readonly PresenceEvent[],
-	fences: Readonly<Record<string, FenceMeta>>,
-	now: number,
-): VisitCounters {
-	let out = Array.isArray(visits) ? visits : [];
-	for (const e of events) {
-		if (e.type !== "enter") continue;
-		const tags = Object.hasOwn(fences, e.fenceId) ? (fences[e.fenceId]?.tags ?? []) : [];
-		out = recordVisit(out, e.fenceId, tags, e.at, now);
-	}
-	return out;
-}
-
-/** The person's data for audiences, from what their object stores. */
-export function personAudienceData(
-	profile: { attributes: Record<string, unknown>; locale: string | null; interests?: string[] } | null,
-	crm: CrmAttributes,
-	visits: VisitCounters,
-	cart: CartState,
-): PersonAudienceData {
-	return {
-		appAttributes: profile?.attributes ?? null,
-		crmAttributes: crm,
-		interests: profile?.interests ?? [],
-		locale: profile?.locale ?? null,
-		visits,
-		purchases: cart.purchases,
-	};
-}
-
-/** Facts for one decision (src/audience/evaluate.ts). */
-export function factsOf(data: PersonAudienceData, now: number): AudienceFacts {
-	return audienceFacts(data, now);
-}
+export {
+	type AttributePatchAnswer,
+	attributesInForce,
+	type CrmAttributes,
+	countEnters,
+	factsOf,
+	type PersonAudienceData,
+	patchCrm,
+	personAudienceData,
+} from "../src/person/audience.js";
 
 /** Fan-out to people's objects, a few at a time (each call is a subrequest). */
 const CONCURRENCY = 16;
