@@ -1,74 +1,65 @@
 /**
- * A campaign's funnel by day, from the events feed (the stats endpoint answers totals only):
- * offers sent, suppressed, displayed, clicked and conversions per calendar day in the browser's
- * time zone. Pure (test/unit/console-daily.test.ts).
+ * The Results page's funnel by day, from the stats endpoint's daily series
+ * (`GET /v1/campaigns/{id}/stats?series=daily`, counted in D1 per local day of the tenant's
+ * time zone): the rows of one group (all groups, a variant or the holdout) as numbers per day.
+ * Pure (test/unit/console-daily.test.ts).
  */
-import type { LiveEvent } from "./live.js";
+import type { DailySeries, FunnelGroup } from "../../src/schemas/tracking.js";
 
-export const DAILY_SERIES = [
-	"offer.sent",
-	"offer.suppressed",
-	"offer.displayed",
-	"offer.clicked",
-	"cart.conversion",
-] as const;
-export type DailySeries = (typeof DAILY_SERIES)[number];
+/** Lines of the chart, in the legend's order. */
+export const DAILY_SERIES = ["triggered", "sent", "suppressed", "displayed", "clicked", "converted"] as const;
+export type DailySeriesKey = (typeof DAILY_SERIES)[number];
+/** Columns of the table: the chart's lines, then the holdout and the revenue. */
+export const DAILY_COLUMNS = [...DAILY_SERIES, "holdout", "revenue"] as const;
+export type DailyColumn = (typeof DAILY_COLUMNS)[number];
 
 export interface DailyRow {
-	/** `YYYY-MM-DD` in the time zone given. */
+	/** `YYYY-MM-DD` in the series' time zone. */
 	day: string;
-	counts: Record<DailySeries, number>;
+	counts: Record<DailyColumn, number>;
 }
 
-/** `YYYY-MM-DD` of an instant in a time zone. */
-export function dayOf(iso: string, timeZone: string): string {
-	const d = new Date(iso);
-	const parts = new Intl.DateTimeFormat("en-CA", {
-		timeZone,
-		year: "numeric",
-		month: "2-digit",
-		day: "2-digit",
-	}).formatToParts(d);
-	const get = (t: string) => parts.find((p) => p.type === t)?.value ?? "";
-	return `${get("year")}-${get("month")}-${get("day")}`;
+/** `all` for every group together, `holdout`, or `variant:<id>`. */
+export type GroupChoice = string;
+
+/** The groups one may look at: all, each variant the series knows, the holdout (and unassigned when present). */
+export function groupChoices(
+	series: DailySeries,
+): { value: GroupChoice; group: string; variantId: string | null }[] {
+	const out = new Map<string, { value: GroupChoice; group: string; variantId: string | null }>();
+	out.set("all", { value: "all", group: "all", variantId: null });
+	for (const d of series.days)
+		for (const g of d.variants) {
+			const value = g.group === "variant" ? `variant:${g.variantId}` : g.group;
+			if (!out.has(value)) out.set(value, { value, group: g.group, variantId: g.variantId });
+		}
+	return [...out.values()];
 }
 
-/** Every day from `from` to `to` (inclusive, `YYYY-MM-DD`), so days with nothing show as 0. */
-export function daysBetween(from: string, to: string): string[] {
-	const out: string[] = [];
-	const d = new Date(`${from}T12:00:00Z`);
-	const end = new Date(`${to}T12:00:00Z`).getTime();
-	while (d.getTime() <= end && out.length < 400) {
-		out.push(d.toISOString().slice(0, 10));
-		d.setUTCDate(d.getUTCDate() + 1);
-	}
-	return out;
+type Counters = Omit<FunnelGroup, "group" | "variantId">;
+
+function countsOf(c: Counters | undefined): Record<DailyColumn, number> {
+	return {
+		triggered: c?.triggered ?? 0,
+		sent: c?.sent ?? 0,
+		suppressed: Object.values(c?.suppressed ?? {}).reduce((a, b) => a + b, 0),
+		displayed: c?.displayed ?? 0,
+		clicked: c?.clicked.total ?? 0,
+		converted: c?.converted ?? 0,
+		holdout: c?.holdout ?? 0,
+		revenue: c?.revenue ?? 0,
+	};
 }
 
-/**
- * Counts this campaign's events by day. A conversion counts for the campaign it was credited
- * to (its `campaignId`); a repeated event id counts once.
- */
-export function dailyFunnel(
-	events: readonly LiveEvent[],
-	campaignId: string,
-	timeZone: string,
-	from: string,
-	to: string,
-): DailyRow[] {
-	const rows = new Map<string, DailyRow>();
-	for (const day of daysBetween(from, to))
-		rows.set(day, {
-			day,
-			counts: Object.fromEntries(DAILY_SERIES.map((s) => [s, 0])) as Record<DailySeries, number>,
-		});
-	const seen = new Set<string>();
-	for (const e of events) {
-		if (seen.has(e.id) || e.data.campaignId !== campaignId) continue;
-		if (!(DAILY_SERIES as readonly string[]).includes(e.type)) continue;
-		seen.add(e.id);
-		const row = rows.get(dayOf(e.createdAt, timeZone));
-		if (row) row.counts[e.type as DailySeries] += 1;
-	}
-	return [...rows.values()];
+/** One row a day for the group chosen; a group missing on a day counts 0 there. */
+export function dailyRows(series: DailySeries, choice: GroupChoice): DailyRow[] {
+	return series.days.map((d) => {
+		if (choice === "all") return { day: d.day, counts: countsOf(d.totals) };
+		const g = d.variants.find((v) =>
+			choice.startsWith("variant:")
+				? v.group === "variant" && v.variantId === choice.slice(8)
+				: v.group === choice,
+		);
+		return { day: d.day, counts: countsOf(g) };
+	});
 }

@@ -39,9 +39,11 @@ const en = {
 	radiusMeters: "Radius (metres)",
 	dailyTitle: "Last 14 days",
 	dailyChartLabel:
-		"Offers sent, suppressed, displayed, clicked and conversions per day over the last 14 days",
+		"Triggers, offers sent, suppressed, displayed, clicked and conversions per day over the last 14 days",
 	dailyTable: "The same by day, as a table",
-	dailyTruncated: "More than 10,000 events in this period: the chart shows the first 10,000.",
+	dailyDays: "Days of the {tz} time zone (the tenant's setting).",
+	dailyGroup: "Show",
+	allGroups: "All groups",
 	liveTitle: "Live",
 	liveHelp:
 		"Read from the events feed every 5 seconds. Who is inside each store is counted from the enter and exit events of the last 12 hours.",
@@ -325,9 +327,11 @@ const fr: Record<MessageKey, string> = {
 	radiusMeters: "Rayon (mètres)",
 	dailyTitle: "14 derniers jours",
 	dailyChartLabel:
-		"Offres envoyées, non envoyées, affichées, cliquées et conversions par jour sur les 14 derniers jours",
+		"Déclenchements, offres envoyées, non envoyées, affichées, cliquées et conversions par jour sur les 14 derniers jours",
 	dailyTable: "Les mêmes chiffres par jour, en tableau",
-	dailyTruncated: "Plus de 10 000 événements sur la période : le graphique montre les 10 000 premiers.",
+	dailyDays: "Jours du fuseau {tz} (réglage du compte).",
+	dailyGroup: "Afficher",
+	allGroups: "Tous les groupes",
 	liveTitle: "En direct",
 	liveHelp:
 		"Lu dans le flux d'événements toutes les 5 secondes. Les présences dans chaque magasin sont comptées à partir des entrées et sorties des 12 dernières heures.",

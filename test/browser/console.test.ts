@@ -389,7 +389,7 @@ describe("console", () => {
 		await expect(page.getByTestId("live-events").innerText()).resolves.toContain("geofence.entered");
 		await checkScreen("live");
 
-		// The results' daily chart counts today's suppressed offer (the events have reached the feed).
+		// The results' daily chart counts today's suppressed offer.
 		await page.getByRole("link", { name: "Campaigns" }).click();
 		await page.getByRole("link", { name: "Results" }).first().click();
 		await page.getByTestId("daily-chart").waitFor();
@@ -399,8 +399,9 @@ describe("console", () => {
 			.last()
 			.locator("td")
 			.allTextContents();
-		// Columns: sent, suppressed, displayed, clicked, converted.
-		expect(today).toEqual(["0", "1", "0", "0", "0"]);
+		// Counted by the service (?series=daily). Columns: triggered, sent, suppressed, displayed,
+		// clicked, converted, holdout, revenue.
+		expect(today).toEqual(["1", "0", "1", "0", "0", "0", "0", "0"]);
 		await checkScreen("results");
 
 		await page.getByRole("link", { name: "People" }).click();

@@ -1,68 +1,125 @@
-/** The Results page's funnel by day (console/src/daily.ts), from the events feed. */
+/** The Results page's funnel by day (console/src/daily.ts), from the stats endpoint's daily series. */
 import { describe, expect, it } from "vitest";
-import { dailyFunnel, dayOf, daysBetween } from "../../console/src/daily.js";
-import type { LiveEvent } from "../../console/src/live.js";
+import { dailyRows, groupChoices } from "../../console/src/daily.js";
+import type { DailySeries, FunnelGroup } from "../../src/schemas/tracking.js";
 
-const ev = (id: string, type: LiveEvent["type"], createdAt: string, campaignId = "beer"): LiveEvent => ({
-	id,
-	type,
-	createdAt,
-	userId: "u",
-	data: { campaignId },
-});
+function g(over: Partial<FunnelGroup>): FunnelGroup {
+	return {
+		group: "variant",
+		variantId: "a",
+		triggered: 0,
+		holdout: 0,
+		suppressed: {},
+		sent: 0,
+		accepted: 0,
+		pending: 0,
+		failed: 0,
+		gone: 0,
+		displayed: 0,
+		dismissed: 0,
+		clicked: { total: 0, body: 0, byAction: {} },
+		converted: 0,
+		revenue: 0,
+		...over,
+	};
+}
+const totals = ({ group: _g, variantId: _v, ...c }: FunnelGroup) => c;
 
-describe("daily funnel", () => {
-	it("names days in the given time zone", () => {
-		// 23:30 UTC on 1 December is already 2 December in Paris.
-		expect(dayOf("2026-12-01T23:30:00Z", "Europe/Paris")).toBe("2026-12-02");
-		expect(dayOf("2026-12-01T23:30:00Z", "UTC")).toBe("2026-12-01");
-		expect(dayOf("2026-12-02T03:00:00Z", "America/New_York")).toBe("2026-12-01");
-	});
-
-	it("lists every day of the range, across months", () => {
-		expect(daysBetween("2026-11-29", "2026-12-02")).toEqual([
-			"2026-11-29",
-			"2026-11-30",
-			"2026-12-01",
-			"2026-12-02",
-		]);
-		expect(daysBetween("2026-12-02", "2026-12-01")).toEqual([]);
-	});
-
-	it("counts this campaign's events by day and type, once per event id, with empty days at 0", () => {
-		const rows = dailyFunnel(
-			[
-				ev("e1", "offer.sent", "2026-12-01T08:00:00Z"),
-				ev("e2", "offer.sent", "2026-12-01T09:00:00Z"),
-				ev("e2", "offer.sent", "2026-12-01T09:00:00Z"),
-				ev("e3", "offer.displayed", "2026-12-01T09:01:00Z"),
-				ev("e4", "offer.clicked", "2026-12-03T10:00:00Z"),
-				ev("e5", "cart.conversion", "2026-12-03T11:00:00Z"),
-				ev("e6", "offer.suppressed", "2026-12-03T12:00:00Z"),
-				ev("e7", "offer.sent", "2026-12-03T12:00:00Z", "other"),
-				ev("e8", "geofence.entered", "2026-12-03T12:00:00Z"),
-				ev("e9", "offer.sent", "2026-11-20T12:00:00Z"),
+const series: DailySeries = {
+	timeZone: "Europe/Paris",
+	from: "2026-12-01",
+	to: "2026-12-02",
+	days: [
+		{
+			day: "2026-12-01",
+			start: "2026-11-30T23:00:00.000Z",
+			end: "2026-12-01T23:00:00.000Z",
+			variants: [
+				g({
+					variantId: "a",
+					triggered: 3,
+					sent: 1,
+					suppressed: { cooldown: 1, quiet_hours: 1 },
+					displayed: 1,
+				}),
+				g({ variantId: "b", triggered: 1, sent: 1, clicked: { total: 1, body: 0, byAction: { buy: 1 } } }),
+				g({ group: "holdout", variantId: null, triggered: 2, holdout: 2, converted: 1, revenue: 9.5 }),
 			],
-			"beer",
-			"UTC",
-			"2026-12-01",
-			"2026-12-03",
-		);
-		expect(rows.map((r) => r.day)).toEqual(["2026-12-01", "2026-12-02", "2026-12-03"]);
-		expect(rows[0]?.counts).toEqual({
-			"offer.sent": 2,
-			"offer.suppressed": 0,
-			"offer.displayed": 1,
-			"offer.clicked": 0,
-			"cart.conversion": 0,
-		});
-		expect(Object.values(rows[1]?.counts ?? {}).every((n) => n === 0)).toBe(true);
-		expect(rows[2]?.counts).toEqual({
-			"offer.sent": 0,
-			"offer.suppressed": 1,
-			"offer.displayed": 0,
-			"offer.clicked": 1,
-			"cart.conversion": 1,
-		});
+			totals: totals(
+				g({
+					triggered: 6,
+					holdout: 2,
+					sent: 2,
+					suppressed: { cooldown: 1, quiet_hours: 1 },
+					displayed: 1,
+					clicked: { total: 1, body: 0, byAction: { buy: 1 } },
+					converted: 1,
+					revenue: 9.5,
+				}),
+			),
+		},
+		{
+			day: "2026-12-02",
+			start: "2026-12-01T23:00:00.000Z",
+			end: "2026-12-02T23:00:00.000Z",
+			variants: [
+				g({ variantId: "a" }),
+				g({ group: "unassigned", variantId: null, triggered: 1, suppressed: { stale: 1 } }),
+			],
+			totals: totals(g({ triggered: 1, suppressed: { stale: 1 } })),
+		},
+	],
+};
+
+describe("daily rows", () => {
+	it("offers all, each variant, the holdout and unassigned once, in the series' order", () => {
+		expect(groupChoices(series).map((c) => c.value)).toEqual([
+			"all",
+			"variant:a",
+			"variant:b",
+			"holdout",
+			"unassigned",
+		]);
+	});
+
+	it("reads the totals, or one group, per day; suppressed summed over reasons; a missing group is 0", () => {
+		expect(dailyRows(series, "all")).toEqual([
+			{
+				day: "2026-12-01",
+				counts: {
+					triggered: 6,
+					sent: 2,
+					suppressed: 2,
+					displayed: 1,
+					clicked: 1,
+					converted: 1,
+					holdout: 2,
+					revenue: 9.5,
+				},
+			},
+			{
+				day: "2026-12-02",
+				counts: {
+					triggered: 1,
+					sent: 0,
+					suppressed: 1,
+					displayed: 0,
+					clicked: 0,
+					converted: 0,
+					holdout: 0,
+					revenue: 0,
+				},
+			},
+		]);
+		expect(dailyRows(series, "variant:a").map((r) => [r.counts.triggered, r.counts.suppressed])).toEqual([
+			[3, 2],
+			[0, 0],
+		]);
+		expect(dailyRows(series, "variant:b").map((r) => r.counts.clicked)).toEqual([1, 0]);
+		expect(dailyRows(series, "holdout").map((r) => [r.counts.holdout, r.counts.revenue])).toEqual([
+			[2, 9.5],
+			[0, 0],
+		]);
+		expect(dailyRows(series, "unassigned").map((r) => r.counts.suppressed)).toEqual([0, 1]);
 	});
 });

@@ -1,72 +1,75 @@
-import { useMemo } from "preact/hooks";
-import { api } from "../api.js";
-import { DAILY_SERIES, type DailySeries, dailyFunnel, dayOf } from "../daily.js";
-import { fmtNumber, t } from "../i18n.js";
-import type { LiveEvent } from "../live.js";
-import { errorText, Status, scrollable, useLoad } from "../ui.js";
+import { useMemo, useState } from "preact/hooks";
+import type { DailySeries } from "../../../src/schemas/tracking.js";
+import {
+	DAILY_COLUMNS,
+	DAILY_SERIES,
+	type DailyColumn,
+	type DailySeriesKey,
+	dailyRows,
+	groupChoices,
+} from "../daily.js";
+import { fmtNumber, type MessageKey, t } from "../i18n.js";
+import { scrollable } from "../ui.js";
 
-/** Days shown. */
-const DAYS = 14;
-/** Pages of 1,000 events read at most. */
-const MAX_PAGES = 10;
-const COLORS: Record<DailySeries, string> = {
-	"offer.sent": "#17614f",
-	"offer.suppressed": "#b45309",
-	"offer.displayed": "#2563eb",
-	"offer.clicked": "#7c3aed",
-	"cart.conversion": "#be123c",
+const COLORS: Record<DailySeriesKey, string> = {
+	triggered: "#4b5563",
+	sent: "#17614f",
+	suppressed: "#b45309",
+	displayed: "#2563eb",
+	clicked: "#7c3aed",
+	converted: "#be123c",
 };
-const LABELS: Record<DailySeries, "sent" | "suppressed" | "displayed" | "clicked" | "converted"> = {
-	"offer.sent": "sent",
-	"offer.suppressed": "suppressed",
-	"offer.displayed": "displayed",
-	"offer.clicked": "clicked",
-	"cart.conversion": "converted",
+const LABELS: Record<DailyColumn, MessageKey> = {
+	triggered: "triggered",
+	sent: "sent",
+	suppressed: "suppressed",
+	displayed: "displayed",
+	clicked: "clicked",
+	converted: "converted",
+	holdout: "holdoutGroup",
+	revenue: "revenue",
 };
 
-/** The campaign's funnel over the last 14 days, from the events feed, as a line chart and a table. */
-export function DailyChart({ campaignId }: { campaignId: string }) {
-	const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
-	const { data, error, loading } = useLoad(
-		async (signal) => {
-			const since = new Date(Date.now() - DAYS * 86_400_000).toISOString();
-			const events: LiveEvent[] = [];
-			let cursor: string | null = null;
-			for (let i = 0; i < MAX_PAGES; i++) {
-				const qs = new URLSearchParams({ since, limit: "1000", types: "offer.*,cart.conversion" });
-				if (cursor) qs.set("cursor", cursor);
-				const r: { events: LiveEvent[]; nextCursor: string | null } = await api(
-					"GET",
-					`/v1/events?${qs}`,
-					undefined,
-					signal,
-				);
-				events.push(...r.events);
-				cursor = r.nextCursor;
-				if (!cursor) break;
-			}
-			return { events, truncated: cursor !== null };
-		},
-		[campaignId],
-	);
-	const rows = useMemo(() => {
-		if (!data) return [];
-		const to = dayOf(new Date().toISOString(), tz);
-		const from = dayOf(new Date(Date.now() - (DAYS - 1) * 86_400_000).toISOString(), tz);
-		return dailyFunnel(data.events, campaignId, tz, from, to);
-	}, [data, campaignId, tz]);
-	if (loading) return <Status>{t("loading")}</Status>;
-	if (error !== undefined) return <Status kind="error">{errorText(error)}</Status>;
+/**
+ * The campaign's funnel per day, counted by the service (`?series=daily`, days of the tenant's
+ * time zone), as a line chart and a table, for all groups or one.
+ */
+export function DailyChart({ series }: { series: DailySeries }) {
+	const [choice, setChoice] = useState("all");
+	const choices = useMemo(() => groupChoices(series), [series]);
+	const rows = useMemo(() => dailyRows(series, choice), [series, choice]);
 	const max = Math.max(1, ...rows.flatMap((r) => DAILY_SERIES.map((s) => r.counts[s])));
 	const W = 700;
 	const H = 220;
 	const pad = { l: 44, r: 8, t: 12, b: 30 };
 	const x = (i: number) => pad.l + (i * (W - pad.l - pad.r)) / Math.max(1, rows.length - 1);
 	const y = (v: number) => H - pad.b - (v * (H - pad.t - pad.b)) / max;
+	const label = (c: (typeof choices)[number]) =>
+		c.group === "all"
+			? t("allGroups")
+			: c.group === "holdout"
+				? t("holdoutGroup")
+				: c.group === "unassigned"
+					? t("unassignedGroup")
+					: t("variant", { id: c.variantId ?? "" });
 	return (
 		<section class="panel" aria-labelledby="daily-title">
 			<h2 id="daily-title">{t("dailyTitle")}</h2>
-			{data?.truncated && <p class="muted">{t("dailyTruncated")}</p>}
+			<p class="muted">{t("dailyDays", { tz: series.timeZone })}</p>
+			<label>
+				{t("dailyGroup")}{" "}
+				<select
+					value={choice}
+					onChange={(e) => setChoice((e.target as HTMLSelectElement).value)}
+					data-testid="daily-group"
+				>
+					{choices.map((c) => (
+						<option key={c.value} value={c.value}>
+							{label(c)}
+						</option>
+					))}
+				</select>
+			</label>
 			<svg
 				class="chart"
 				viewBox={`0 0 ${W} ${H}`}
@@ -112,7 +115,7 @@ export function DailyChart({ campaignId }: { campaignId: string }) {
 						<thead>
 							<tr>
 								<th scope="col">{t("when")}</th>
-								{DAILY_SERIES.map((s) => (
+								{DAILY_COLUMNS.map((s) => (
 									<th scope="col" key={s}>
 										{t(LABELS[s])}
 									</th>
@@ -123,8 +126,10 @@ export function DailyChart({ campaignId }: { campaignId: string }) {
 							{rows.map((r) => (
 								<tr key={r.day}>
 									<th scope="row">{r.day}</th>
-									{DAILY_SERIES.map((s) => (
-										<td key={s}>{fmtNumber(r.counts[s])}</td>
+									{DAILY_COLUMNS.map((s) => (
+										<td key={s}>
+											{fmtNumber(r.counts[s], s === "revenue" ? { maximumFractionDigits: 2 } : undefined)}
+										</td>
 									))}
 								</tr>
 							))}

@@ -8,7 +8,13 @@ import { DailyChart } from "./daily-chart.js";
 
 export function Results({ id }: { id: string }) {
 	const { data, error, loading, reload } = useLoad(
-		(signal) => api<CampaignStats>("GET", `/v1/campaigns/${encodeURIComponent(id)}/stats`, undefined, signal),
+		(signal) =>
+			api<CampaignStats>(
+				"GET",
+				`/v1/campaigns/${encodeURIComponent(id)}/stats?series=daily`,
+				undefined,
+				signal,
+			),
 		[id],
 	);
 	const rows = data ? campaignResults(data) : [];
@@ -67,7 +73,7 @@ export function Results({ id }: { id: string }) {
 							</tbody>
 						</table>
 					</div>
-					<DailyChart campaignId={id} />
+					{data.daily && <DailyChart series={data.daily} />}
 					{data.pushOptInAmongTriggered.rate !== null && (
 						<p>{t("pushOptIn", { rate: fmtPercent(data.pushOptInAmongTriggered.rate) })}</p>
 					)}
