@@ -1,8 +1,12 @@
+import { z } from "zod";
+import { endpoint } from "../api.js";
 import { problem } from "../http.js";
-import type { AppRouter } from "../router.js";
+import type { ApiRouter } from "../router.js";
 
 /** Browsers check a service worker for updates at least daily whatever this says; the SDK is not versioned in its URL. */
 const SCRIPT_CACHE = "public, max-age=300";
+
+const SDK_FILES = ["edge-offers.js", "edge-offers-sw.js"] as const;
 
 /**
  * Files built by `npm run build` into dist/assets/ (Workers Static Assets, `run_worker_first`,
@@ -10,15 +14,54 @@ const SCRIPT_CACHE = "public, max-age=300";
  * origin may load them: see worker/cors.ts), the same service worker at /sw.js for sites set
  * up before the SDK, and the demo shop at /demo/ in local development only.
  */
-export function assetRoutes(router: AppRouter): void {
-	router.get("/sdk/:file", async (req, env) => {
-		const file = String(req.params.file);
-		if (!/^edge-offers(-sw)?\.js$/.test(file)) return problem(404, "not_found", "No such file.");
-		return script(await env.ASSETS.fetch(new URL(`/sdk/${file}`, req.url)), file.endsWith("-sw.js"));
+export function assetRoutes(api: ApiRouter): void {
+	const script200 = (description: string) => ({
+		200: {
+			description,
+			schema: z.string().meta({ description: "JavaScript" }),
+			contentType: "text/javascript",
+		},
 	});
-	router.get("/sw.js", async (req, env) =>
-		script(await env.ASSETS.fetch(new URL("/sdk/edge-offers-sw.js", req.url)), true),
+	api.get(
+		"/sdk/:file",
+		endpoint(
+			{
+				operationId: "getSdkFile",
+				summary: "The web SDK (an ES module) or its service worker; any origin may load them (CORS *)",
+				description:
+					"edge-offers.js: the web SDK (docs/web-sdk.md). edge-offers-sw.js: its service worker, which shows offers (plain or Declarative Web Push), reports displayed, clicked per action and dismissed, and re-registers a renewed subscription; served with Service-Worker-Allowed: /.",
+				tags: ["sdk"],
+				auth: "none",
+				params: z.object({ file: z.enum(SDK_FILES) }),
+				responses: script200("the file"),
+				problems: [404, 503],
+			},
+			async ({ req, env }) => {
+				// Any other name is "no such file" (404), not a validation failure.
+				const file = String(req.params.file);
+				if (!(SDK_FILES as readonly string[]).includes(file))
+					return problem(404, "not_found", "No such file.");
+				return script(await env.ASSETS.fetch(new URL(`/sdk/${file}`, req.url)), file.endsWith("-sw.js"));
+			},
+		),
 	);
+	api.get(
+		"/sw.js",
+		endpoint(
+			{
+				operationId: "getServiceWorker",
+				summary:
+					"The web SDK's service worker (same file as /sdk/edge-offers-sw.js), for sites set up before the SDK",
+				tags: ["sdk"],
+				auth: "none",
+				responses: script200("the service worker"),
+				problems: [503],
+			},
+			async ({ req, env }) =>
+				script(await env.ASSETS.fetch(new URL("/sdk/edge-offers-sw.js", req.url)), true),
+		),
+	);
+	const router = api.original;
 	router.get("/demo/*", async (req, env) => {
 		if (env.LOCAL_DEV !== "true") return problem(404, "not_found", "No such route.");
 		const url = new URL(req.url);
