@@ -1,3 +1,4 @@
+import { BoundedCache } from "../src/lib/cache.js";
 import {
 	bytesToBase64url as base64url,
 	base64urlToBytes as fromBase64url,
@@ -21,17 +22,10 @@ const enc = new TextEncoder();
  * pepper, so importing that key once per isolate keeps it off the ping path; only
  * server-side secrets (the pepper and keys derived from it) come here, never request data.
  */
-const hmacKeys = new Map<string, Promise<CryptoKey>>();
-const HMAC_KEYS_MAX = 16;
+const hmacKeys = new BoundedCache<string, Promise<CryptoKey>>(16);
 
 function hmacKey(secret: string): Promise<CryptoKey> {
-	let key = hmacKeys.get(secret);
-	if (!key) {
-		key = importHmacKey(secret, ["sign"]);
-		if (hmacKeys.size >= HMAC_KEYS_MAX) hmacKeys.clear();
-		hmacKeys.set(secret, key);
-	}
-	return key;
+	return hmacKeys.getOrCreate(secret, (s) => importHmacKey(s, ["sign"]));
 }
 
 /** HMAC-SHA256 as hex. */

@@ -9,6 +9,7 @@
  * Pure: no I/O; the time zone arithmetic uses `Intl` only.
  */
 import { z } from "zod";
+import { BoundedCache } from "../lib/cache.js";
 import { TimeZone } from "../schemas/common.js";
 import type { DailyFunnel } from "../schemas/tracking.js";
 import {
@@ -70,24 +71,22 @@ export function addDays(day: string, n: number): string {
 	return new Date(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10);
 }
 
-const FORMATTERS = new Map<string, Intl.DateTimeFormat>();
+const FORMATTERS = new BoundedCache<string, Intl.DateTimeFormat>(64);
 function formatter(timeZone: string): Intl.DateTimeFormat {
-	let f = FORMATTERS.get(timeZone);
-	if (!f) {
-		f = new Intl.DateTimeFormat("en-US", {
-			timeZone,
-			hourCycle: "h23",
-			year: "numeric",
-			month: "2-digit",
-			day: "2-digit",
-			hour: "2-digit",
-			minute: "2-digit",
-			second: "2-digit",
-		});
-		if (FORMATTERS.size > 64) FORMATTERS.clear();
-		FORMATTERS.set(timeZone, f);
-	}
-	return f;
+	return FORMATTERS.getOrCreate(
+		timeZone,
+		() =>
+			new Intl.DateTimeFormat("en-US", {
+				timeZone,
+				hourCycle: "h23",
+				year: "numeric",
+				month: "2-digit",
+				day: "2-digit",
+				hour: "2-digit",
+				minute: "2-digit",
+				second: "2-digit",
+			}),
+	);
 }
 
 /** The wall clock of `timeZone` at `t` (epoch ms), read as if it were UTC. */

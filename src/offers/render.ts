@@ -1,19 +1,13 @@
 import { pickLocalized } from "../audience/locale.js";
+import { BoundedCache } from "../lib/cache.js";
 import type { Variant } from "../schemas/campaign.js";
 import { parseTemplate, renderTemplate, renderWorstCase, type Template } from "./template.js";
 
 /** Parsed templates by source: campaigns are few and sent often. */
-const cache = new Map<string, Template>();
-const CACHE_MAX = 2000;
+const cache = new BoundedCache<string, Template>(2000);
 
 function compiled(source: string): Template {
-	let t = cache.get(source);
-	if (!t) {
-		t = parseTemplate(source);
-		if (cache.size >= CACHE_MAX) cache.clear();
-		cache.set(source, t);
-	}
-	return t;
+	return cache.getOrCreate(source, parseTemplate);
 }
 
 /** The personalized texts and links of one variant. */

@@ -5,6 +5,7 @@
  * and the history of sends is owned by the caller (the person's Durable Object).
  */
 import { z } from "zod";
+import { BoundedCache } from "../lib/cache.js";
 import { type Settings, SettingsSchema } from "../schemas/settings.js";
 
 const HOUR_MS = 3_600_000;
@@ -169,9 +170,8 @@ function localMinutes(now: number, timeZone: string): number {
 
 // Building an Intl.DateTimeFormat costs far more than using one, and this runs for every
 // decision. Zone names come from validated settings, so the cache stays small; the
-// bound only guards against a flood of distinct names.
-const FORMATTERS = new Map<string, Intl.DateTimeFormat>();
-const MAX_FORMATTERS = 1000;
+// bound only guards against a flood of distinct names (least recently used go first).
+const FORMATTERS = new BoundedCache<string, Intl.DateTimeFormat>(1000);
 
 /** The cached hour-and-minute formatter for a zone, or undefined when ICU does not know it. */
 function formatterFor(timeZone: string): Intl.DateTimeFormat | undefined {
@@ -189,7 +189,6 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat | undefined {
 	} catch {
 		return undefined;
 	}
-	if (FORMATTERS.size >= MAX_FORMATTERS) FORMATTERS.clear();
 	FORMATTERS.set(timeZone, fmt);
 	return fmt;
 }
