@@ -346,6 +346,14 @@ OPERATIONS.push(
 		auth: "secret",
 		response: { status: 200, schema: CampaignStatsSchema, description: "funnel (and daily series)" },
 	},
+	{
+		method: "get",
+		path: "/v1/live",
+		summary:
+			"The tenant's events as Server-Sent Events (text/event-stream), pushed as they are stored: first `event: presence` (who is inside each store, from the enter/dwell/exit events since `since`, default 12 h) and the latest 50 events, then each new event with `id:` = its id; `Last-Event-ID` (or lastEventId) resumes after it without the snapshot; `: keep-alive` comments; `event: bye` when the connection's time (seconds, 1 to 300, default 300) is over. Query: since, types, seconds, lastEventId. The secret key or a console session in the Authorization header, never in the URL (docs/console.md)",
+		auth: "secret",
+		response: { status: 200, description: "text/event-stream" },
+	},
 );
 
 OPERATIONS.push(

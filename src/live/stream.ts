@@ -1,0 +1,164 @@
+/**
+ * The live feed's wire format (`GET /v1/live`, Server-Sent Events) and its query, pure so the
+ * console's reader and the Worker's writer are tested against the same text.
+ *
+ * A connection sends, in order: a `retry:` hint; unless it resumes (`Last-Event-ID`), one
+ * `event: presence` message (who is inside each store, from the latest enter, dwell or exit of
+ * each person and store in the window) and the latest events before the stream starts; then every
+ * new event as it reaches the events store, `id:` = the event id, `data:` = the event as
+ * `GET /v1/events` answers it; `: keep-alive` comments while nothing happens; and at the end of
+ * the connection's time, `event: bye`, after which the client reconnects with the last id.
+ */
+import { z } from "zod";
+import { TypesParam } from "../events/query.js";
+import type { OutEvent } from "../events/types.js";
+import { Instant } from "../schemas/common.js";
+
+/** Longest a connection lasts before the client is asked to reconnect (seconds). */
+export const MAX_CONNECTION_SECONDS = 300;
+/** Default presence window: the enter and exit events of the last 12 hours. */
+export const DEFAULT_WINDOW_MS = 12 * 3_600_000;
+/** Longest presence window. */
+export const MAX_WINDOW_MS = 7 * 86_400_000;
+/** Most (store, person) pairs a presence snapshot carries. */
+export const MAX_PRESENCE_PAIRS = 10_000;
+/** Latest events sent before the stream starts. */
+export const BACKLOG = 50;
+
+/** Event ids are ordered text ids (src/events/id.ts); a resume id is checked to look like one. */
+export const EventIdParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "not an event id");
+
+/** GET /v1/live query: `since` (presence window start), `types`, `seconds` (connection length). */
+export const LiveQuerySchema = z.strictObject({
+	since: z
+		.string()
+		.max(40)
+		.transform((s) => (/^\d+$/.test(s) ? Number(s) : s))
+		.pipe(Instant)
+		.optional(),
+	types: TypesParam.optional(),
+	seconds: z.coerce.number().int().min(1).max(MAX_CONNECTION_SECONDS).optional(),
+	/** Resume after this event id (what `Last-Event-ID` carries; a fetch() client may use either). */
+	lastEventId: EventIdParam.optional(),
+});
+export type LiveQuery = z.infer<typeof LiveQuerySchema>;
+
+/** One person inside one store, with when that became true (the latest presence event's time). */
+export interface PresenceRow {
+	geofenceId: string;
+	geofenceName: string | null;
+	userId: string;
+	at: string;
+}
+
+/** The `presence` message: stores with the people inside, most crowded first. */
+export interface PresenceSnapshot {
+	/** Start of the window the presence events were read from (ISO). */
+	since: string;
+	stores: { id: string; name: string | null; people: { userId: string; at: string }[] }[];
+	/** More than {@link MAX_PRESENCE_PAIRS} pairs: the snapshot holds the first ones only. */
+	truncated: boolean;
+}
+
+export function presenceSnapshot(rows: readonly PresenceRow[], since: string): PresenceSnapshot {
+	const stores = new Map<string, PresenceSnapshot["stores"][number]>();
+	for (const r of rows.slice(0, MAX_PRESENCE_PAIRS)) {
+		let s = stores.get(r.geofenceId);
+		if (!s) {
+			s = { id: r.geofenceId, name: r.geofenceName, people: [] };
+			stores.set(r.geofenceId, s);
+		}
+		if (s.name === null && r.geofenceName !== null) s.name = r.geofenceName;
+		s.people.push({ userId: r.userId, at: r.at });
+	}
+	return {
+		since,
+		stores: [...stores.values()].sort(
+			(a, b) => b.people.length - a.people.length || a.id.localeCompare(b.id),
+		),
+		truncated: rows.length > MAX_PRESENCE_PAIRS,
+	};
+}
+
+/** One SSE message. `data` is JSON on one line (JSON.stringify never emits a raw newline). */
+export function sseMessage(m: { id?: string; event?: string; data: unknown }): string {
+	let out = "";
+	if (m.id !== undefined) out += `id: ${m.id.replace(/[\r\n]/g, "")}\n`;
+	if (m.event !== undefined) out += `event: ${m.event.replace(/[\r\n]/g, "")}\n`;
+	return `${out}data: ${JSON.stringify(m.data)}\n\n`;
+}
+
+/** A comment line (keeps proxies and the client's idle timer from closing the stream). */
+export function sseComment(text: string): string {
+	return `: ${text.replace(/[\r\n]/g, " ")}\n\n`;
+}
+
+/** A message as a reader sees it. */
+export interface SseMessage {
+	id: string | null;
+	event: string;
+	data: string;
+}
+
+/**
+ * An incremental SSE reader (the WHATWG parsing rules: `\n`, `\r\n` or `\r` line ends, comments,
+ * `data` lines joined with `\n`, `id` kept across messages, a message dispatched on a blank line).
+ * Feed it text chunks as they arrive; it returns the messages completed by each chunk.
+ */
+export class SseReader {
+	private buffer = "";
+	private data: string[] = [];
+	private event = "";
+	private sawData = false;
+	/** The last `id:` seen (what a reconnection sends as Last-Event-ID). */
+	lastId: string | null = null;
+	/** The last `retry:` in ms, if the server sent one. */
+	retry: number | null = null;
+
+	push(chunk: string): SseMessage[] {
+		this.buffer += chunk;
+		const out: SseMessage[] = [];
+		for (;;) {
+			const m = /\r\n|\r|\n/.exec(this.buffer);
+			if (!m) break;
+			// A lone \r at the end may be the first half of \r\n: wait for more.
+			if (m[0] === "\r" && m.index === this.buffer.length - 1) break;
+			const line = this.buffer.slice(0, m.index);
+			this.buffer = this.buffer.slice(m.index + m[0].length);
+			const msg = this.line(line);
+			if (msg) out.push(msg);
+		}
+		return out;
+	}
+
+	private line(line: string): SseMessage | null {
+		if (line === "") {
+			if (!this.sawData) {
+				this.event = "";
+				return null;
+			}
+			const msg = { id: this.lastId, event: this.event || "message", data: this.data.join("\n") };
+			this.data = [];
+			this.event = "";
+			this.sawData = false;
+			return msg;
+		}
+		if (line.startsWith(":")) return null;
+		const colon = line.indexOf(":");
+		const field = colon < 0 ? line : line.slice(0, colon);
+		let value = colon < 0 ? "" : line.slice(colon + 1);
+		if (value.startsWith(" ")) value = value.slice(1);
+		if (field === "data") {
+			this.data.push(value);
+			this.sawData = true;
+		} else if (field === "event") this.event = value;
+		else if (field === "id" && !value.includes("\0")) this.lastId = value;
+		else if (field === "retry" && /^\d+$/.test(value)) this.retry = Number(value);
+		return null;
+	}
+}
+
+/** What the Worker streams for one event. */
+export function eventMessage(e: OutEvent): string {
+	return sseMessage({ id: e.id, data: e });
+}
