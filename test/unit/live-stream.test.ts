@@ -5,6 +5,7 @@ import {
 	LiveQuerySchema,
 	MAX_PRESENCE_PAIRS,
 	presenceSnapshot,
+	type SseMessage,
 	SseReader,
 	sseComment,
 	sseMessage,
@@ -26,7 +27,7 @@ describe("SSE text", () => {
 				(msgs, cuts) => {
 					const text = `retry: 1500\n${sseComment("hello\nthere")}${msgs.map(sseMessage).join("")}`;
 					const r = new SseReader();
-					const out = [];
+					const out: SseMessage[] = [];
 					let at = 0;
 					for (const c of [...cuts.map((c) => c % (text.length + 1))].sort((a, b) => a - b)) {
 						out.push(...r.push(text.slice(at, c)));
