@@ -1,9 +1,15 @@
 /**
- * A typed error with a stable machine code. The Worker maps it to an RFC 9457
- * problem document; nothing else about it reaches a client.
+ * The one error type of the service: a stable machine code and the HTTP status it answers
+ * with. The Worker maps it to an RFC 9457 problem document (worker/http.ts `toProblem`);
+ * nothing else about it reaches a client.
+ *
+ * The pure core's errors are subclasses with their own names and codes (PushError,
+ * FcmError, TemplateError, CartError, EventIdError, SignatureError): callers match on
+ * `code`, never on the message. Status 500 marks a programming or configuration error: the
+ * Worker logs it and answers a plain `internal` problem without its detail.
  */
 export class AppError extends Error {
-	override readonly name = "AppError";
+	override readonly name: string = "AppError";
 	constructor(
 		/** Stable code, e.g. `not_found`; clients and tests match on it. */
 		readonly code: string,
@@ -14,10 +20,15 @@ export class AppError extends Error {
 		readonly errors?: ProblemItem[],
 		/** For 429 and 503: when to try again, sent as `Retry-After`. */
 		readonly retryAfterSeconds?: number,
+		/** Standard error options (`cause`). */
+		options?: ErrorOptions,
 	) {
-		super(message);
+		super(message, options);
 	}
 }
+
+/** The status of a programming or configuration error: answered as `internal`, detail logged only. */
+export const INTERNAL_STATUS = 500;
 
 /** One field-level problem inside a problem document's `errors[]`. */
 export interface ProblemItem {

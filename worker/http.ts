@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { AppError, type ProblemItem } from "../src/errors.js";
+import { AppError, INTERNAL_STATUS, type ProblemItem } from "../src/errors.js";
 
 /** JSON body with the right content type. */
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
@@ -43,9 +43,12 @@ export function problem(status: number, code: string, detail: string, errors?: P
 	return new Response(JSON.stringify(body), { status, headers });
 }
 
-/** The one place errors become responses: typed errors keep their status, anything else is a 500 with no detail. */
+/**
+ * The one place errors become responses: typed errors keep their status, anything else (and a
+ * typed error of status 500: a programming or configuration error) is a 500 with no detail.
+ */
 export function toProblem(err: unknown): Response {
-	if (err instanceof AppError) {
+	if (err instanceof AppError && err.status !== INTERNAL_STATUS) {
 		const res = problem(err.status, err.code, err.message, err.errors);
 		if (err.retryAfterSeconds !== undefined) res.headers.set("retry-after", String(err.retryAfterSeconds));
 		return res;

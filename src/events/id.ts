@@ -5,13 +5,23 @@
  * random part is then incremented instead of drawn again (ULID's monotonic mode).
  */
 
+import { AppError } from "../errors.js";
+
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const TIME_LEN = 10;
 const RAND_LEN = 16;
 
-/** Stable code of the one error this module throws. */
-export class EventIdError extends Error {
-	readonly code = "event_id_overflow";
+/**
+ * Stable code of the one error this module throws: more ids asked for in one millisecond than
+ * the random part holds.
+ * Status 503 with Retry-After 1: the next millisecond has room again.
+ */
+export class EventIdError extends AppError {
+	declare readonly code: "event_id_overflow";
+	override readonly name = "EventIdError";
+	constructor(message: string) {
+		super("event_id_overflow", 503, message, undefined, 1);
+	}
 }
 
 function encodeTime(ms: number): string {

@@ -11,6 +11,8 @@
  * case is known when the campaign is saved ({@link renderWorstCase}).
  */
 
+import { AppError } from "../errors.js";
+
 /** The most characters one `{{ expression }}` renders. */
 export const MAX_VALUE_CHARS = 64;
 
@@ -23,14 +25,18 @@ export interface Template {
 	readonly parts: readonly Part[];
 }
 
-/** Thrown by {@link parseTemplate}; `code` is stable. */
-export class TemplateError extends Error {
+/** Stable codes of {@link TemplateError}. */
+export type TemplateErrorCode = "unclosed_tag" | "bad_expression" | "unknown_filter";
+
+/**
+ * Thrown by {@link parseTemplate}; `code` is stable. Status 422: a template is part of a
+ * campaign body (the campaign schema turns it into a field problem of `validation_failed`).
+ */
+export class TemplateError extends AppError {
+	declare readonly code: TemplateErrorCode;
 	override readonly name = "TemplateError";
-	constructor(
-		readonly code: "unclosed_tag" | "bad_expression" | "unknown_filter",
-		message: string,
-	) {
-		super(message);
+	constructor(code: TemplateErrorCode, message: string) {
+		super(code, 422, message);
 	}
 }
 

@@ -5,6 +5,7 @@
  * `fetch` and the clock are injected, so the same code runs in workerd and in Node 24.
  */
 import { z } from "zod";
+import { AppError, INTERNAL_STATUS } from "../errors.js";
 import { bytesToBase64url } from "../lib/encoding.js";
 // Type-only: payload.ts itself imports node:crypto, which this module must not load.
 import type { OfferPayloadAction } from "./payload.js";
@@ -48,10 +49,15 @@ export type FcmErrorCode =
 	| "invalid_ttl"
 	| "invalid_topic";
 
-/** An error of the FCM transport, identified by its stable `code`, never by its message. */
-export class FcmError extends Error {
+/**
+ * An error of the FCM transport, identified by its stable `code`, never by its message.
+ * Status 500: a bad service account or message is a configuration or programming error,
+ * answered `internal` should one reach the Worker's error mapping (sends report outcomes).
+ */
+export class FcmError extends AppError {
 	/** Stable, machine-readable reason. */
-	readonly code: FcmErrorCode;
+	declare readonly code: FcmErrorCode;
+	override readonly name = "FcmError";
 
 	/**
 	 * @param code - Stable reason.
@@ -59,9 +65,7 @@ export class FcmError extends Error {
 	 * @param options - Standard error options (`cause`).
 	 */
 	constructor(code: FcmErrorCode, message?: string, options?: ErrorOptions) {
-		super(message ?? code, options);
-		this.name = "FcmError";
-		this.code = code;
+		super(code, INTERNAL_STATUS, message ?? code, undefined, undefined, options);
 	}
 }
 

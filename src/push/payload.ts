@@ -3,6 +3,7 @@
  * Node and workerd alike.
  */
 import { createHash } from "node:crypto";
+import { AppError, INTERNAL_STATUS } from "../errors.js";
 
 /**
  * Largest plaintext, in UTF-8 bytes, one push message may carry (RFC 8291 §4):
@@ -17,10 +18,15 @@ export const MAX_TOPIC_LENGTH = 32;
 /** Stable codes of {@link PushError}. */
 export type PushErrorCode = "payload_too_large" | "invalid_topic" | "invalid_ttl" | "invalid_push_request";
 
-/** An error of the push core, identified by its stable `code`, never by its message. */
-export class PushError extends Error {
+/**
+ * An error of the push core, identified by its stable `code`, never by its message. Status
+ * 500: a push is built from data the API has validated, so one reaching the Worker's error
+ * mapping is a bug, answered `internal` (campaigns too large to push are refused earlier).
+ */
+export class PushError extends AppError {
 	/** Stable, machine-readable reason. */
-	readonly code: PushErrorCode;
+	declare readonly code: PushErrorCode;
+	override readonly name = "PushError";
 
 	/**
 	 * @param code - Stable reason.
@@ -28,9 +34,7 @@ export class PushError extends Error {
 	 * @param options - Standard error options (`cause`).
 	 */
 	constructor(code: PushErrorCode, message?: string, options?: ErrorOptions) {
-		super(message ?? code, options);
-		this.name = "PushError";
-		this.code = code;
+		super(code, INTERNAL_STATUS, message ?? code, undefined, undefined, options);
 	}
 }
 

@@ -43,6 +43,8 @@
  * the cart until the order is confirmed.
  */
 
+import { AppError } from "../errors.js";
+
 const DAY_MS = 86_400_000;
 
 /** Most SKUs tracked in one cart, live lines and emptied ones together. */
@@ -138,19 +140,18 @@ export interface CartContentLine {
 /** Stable code of the error {@link applyCartEvent} throws for an event the boundary should have refused. */
 export type CartErrorCode = "invalid_cart_event";
 
-/** A cart event that cannot be placed in event time or has unusable items. */
-export class CartError extends Error {
+/** A cart event that cannot be placed in event time or has unusable items (status 422). */
+export class CartError extends AppError {
 	/** Stable, machine-readable reason. */
-	readonly code: CartErrorCode;
+	declare readonly code: CartErrorCode;
+	override readonly name = "CartError";
 
 	/**
 	 * @param code stable reason code
 	 * @param message human-readable detail (not part of the contract)
 	 */
 	constructor(code: CartErrorCode, message: string) {
-		super(message);
-		this.name = "CartError";
-		this.code = code;
+		super(code, 422, message);
 	}
 }
 

@@ -1,3 +1,4 @@
+import { AppError, INTERNAL_STATUS } from "../errors.js";
 import { importHmacKey } from "../lib/encoding.js";
 /**
  * Webhook signatures for cart events: `X-Signature: t=<unix seconds>,v1=<hex>` where the
@@ -19,19 +20,21 @@ export type SignatureResult = { ok: true; secretIndex: number } | { ok: false; c
 /** Stable code of the one error this module throws: bad arguments to {@link signPayload}. */
 export type SignatureErrorCode = "invalid_signing_input";
 
-/** A programming error in a caller of {@link signPayload}; verification never throws. */
-export class SignatureError extends Error {
+/**
+ * A programming error in a caller of {@link signPayload}; verification never throws. Status
+ * 500: should one reach the Worker's error mapping, it answers `internal`.
+ */
+export class SignatureError extends AppError {
 	/** Stable, machine-readable reason. */
-	readonly code: SignatureErrorCode;
+	declare readonly code: SignatureErrorCode;
+	override readonly name = "SignatureError";
 
 	/**
 	 * @param code stable reason code
 	 * @param message human-readable detail (not part of the contract)
 	 */
 	constructor(code: SignatureErrorCode, message: string) {
-		super(message);
-		this.name = "SignatureError";
-		this.code = code;
+		super(code, INTERNAL_STATUS, message);
 	}
 }
 
