@@ -10,20 +10,37 @@
  */
 export class AppError extends Error {
 	override readonly name: string = "AppError";
+	/** Stable code, e.g. `not_found`; clients and tests match on it. */
+	readonly code: string;
+	/** HTTP status the Worker answers with. */
+	readonly status: number;
+	/** Per-field problems, for validation failures. */
+	readonly errors?: ProblemItem[];
+	/** For 429 and 503: when to try again, sent as `Retry-After`. */
+	readonly retryAfterSeconds?: number;
+
+	// Plain fields, no parameter properties: the benchmarks load src/ with Node's type stripping.
+	/**
+	 * @param code stable code
+	 * @param status HTTP status
+	 * @param message the problem's `detail` (for status 500: logged only)
+	 * @param errors per-field problems
+	 * @param retryAfterSeconds for 429 and 503
+	 * @param options standard error options (`cause`)
+	 */
 	constructor(
-		/** Stable code, e.g. `not_found`; clients and tests match on it. */
-		readonly code: string,
-		/** HTTP status the Worker answers with. */
-		readonly status: number,
+		code: string,
+		status: number,
 		message: string,
-		/** Per-field problems, for validation failures. */
-		readonly errors?: ProblemItem[],
-		/** For 429 and 503: when to try again, sent as `Retry-After`. */
-		readonly retryAfterSeconds?: number,
-		/** Standard error options (`cause`). */
+		errors?: ProblemItem[],
+		retryAfterSeconds?: number,
 		options?: ErrorOptions,
 	) {
 		super(message, options);
+		this.code = code;
+		this.status = status;
+		this.errors = errors;
+		this.retryAfterSeconds = retryAfterSeconds;
 	}
 }
 

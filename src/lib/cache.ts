@@ -14,13 +14,17 @@
 export class BoundedCache<K, V> {
 	// A Map iterates in insertion order: the first key is the least recently used one.
 	readonly #entries = new Map<K, V>();
+	/** Most entries held at once. */
+	readonly max: number;
 
+	// A plain field, no parameter property: the benchmarks load src/ with Node's type stripping.
 	/**
 	 * @param max most entries held at once, an integer of at least 1
 	 * @throws RangeError when `max` is not a positive integer
 	 */
-	constructor(readonly max: number) {
+	constructor(max: number) {
 		if (!Number.isInteger(max) || max < 1) throw new RangeError(`max must be an integer >= 1, got ${max}`);
+		this.max = max;
 	}
 
 	/** Entries held now (at most `max`). */
