@@ -24,7 +24,7 @@ export const router = createRouter();
 // Routes declared with worker/api.ts `endpoint` are registered on `api` (routed and documented).
 export const api = apiRouter(router);
 metaRoutes(api);
-tenantRoutes(router);
+tenantRoutes(api);
 geofenceRoutes(router);
 geofenceImportRoutes(router);
 campaignRoutes(router);

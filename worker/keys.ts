@@ -2,6 +2,8 @@ import { z } from "zod";
 import { AppError } from "../src/errors.js";
 import { hashKey, openSecret, randomToken, sealSecret } from "./crypto.js";
 import { iso } from "./http.js";
+import { rotateKey } from "./store/keys.js";
+import { updateWebhookSecret, webhookSecretRow } from "./store/tenants.js";
 import { forgetCachedTenants, type KeyKind } from "./tenants.js";
 
 /**
@@ -23,26 +25,13 @@ export async function rotateApiKey(
 	const until = now + graceSeconds * 1000;
 	// Keys already rotated out keep the (shorter or longer) grace they were promised; the key
 	// in force gets this one, or goes at once.
-	const retire =
-		graceSeconds === 0
-			? env.DB.prepare("DELETE FROM api_keys WHERE tenant_id = ? AND kind = ? AND expires_at IS NULL").bind(
-					tenantId,
-					kind,
-				)
-			: env.DB.prepare(
-					"UPDATE api_keys SET expires_at = ? WHERE tenant_id = ? AND kind = ? AND expires_at IS NULL",
-				).bind(iso(until), tenantId, kind);
-	await env.DB.batch([
-		env.DB.prepare("DELETE FROM api_keys WHERE tenant_id = ? AND kind = ? AND expires_at <= ?").bind(
-			tenantId,
-			kind,
-			iso(now),
-		),
-		retire,
-		env.DB.prepare(
-			"INSERT INTO api_keys (key_hash, tenant_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, NULL)",
-		).bind(await hashKey(env.KEY_PEPPER, key), tenantId, kind, iso(now)),
-	]);
+	await rotateKey(env.DB, {
+		tenantId,
+		kind,
+		newKeyHash: await hashKey(env.KEY_PEPPER, key),
+		now: iso(now),
+		until: graceSeconds === 0 ? null : iso(until),
+	});
 	forgetCachedTenants();
 	return { key, previousValidUntil: iso(until) };
 }
@@ -68,38 +57,24 @@ export async function rotateWebhookSecret(
 	graceSeconds: number,
 	now: number,
 ): Promise<{ webhookSecret: string; previousValidUntil: string }> {
-	const row = await env.DB.prepare(
-		"SELECT webhook_secret_enc, webhook_secret_prev_enc FROM tenants WHERE id = ?",
-	)
-		.bind(tenantId)
-		.first<{ webhook_secret_enc: string; webhook_secret_prev_enc: string | null }>();
+	const row = await webhookSecretRow(env.DB, tenantId);
 	if (!row) throw new AppError("not_found", 404, "Unknown tenant.");
 	const webhookSecret = randomToken("whsec_");
 	const until = now + graceSeconds * 1000;
 	const previous = [{ enc: row.webhook_secret_enc, until }, ...previousSecrets(row.webhook_secret_prev_enc)]
 		.filter((p) => p.until > now)
 		.slice(0, MAX_PREVIOUS_SECRETS);
-	await env.DB.prepare(
-		`UPDATE tenants SET webhook_secret_enc = ?, webhook_secret_prev_enc = ?, webhook_secret_prev_expires_at = ?
-		  WHERE id = ?`,
-	)
-		.bind(
-			await sealSecret(env.KEY_PEPPER, webhookSecret),
-			JSON.stringify(previous),
-			iso(Math.max(now, ...previous.map((p) => p.until))),
-			tenantId,
-		)
-		.run();
+	await updateWebhookSecret(env.DB, tenantId, {
+		sealed: await sealSecret(env.KEY_PEPPER, webhookSecret),
+		previous: JSON.stringify(previous),
+		previousExpiresAt: iso(Math.max(now, ...previous.map((p) => p.until))),
+	});
 	return { webhookSecret, previousValidUntil: iso(until) };
 }
 
 /** The current webhook secret, and the previous ones while their grace periods last. */
 export async function webhookSecrets(env: Env, tenantId: string, now: number): Promise<string[]> {
-	const row = await env.DB.prepare(
-		"SELECT webhook_secret_enc, webhook_secret_prev_enc FROM tenants WHERE id = ?",
-	)
-		.bind(tenantId)
-		.first<{ webhook_secret_enc: string; webhook_secret_prev_enc: string | null }>();
+	const row = await webhookSecretRow(env.DB, tenantId);
 	if (!row) return [];
 	const sealed = [
 		row.webhook_secret_enc,

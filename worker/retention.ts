@@ -2,6 +2,7 @@ import { storedSettings } from "../src/schemas/settings.js";
 import { deleteOlderThan } from "./db.js";
 import { deleteEventsOlderThan } from "./events.js";
 import { sweepRetiredLeaves } from "./routes/geofences.js";
+import { tenantsPage } from "./store/tenants.js";
 
 const DAY_MS = 86_400_000;
 
@@ -17,11 +18,7 @@ export async function sweepRetention(env: Env, now: number): Promise<{ tenants: 
 	let tenants = 0;
 	let deleted = 0;
 	for (;;) {
-		const { results } = await env.DB.prepare(
-			"SELECT id, settings FROM tenants WHERE id > ? ORDER BY id LIMIT 100",
-		)
-			.bind(after)
-			.all<{ id: string; settings: string }>();
+		const results = await tenantsPage(env.DB, after, 100);
 		for (const t of results) {
 			const days = storedSettings(JSON.parse(t.settings)).retentionDays;
 			deleted += await deleteOlderThan(env, t.id, now - days * DAY_MS);

@@ -3,6 +3,8 @@ import { type Settings, storedSettings } from "../src/schemas/settings.js";
 import { CONSOLE_TOKEN_PREFIX, consoleSessionTenant } from "./console-sessions.js";
 import { admitOrigin } from "./cors.js";
 import { hashKey, timingSafeEqualStrings } from "./crypto.js";
+import { type KeyKind, tenantOfKeyHash } from "./store/keys.js";
+import { type TenantRow, tenantById } from "./store/tenants.js";
 import { verifyUserToken } from "./user-tokens.js";
 
 /** The authenticated tenant a request acts for. */
@@ -15,7 +17,8 @@ export interface TenantCtx {
 	campaignVersion: number;
 }
 
-export type KeyKind = "secret" | "publishable";
+export type { KeyKind };
+
 const PREFIX: Record<KeyKind, string> = { secret: "sk_", publishable: "pk_" };
 
 /** The bearer token of a request, bounded in length; null when absent or malformed. */
@@ -91,13 +94,7 @@ async function tenantOfKey(env: Env, key: string, kind: KeyKind): Promise<Tenant
 	const now = Date.now();
 	const cached = kind === "publishable" ? tenantCache.get(`pk:${hash}`) : undefined;
 	if (cached && cached.expires > now) return cached.ctx;
-	const row = await env.DB.prepare(
-		`SELECT t.id, t.name, t.settings, t.geofence_version, t.campaign_version, k.expires_at
-		   FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-		  WHERE k.key_hash = ? AND k.kind = ?`,
-	)
-		.bind(hash, kind)
-		.first<TenantRow & { expires_at: string | null }>();
+	const row = await tenantOfKeyHash(env.DB, hash, kind);
 	if (!row) return null;
 	const keyExpires = row.expires_at === null ? Number.POSITIVE_INFINITY : Date.parse(row.expires_at);
 	if (!(keyExpires > now)) return null;
@@ -191,20 +188,8 @@ async function cachedTenant(env: Env, tenantId: string): Promise<TenantCtx | nul
 
 /** Loads a tenant by id (alarms and background work, where no key is at hand). */
 export async function loadTenant(env: Env, tenantId: string): Promise<TenantCtx | null> {
-	const row = await env.DB.prepare(
-		"SELECT id, name, settings, geofence_version, campaign_version FROM tenants WHERE id = ?",
-	)
-		.bind(tenantId)
-		.first<TenantRow>();
+	const row = await tenantById(env.DB, tenantId);
 	return row ? tenantFromRow(row) : null;
-}
-
-interface TenantRow {
-	id: string;
-	name: string;
-	settings: string;
-	geofence_version: number;
-	campaign_version: number;
 }
 
 function tenantFromRow(row: TenantRow): TenantCtx {

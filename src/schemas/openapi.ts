@@ -18,8 +18,6 @@ import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
 import { ConsoleSessionSchema, CreateConsoleSessionSchema } from "./console.js";
 import { GeofenceFeatureCollectionSchema, UpsertAnswerSchema } from "./geofence.js";
 import { DecisionSchema, PingAnswerSchema, PingBatchSchema } from "./ping.js";
-import { SettingsPatchSchema, SettingsSchema } from "./settings.js";
-import { CreateTenantSchema, RotateKeySchema, TenantCreatedSchema } from "./tenant.js";
 import { CampaignStatsSchema, OfferEventSchema } from "./tracking.js";
 import { MintTokenSchema, PutDeviceSchema, PutUserSchema } from "./user.js";
 
@@ -90,29 +88,6 @@ export function problemContent(): Record<string, unknown> {
 }
 
 const OPERATIONS: Operation[] = [
-	{
-		method: "post",
-		path: "/v1/tenants",
-		summary: "Create a tenant; its keys are shown once",
-		auth: "admin",
-		request: CreateTenantSchema,
-		response: { status: 201, schema: TenantCreatedSchema, description: "created" },
-	},
-	{
-		method: "get",
-		path: "/v1/settings",
-		summary: "Settings in force",
-		auth: "secret",
-		response: { status: 200, schema: SettingsSchema, description: "settings" },
-	},
-	{
-		method: "put",
-		path: "/v1/settings",
-		summary: "Change settings (fields optional)",
-		auth: "secret",
-		request: SettingsPatchSchema,
-		response: { status: 200, schema: SettingsSchema, description: "settings in force" },
-	},
 	{
 		method: "put",
 		path: "/v1/geofences",
@@ -383,24 +358,6 @@ OPERATIONS.push(
 			"Everything stored about the person: profile, consent, devices (never keys), presence, cart, purchases, decisions, offers and their events",
 		auth: "secret",
 		response: { status: 200, description: "the export (JSON attachment)" },
-	},
-	{
-		method: "post",
-		path: "/v1/keys/rotate",
-		summary:
-			"Rotate the secret, publishable or webhook key; the old one stays valid for graceSeconds (0: refused at once)",
-		auth: "secret",
-		request: RotateKeySchema,
-		response: {
-			status: 200,
-			schema: z.object({
-				secretKey: z.string().optional(),
-				publishableKey: z.string().optional(),
-				webhookSecret: z.string().optional(),
-				previousValidUntil: z.string(),
-			}),
-			description: "the new key, shown once",
-		},
 	},
 );
 
