@@ -1,12 +1,10 @@
+import type { DeliveryOutcome } from "../src/person/delivery.js";
 import { checkPushEndpoint } from "../src/push/endpoint.js";
 import { PushError, webPushPayloadFor } from "../src/push/payload.js";
 import { buildWebPushRequest, classifyPushResponse, type PushSubscriptionJSON } from "../src/push/webpush.js";
 
-export type PushOutcome =
-	| { kind: "accepted" }
-	| { kind: "gone" }
-	| { kind: "retry"; retryAtMs: number | null }
-	| { kind: "failed"; code: string };
+/** What a push service answered for one copy (the person core's type: src/person/delivery.ts). */
+export type PushOutcome = DeliveryOutcome;
 
 /**
  * Logs a delivery that did not go through as one structured JSON line (Workers Logs): transport,

@@ -80,7 +80,9 @@ export const BATCHES_TTL_MS = 86_400_000;
 export const SCREENING_MAX = 20;
 
 /** A validated cart event; items may carry a display name for templates. */
-export type CartEventIn = Omit<CartEvent, "items"> & { items: (CartItem & { name?: string | undefined })[] };
+export type CartEventIn = Omit<CartEvent, "items"> & {
+	items: readonly (CartItem & { name?: string | undefined })[];
+};
 
 export interface CartAnswer {
 	offers: DecisionOut[];
@@ -183,7 +185,8 @@ export type PersonEffect =
 	/** Delete everything stored about the person, then keep the tombstone. */
 	| { type: "eraseAll" };
 
-type Replies = {
+/** The reply to each kind of input. */
+export type Replies = {
 	profile: { updatedAt: string };
 	device: { lastSeenAt: string } | null;
 	deviceRemoved: null;
@@ -195,6 +198,9 @@ type Replies = {
 	delivered: null;
 	erase: { existed: boolean };
 };
+
+/** The reply to an input. */
+export type ReplyOf<I extends PersonInput> = Replies[I["kind"]];
 
 export interface StepResult<R = unknown> {
 	state: PersonState;
