@@ -6,16 +6,21 @@
 //
 // Prints a table, writes bench/results/scale.json and regenerates the table in bench/README.md.
 import "./lib/ts-hooks.mjs";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeCity, makePings } from "./lib/city.mjs";
 import { measuredCode } from "./lib/git-state.mjs";
 import { replaceBlock } from "./lib/readme-block.mjs";
 
-const { shardKeyOfPoint, shardKeysOfFence, SHARD_MAX_FENCES, SHARD_REPLICAS } = await import(
-	"../worker/shards.ts"
-);
+const {
+	shardKeyOfPoint,
+	shardKeysOfFence,
+	SHARD_MAX_FENCES,
+	SHARD_REPLICAS,
+	SHARD_REQUEST_BUDGET,
+	MAX_SHARD_REPLICAS,
+} = await import("../worker/shards.ts");
 const { shardOfPoint, layoutFor, ROOT_SHARD_RESOLUTION } = await import("../src/geo/shard.ts");
 const { readFenceShape } = await import("../src/geo/fence-input.ts");
 
@@ -62,6 +67,26 @@ for (let i = 0; i < sample; i++) {
 const busiestCellShare = Math.max(...byCell.values()) / sample;
 const busiestObjectShare = Math.max(...byObject.values()) / sample;
 
+// Pings answered from the person's neighbourhood copy never reach a shard: the share that does is
+// measured by bench:e2e on its commute trace (queries a request), unless given (--shard-share=).
+const e2eFile = join(here, "results", "e2e.json");
+const measuredShare = existsSync(e2eFile)
+	? JSON.parse(readFileSync(e2eFile, "utf8"))?.meters?.commute?.costs?.perRequest?.durableObjectCallsByMethod
+			?.query
+	: undefined;
+const shardShare = Number(args["shard-share"] ?? measuredShare ?? 1);
+const shardShareFrom =
+	args["shard-share"] !== undefined
+		? "--shard-share"
+		: measuredShare !== undefined
+			? "bench/results/e2e.json (commute)"
+			: "assumed: every ping";
+const busiestLeafRate = busiestObjectShare * pingsPerSecond * shardShare;
+// A leaf grows by doubling while its objects pass their budget (worker/geoshard.ts grow).
+let replicasNeeded = 1;
+while (replicasNeeded < MAX_SHARD_REPLICAS && busiestLeafRate / replicasNeeded > SHARD_REQUEST_BUDGET)
+	replicasNeeded *= 2;
+
 // Fences per shard object for a tenant with `fenceCount` fences (the e2e benchmark's world).
 const world = makeCity(fenceCount, SEED);
 const worldFences = world.features.map((f, i) => readFenceShape(f, i));
@@ -76,19 +101,23 @@ const rows = [
 	["active app users", users],
 	["ping interval (s)", intervalSeconds],
 	["pings per second, city-wide", pingsPerSecond],
-	["Durable Object calls per ping (person + shard)", 2],
+	["Durable Object calls per ping, without the neighbourhood copy (person + shard)", 2],
+	[`shard calls a ping with the person's neighbourhood copy (${shardShareFrom})`, shardShare],
 	["calls per second on one person's object", 1 / intervalSeconds],
 	[`unsplit layout (one res-${ROOT_SHARD_RESOLUTION} leaf): busiest share of pings`, busiestCellShare],
 	["unsplit layout: busiest object requests/s", busiestCellShare * pingsPerSecond],
 	[`split cells at ${SHARD_MAX_FENCES} fences a leaf (the city's 2,000 stores)`, citySplits.size],
-	[`busiest leaf object (${SHARD_REPLICAS} replica a leaf): share of pings`, busiestObjectShare],
-	["busiest leaf object: requests/s", busiestObjectShare * pingsPerSecond],
+	[`busiest leaf (${SHARD_REPLICAS} object a leaf): share of pings`, busiestObjectShare],
+	["busiest leaf: requests/s if every ping reached its shard", busiestObjectShare * pingsPerSecond],
+	["busiest leaf: requests/s with the neighbourhood copy", busiestLeafRate],
+	[`objects it grows to (budget ${SHARD_REQUEST_BUDGET} requests/s an object, doubling)`, replicasNeeded],
+	["busiest object after growing: requests/s", busiestLeafRate / replicasNeeded],
 	["documented soft limit per object: requests/s", OBJECT_LIMIT_PER_SECOND],
 	[`most fences in one shard object (${fenceCount.toLocaleString("en")} fences)`, maxFencesPerObject],
 	["shard objects holding fences", perObject.size],
 	["stored copies per fence (buffer overlap)", copies / worldFences.length],
 ];
-const fmt = (v) => (v < 1 ? v.toFixed(3) : Math.round(v).toLocaleString("en"));
+const fmt = (v) => (v < 1 && !Number.isInteger(v) ? v.toFixed(3) : Math.round(v).toLocaleString("en"));
 const markdown = [
 	"| quantity | value |",
 	"| -------- | ----: |",
@@ -119,6 +148,11 @@ const report = {
 		copiesPerFence: copies / worldFences.length,
 		busiestObjectShare,
 		busiestObjectRequestsPerSecond: busiestObjectShare * pingsPerSecond,
+		shardCallsPerPing: shardShare,
+		shardCallsPerPingFrom: shardShareFrom,
+		busiestLeafRequestsPerSecondWithNeighbourhood: busiestLeafRate,
+		shardRequestBudget: SHARD_REQUEST_BUDGET,
+		replicasNeeded,
 		maxFencesPerObject,
 		shardObjectsWithFences: perObject.size,
 	},

@@ -19,6 +19,8 @@ interface SecretsEnv {
 	FCM_TOKEN_URL?: string;
 	/** A leaf shard holding more fences is split (worker/shards.ts); default 2,000. */
 	SHARD_MAX_FENCES?: string;
+	/** Queries a second past which a shard object asks for replicas of its leaf (worker/shards.ts); default 500. */
+	SHARD_REQUEST_BUDGET?: string;
 	/** Most shard object calls one geofence change may make (tests, tuning); 8,000 by default. */
 	SHARD_MAX_CALLS?: string;
 	/** Only bound in tests: the FCM test service account's public key (JWK JSON). */

@@ -8,7 +8,19 @@ import {
 	serializeFenceIndex,
 } from "../src/geo/index.js";
 import type { Fence } from "../src/geo/types.js";
-import { type ApplyResult, MAX_SHARD_BYTES, type StoredFence } from "./shards.js";
+import { RateWindow } from "../src/limits/rate-window.js";
+import {
+	type ApplyResult,
+	MAX_SHARD_BYTES,
+	MAX_SHARD_REPLICAS,
+	REPLICA_GROW_COOLDOWN_MS,
+	replicaKeysOfCell,
+	SHARD_CALL_BYTES,
+	type ShardName,
+	type StoredFence,
+	shardRequestBudget,
+	shardStub,
+} from "./shards.js";
 
 /** What a ping-processing caller needs to know about a fence. */
 export interface FenceMeta {
@@ -42,6 +54,9 @@ export interface NeighbourhoodAsk {
 /** Thrown inside a write transaction to roll it back when the object would pass its budget. */
 class ShardFull extends Error {}
 
+/** Seconds over which an object measures its request rate (see {@link GeoShardDO.query}). */
+const RATE_WINDOW_SECONDS = 10;
+
 /**
  * GeoShardDO: the fence index for one tenant and one leaf cell of its shard layout (an H3 cell
  * whose resolution follows the density of the tenant's fences, see src/geo/shard.ts).
@@ -58,6 +73,15 @@ class ShardFull extends Error {}
  * In memory it keeps the index (packed geometry) and the metadata of the fences it has named,
  * read from storage as they are needed, not the parsed GeoJSON (that would hold every fence's
  * geometry twice).
+ *
+ * Replicas: a leaf is served by one object (`<cell>/0`, the primary) until its objects pass their
+ * request budget ({@link shardRequestBudget}, requests a second over the last
+ * {@link RATE_WINDOW_SECONDS} s). Then the primary doubles the leaf's objects (up to
+ * {@link MAX_SHARD_REPLICAS}): it copies its fences to the new ones, forwards every later change
+ * to them (uploads write only primaries, so an upload's calls do not grow with replicas), and
+ * records the count in D1 (`geofence_replicas`), from which readers spread people over the
+ * objects (worker/shards.ts shardKeyOfPoint). Writes and growth run one at a time, so a replica
+ * never misses a change made while it was being filled.
  */
 export class GeoShardDO extends DurableObject<Env> {
 	private index: FenceIndex | null = null;
@@ -65,6 +89,16 @@ export class GeoShardDO extends DurableObject<Env> {
 	private meta = new Map<string, FenceMeta>();
 	/** Where the index in memory came from, for tests and diagnostics. */
 	loadedFrom: "snapshot" | "fences" | null = null;
+	/** Queries a second lately (in memory: an evicted object starts cold, which is what it is). */
+	private readonly rate = new RateWindow(RATE_WINDOW_SECONDS);
+	/** When this object last asked for more replicas (ms), so a hot leaf asks once a cooldown. */
+	private askedAt = Number.NEGATIVE_INFINITY;
+	/** Writes and growth, one at a time (see the class comment). */
+	private serial: Promise<unknown> = Promise.resolve();
+	/** Queries this instance answered (for tests and diagnostics). */
+	queries = 0;
+	/** The request budget (requests a second), from the env; tests may lower it on an instance. */
+	requestBudget: number;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -74,6 +108,10 @@ export class GeoShardDO extends DurableObject<Env> {
 			"CREATE TABLE IF NOT EXISTS snapshot (part INTEGER PRIMARY KEY, bytes BLOB NOT NULL)",
 		);
 		ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS fences (id TEXT PRIMARY KEY, fence TEXT NOT NULL)");
+		// The object's own name (tenant, leaf cell, replica number), learnt from its first write,
+		// and for a primary how many objects serve its leaf.
+		ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS about (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
+		this.requestBudget = shardRequestBudget(env);
 	}
 
 	/**
@@ -87,9 +125,38 @@ export class GeoShardDO extends DurableObject<Env> {
 	async apply(
 		upserts: StoredFence[],
 		removals: string[],
-		opts: { restore?: boolean | undefined; reset?: boolean | undefined } = {},
+		opts: { restore?: boolean | undefined; reset?: boolean | undefined; name?: ShardName | undefined } = {},
 	): Promise<ApplyResult> {
+		return this.oneAtATime(async () => {
+			const result = this.applyHere(upserts, removals, opts);
+			if (!result.ok) return result;
+			// The leaf's replicas get the same change (the primary is the only object uploads write).
+			const name = this.name();
+			const replicas = this.replicas();
+			if (name && name.replica === 0 && replicas > 1) {
+				await Promise.all(
+					replicaKeysOfCell(name.cell, replicas)
+						.slice(1)
+						.map((key, i) =>
+							shardStub(this.env, name.tenantId, key).apply(upserts, removals, {
+								restore: true,
+								reset: opts.reset,
+								name: { tenantId: name.tenantId, cell: name.cell, replica: i + 1 },
+							}),
+						),
+				);
+			}
+			return result;
+		});
+	}
+
+	private applyHere(
+		upserts: StoredFence[],
+		removals: string[],
+		opts: { restore?: boolean | undefined; reset?: boolean | undefined; name?: ShardName | undefined },
+	): ApplyResult {
 		const sql = this.ctx.storage.sql;
+		if (opts.name && !this.name()) this.setAbout("name", JSON.stringify(opts.name));
 		let result: ApplyResult = { ok: true, bytes: 0 };
 		try {
 			this.ctx.storage.transactionSync(() => {
@@ -128,6 +195,134 @@ export class GeoShardDO extends DurableObject<Env> {
 		return result;
 	}
 
+	/** Runs `fn` after every write or growth already started (see the class comment). */
+	private oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+		const run = this.serial.then(fn, fn);
+		this.serial = run.catch(() => undefined);
+		return run;
+	}
+
+	private about(k: string): string | null {
+		return (
+			this.ctx.storage.sql.exec<{ v: string }>("SELECT v FROM about WHERE k = ?", k).toArray()[0]?.v ?? null
+		);
+	}
+
+	private setAbout(k: string, v: string): void {
+		this.ctx.storage.sql.exec(
+			"INSERT INTO about (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+			k,
+			v,
+		);
+	}
+
+	/** This object's tenant, leaf cell and replica number, once a write told it. */
+	private name(): ShardName | null {
+		const v = this.about("name");
+		return v ? (JSON.parse(v) as ShardName) : null;
+	}
+
+	/** How many objects serve this leaf (kept by the primary; 1 until it grows). */
+	replicas(): number {
+		return Number(this.about("replicas") ?? 1);
+	}
+
+	/**
+	 * Doubles the objects serving this leaf (up to {@link MAX_SHARD_REPLICAS}): the new ones get
+	 * every fence this primary holds, then later changes are forwarded to them, then D1 records
+	 * the count for readers. A no-op on a replica, on an object that has not been named by a
+	 * write yet, and at the maximum.
+	 *
+	 * @param rate the request rate that asked for it (recorded with the count)
+	 * @returns the count now
+	 */
+	async grow(rate: number): Promise<number> {
+		return this.oneAtATime(async () => {
+			const name = this.name();
+			const before = this.replicas();
+			if (!name || name.replica !== 0 || before >= MAX_SHARD_REPLICAS) return before;
+			const after = Math.min(MAX_SHARD_REPLICAS, before * 2);
+			const keys = replicaKeysOfCell(name.cell, after);
+			for (let r = before; r < after; r++) {
+				const stub = shardStub(this.env, name.tenantId, keys[r] ?? "");
+				const replicaName = { tenantId: name.tenantId, cell: name.cell, replica: r };
+				let first = true;
+				for (const page of this.pages()) {
+					await stub.apply(page, [], { restore: true, reset: first, name: replicaName });
+					first = false;
+				}
+				if (first) await stub.apply([], [], { restore: true, reset: true, name: replicaName });
+			}
+			this.setAbout("replicas", String(after));
+			await this.env.DB.prepare(
+				`INSERT INTO geofence_replicas (tenant_id, cell, replicas, rate, updated_at) VALUES (?, ?, ?, ?, ?)
+				 ON CONFLICT (tenant_id, cell) DO UPDATE SET replicas = MAX(replicas, excluded.replicas), rate = excluded.rate, updated_at = excluded.updated_at`,
+			)
+				.bind(name.tenantId, name.cell, after, rate, Date.now())
+				.run();
+			console.log(
+				JSON.stringify({
+					event: "shard_replicas",
+					tenantId: name.tenantId,
+					cell: name.cell,
+					replicas: after,
+					rate,
+				}),
+			);
+			return after;
+		});
+	}
+
+	/** The fences held, in calls of at most {@link SHARD_CALL_BYTES}. */
+	private *pages(): Generator<StoredFence[]> {
+		let page: StoredFence[] = [];
+		let bytes = 0;
+		for (const r of this.ctx.storage.sql.exec<{ id: string; fence: string }>(
+			"SELECT id, fence FROM fences ORDER BY id",
+		)) {
+			const size = r.id.length + r.fence.length;
+			if (page.length > 0 && bytes + size > SHARD_CALL_BYTES) {
+				yield page;
+				page = [];
+				bytes = 0;
+			}
+			page.push({ id: r.id, fence: r.fence });
+			bytes += size;
+		}
+		if (page.length > 0) yield page;
+	}
+
+	/**
+	 * Counts a query; past the request budget, asks the leaf's primary (itself, or through a call)
+	 * for more replicas, at most once a {@link REPLICA_GROW_COOLDOWN_MS}, after answering.
+	 */
+	private countQuery(): void {
+		this.queries += 1;
+		const now = Date.now();
+		const rate = this.rate.hit(now);
+		if (rate <= this.requestBudget || now - this.askedAt < REPLICA_GROW_COOLDOWN_MS) return;
+		const name = this.name();
+		if (!name) return;
+		this.askedAt = now;
+		const grown =
+			name.replica === 0
+				? this.grow(rate)
+				: shardStub(this.env, name.tenantId, replicaKeysOfCell(name.cell, 1)[0] ?? "").grow(rate);
+		this.ctx.waitUntil(
+			grown.then(
+				() => undefined,
+				(error: unknown) =>
+					console.error(
+						JSON.stringify({
+							event: "shard_replicas_failed",
+							cell: name.cell,
+							error: error instanceof Error ? error.message : String(error),
+						}),
+					),
+			),
+		);
+	}
+
 	/**
 	 * Matches points and measures, for exit hysteresis, each point's distance to every
 	 * candidate: the fences the person was in (`current`) plus every fence any point of
@@ -140,6 +335,7 @@ export class GeoShardDO extends DurableObject<Env> {
 		current: string[],
 		ask: NeighbourhoodAsk | null = null,
 	): Promise<ShardAnswer> {
+		this.countQuery();
 		const index = this.load();
 		const matches = points.map(({ lat, lng }) => index.match(lat, lng));
 		const candidates = new Set(current);
@@ -220,11 +416,21 @@ export class GeoShardDO extends DurableObject<Env> {
 
 	/** Forgets every fence: this cell was split and no isolate routes to it any more, or it is being reused. */
 	async clear(): Promise<void> {
-		this.ctx.storage.transactionSync(() => {
-			this.ctx.storage.sql.exec("DELETE FROM fences");
-			this.ctx.storage.sql.exec("DELETE FROM snapshot");
+		await this.oneAtATime(async () => {
+			this.ctx.storage.transactionSync(() => {
+				this.ctx.storage.sql.exec("DELETE FROM fences");
+				this.ctx.storage.sql.exec("DELETE FROM snapshot");
+			});
+			this.forget();
+			const name = this.name();
+			const replicas = this.replicas();
+			if (name && name.replica === 0 && replicas > 1)
+				await Promise.all(
+					replicaKeysOfCell(name.cell, replicas)
+						.slice(1)
+						.map((key) => shardStub(this.env, name.tenantId, key).clear()),
+				);
 		});
-		this.forget();
 	}
 
 	/** Number of fences held (stored rows: the index is built from them), for tests and diagnostics. */

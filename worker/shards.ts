@@ -6,17 +6,48 @@ import {
 	shardsOfFence,
 } from "../src/geo/shard.js";
 import type { Fence } from "../src/geo/types.js";
+import { BoundedCache } from "../src/lib/cache.js";
 import { fnv1a32 } from "../src/offers/assign.js";
 import type { TenantCtx } from "./tenants.js";
 
 /**
- * How many identical GeoShard objects serve each leaf cell (a person always reads from the same
- * one, by a stable hash; uploads write all). Leaves are sized by density (src/geo/shard.ts): a
- * dense city centre is split into small cells, which spreads its pings over many objects, so one
- * object a leaf is the default. Changing it re-syncs each fence at its next upload (the stored
- * shard list no longer matches).
+ * The objects an upload writes for each leaf cell: its primary only. A leaf whose objects pass
+ * their request budget gets read replicas (worker/geoshard.ts `grow`), which the primary keeps
+ * in step; readers learn their number from D1 ({@link tenantSplits}). Changing this constant
+ * re-syncs each fence at its next upload (the stored shard list no longer matches).
  */
 export const SHARD_REPLICAS = 1;
+
+/** Most objects that may serve one leaf (a hot leaf doubles up to this). */
+export const MAX_SHARD_REPLICAS = 16;
+
+/**
+ * Queries a second (mean over 10 s) past which a shard object asks for more replicas of its leaf.
+ * Cloudflare documents about 1,000 requests a second as what one object serves; a shard query
+ * is cheap but carries a neighbourhood scan now and then, so half that leaves headroom.
+ * `SHARD_REQUEST_BUDGET` overrides it.
+ */
+export const SHARD_REQUEST_BUDGET = 500;
+
+/** A shard object asks for more replicas at most this often, so a doubling can take effect first. */
+export const REPLICA_GROW_COOLDOWN_MS = 60_000;
+
+/** How long an isolate trusts the replica counts it read (they change without a geofence version). */
+const REPLICAS_TTL_MS = 30_000;
+
+/** The request budget in force (the `SHARD_REQUEST_BUDGET` var, else {@link SHARD_REQUEST_BUDGET}). */
+export function shardRequestBudget(env: Env): number {
+	const v = Number(env.SHARD_REQUEST_BUDGET);
+	return Number.isFinite(v) && v > 0 ? v : SHARD_REQUEST_BUDGET;
+}
+
+/** Who a shard object is: learnt from its first write, so it can find its primary or replicas. */
+export interface ShardName {
+	tenantId: string;
+	cell: string;
+	/** 0 for the leaf's primary. */
+	replica: number;
+}
 
 /**
  * A leaf holding more fences than this (with those an upload brings) is split before the upload
@@ -26,7 +57,7 @@ export const SHARD_REPLICAS = 1;
  * one object serves), against 94 % with one leaf for the city (`npm run bench:scale`).
  * `SHARD_MAX_FENCES` overrides it.
  */
-export const SHARD_MAX_FENCES = 500;
+export const SHARD_MAX_FENCES = 2000;
 
 /**
  * A leaf that would hold more fence JSON than this is split too: between one call's worth
@@ -90,9 +121,31 @@ export type ShardWriteOutcome =
 	| { ok: true }
 	| { ok: false; full: { key: string; bytes: number; limit: number } | null; error: unknown };
 
-/** The shard objects (`<cell>/<replica>`) of one leaf cell. */
+/** The shard objects (`<cell>/<replica>`) of one leaf cell that uploads write. */
 export function shardKeysOfCell(cell: string): string[] {
-	return Array.from({ length: SHARD_REPLICAS }, (_, r) => `${cell}/${r}`);
+	return replicaKeysOfCell(cell, SHARD_REPLICAS);
+}
+
+/** The keys of the first `n` objects serving a leaf cell; the first is its primary. */
+export function replicaKeysOfCell(cell: string, n: number): string[] {
+	return Array.from({ length: n }, (_, r) => `${cell}/${r}`);
+}
+
+/** The name of the object with this key (`<cell>/<replica>`). */
+export function shardNameOf(tenantId: string, key: string): ShardName {
+	const at = key.lastIndexOf("/");
+	return { tenantId, cell: key.slice(0, at), replica: Number(key.slice(at + 1)) };
+}
+
+/** A tenant's layout as readers need it: the split cells, and how many objects serve the hot leaves. */
+export class TenantLayout extends Set<string> {
+	/** Objects a leaf cell has, for the leaves that have more than one. */
+	readonly replicas: ReadonlyMap<string, number>;
+
+	constructor(splits: Iterable<string>, replicas: ReadonlyMap<string, number> = new Map()) {
+		super(splits);
+		this.replicas = replicas;
+	}
 }
 
 /** The shard objects (`<cell>/<replica>`) that must hold a fence, under the tenant's layout. */
@@ -107,7 +160,9 @@ export function shardKeyOfPoint(
 	userId: string,
 	splits: ShardSplits = NO_SPLITS,
 ): string {
-	return `${shardOfPoint(lat, lng, splits)}/${fnv1a32(userId) % SHARD_REPLICAS}`;
+	const cell = shardOfPoint(lat, lng, splits);
+	const n = splits instanceof TenantLayout ? (splits.replicas.get(cell) ?? SHARD_REPLICAS) : SHARD_REPLICAS;
+	return `${cell}/${fnv1a32(userId) % n}`;
 }
 
 /** A tenant's split cells as D1 holds them now. */
@@ -118,20 +173,40 @@ export async function loadSplits(env: Env, tenantId: string): Promise<Set<string
 	return new Set(results.map((r) => r.cell));
 }
 
+/** A tenant's layout for readers: split cells and replica counts, as D1 holds them now. */
+export async function loadLayout(env: Env, tenantId: string): Promise<TenantLayout> {
+	const [splits, replicas] = await env.DB.batch([
+		env.DB.prepare("SELECT cell FROM geofence_splits WHERE tenant_id = ?").bind(tenantId),
+		env.DB.prepare("SELECT cell, replicas FROM geofence_replicas WHERE tenant_id = ? AND replicas > 1").bind(
+			tenantId,
+		),
+	]);
+	return new TenantLayout(
+		((splits?.results ?? []) as { cell: string }[]).map((r) => r.cell),
+		new Map(
+			((replicas?.results ?? []) as { cell: string; replicas: number }[]).map((r) => [r.cell, r.replicas]),
+		),
+	);
+}
+
 /**
  * Layouts cached per isolate by tenant and geofence version: every ping needs its tenant's
- * layout, and every change of it bumps the version, so a D1 read per version is enough.
+ * layout, and every split or merge bumps the version, so a D1 read per version is enough. Replica
+ * counts change without a version (a hot leaf grows while nobody uploads), so they are read again
+ * after {@link REPLICAS_TTL_MS}; a stale count only spreads people over fewer objects.
  */
-const splitsCache = new Map<string, { version: number; splits: Promise<Set<string>> }>();
-const SPLITS_CACHE_MAX = 1000;
+const splitsCache = new BoundedCache<string, { version: number; at: number; splits: Promise<TenantLayout> }>(
+	1000,
+);
 
 /** The layout of the tenant at the geofence version it was read at (cached). */
-export function tenantSplits(env: Env, tenant: TenantCtx): Promise<ShardSplits> {
+export function tenantSplits(env: Env, tenant: TenantCtx): Promise<TenantLayout> {
 	const cached = splitsCache.get(tenant.id);
-	if (cached && cached.version >= tenant.geofenceVersion) return cached.splits;
-	const splits = loadSplits(env, tenant.id);
-	if (splitsCache.size >= SPLITS_CACHE_MAX) splitsCache.clear();
-	splitsCache.set(tenant.id, { version: tenant.geofenceVersion, splits });
+	const now = Date.now();
+	if (cached && cached.version >= tenant.geofenceVersion && now - cached.at < REPLICAS_TTL_MS)
+		return cached.splits;
+	const splits = loadLayout(env, tenant.id);
+	splitsCache.set(tenant.id, { version: tenant.geofenceVersion, at: now, splits });
 	splits.catch(() => splitsCache.delete(tenant.id));
 	return splits;
 }
@@ -199,6 +274,7 @@ export async function writeShardCalls(
 				return await shardStub(env, tenantId, c.key).apply(c.upserts, c.removals, {
 					restore: opts.restore,
 					reset,
+					name: shardNameOf(tenantId, c.key),
 				});
 			} catch (error) {
 				if (i >= attempts) throw error;

@@ -702,7 +702,7 @@ async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Prom
 }
 
 /** Deletes one fence from its shard objects and D1, all or nothing (see {@link upsertFences}). */
-async function deleteFence(env: Env, tenantId: string, id: string): Promise<void> {
+export async function deleteFence(env: Env, tenantId: string, id: string): Promise<void> {
 	await withGeofenceLock(env, tenantId, async (token) => {
 		const row = await env.DB.prepare("SELECT shards FROM geofences WHERE tenant_id = ? AND id = ?")
 			.bind(tenantId, id)

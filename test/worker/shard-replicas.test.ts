@@ -1,0 +1,129 @@
+/**
+ * Replicas by request rate (worker/geoshard.ts grow, worker/shards.ts): a leaf whose object passes
+ * its request budget gets more objects holding the same fences; uploads still write the primary
+ * only, which keeps its replicas in step; people are spread over the objects by a stable hash.
+ */
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { validateFeatureCollection } from "../../src/geo/validate.js";
+import { fnv1a32 } from "../../src/offers/assign.js";
+import type { GeoShardDO, ShardAnswer } from "../../worker/geoshard.js";
+import {
+	loadLayout,
+	replicaKeysOfCell,
+	shardKeysOfFence,
+	shardNameOf,
+	shardStub,
+} from "../../worker/shards.js";
+import {
+	circleFence,
+	createTenant,
+	eventsOf,
+	featureCollection,
+	type LatLng,
+	offset,
+	type Person,
+	postPings,
+	registerPerson,
+	type Tenant,
+	uploadFences,
+	walker,
+} from "./helpers";
+
+const NANTES = { lat: 47.2184, lng: -1.5536 };
+
+function leafOf(feature: unknown): string {
+	const r = validateFeatureCollection(featureCollection([feature]));
+	if (!r.ok || !r.fences[0]) throw new Error("invalid test fence");
+	const key = shardKeysOfFence(r.fences[0])[0];
+	if (!key) throw new Error("no shard");
+	return shardNameOf("", key).cell;
+}
+
+/** A person whose pings go to replica `replica` of `n` (by the same hash as the service). */
+async function personOn(t: Tenant, replica: number, n: number): Promise<Person> {
+	for (let i = 0; i < 64; i++) {
+		const p = await registerPerson(t, `rep${replica}`);
+		if (fnv1a32(p.userId) % n === replica) return p;
+	}
+	throw new Error("no person hashed to the replica");
+}
+
+async function walkIn(t: Tenant, p: Person, at: LatLng): Promise<string[]> {
+	const w = walker(10 * 60_000, 20_000);
+	return eventsOf(await postPings(t, p.userId, [w.at(offset(at, 0, 400)), w.at(at)]));
+}
+
+describe("shard replicas", () => {
+	it("a grown leaf is served by copies that follow every later change", async () => {
+		const t = await createTenant("replicas");
+		const stores = Array.from({ length: 12 }, (_, i) => circleFence(`n${i}`, offset(NANTES, i * 250, 0), 60));
+		await uploadFences(t, stores);
+		const cell = leafOf(stores[0]);
+		const [primaryKey, replicaKey] = replicaKeysOfCell(cell, 2);
+		const primary = shardStub(env, t.id, primaryKey ?? "");
+		const replica = shardStub(env, t.id, replicaKey ?? "");
+		const held = await primary.count();
+		expect(held).toBe(12);
+		expect(await replica.count()).toBe(0);
+
+		expect(await primary.grow(900)).toBe(2);
+		expect(await replica.count()).toBe(held);
+		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBe(2);
+		// A replica does not grow the leaf itself.
+		expect(await replica.grow(900)).toBe(1);
+
+		// An upload writes the primary; the replica follows (a new store, a moved one).
+		const added = circleFence("n-new", offset(NANTES, 0, 600), 60);
+		await uploadFences(t, [added, circleFence("n1", offset(NANTES, 250, 900), 60)]);
+		expect(await replica.count()).toBe(13);
+		const answer: ShardAnswer = await replica.query([offset(NANTES, 250, 900), offset(NANTES, 250, 0)], []);
+		expect(answer.results.map((r) => r.inside)).toEqual([["n1"], []]);
+
+		// A person hashed to the replica walks into the new store: the replica answers, not the primary.
+		const queries = async () => [
+			await runInDurableObject(primary, (i: GeoShardDO) => i.queries),
+			await runInDurableObject(replica, (i: GeoShardDO) => i.queries),
+		];
+		const before = await queries();
+		const p = await personOn(t, 1, 2);
+		expect(await walkIn(t, p, offset(NANTES, 0, 600))).toEqual(["enter:n-new"]);
+		const between = await queries();
+		expect(between[0]).toBe(before[0]);
+		expect(between[1]).toBeGreaterThan(before[1] ?? 0);
+		// One hashed to the primary walks into the same store and gets the same answer from it.
+		const q = await personOn(t, 0, 2);
+		expect(await walkIn(t, q, offset(NANTES, 0, 600))).toEqual(["enter:n-new"]);
+		const after = await queries();
+		expect(after[0]).toBeGreaterThan(between[0] ?? 0);
+		expect(after[1]).toBe(between[1]);
+	}, 120_000);
+
+	it("an object past its request budget doubles its leaf's objects", async () => {
+		const t = await createTenant("replicas-hot");
+		const stores = Array.from({ length: 5 }, (_, i) => circleFence(`h${i}`, offset(NANTES, 0, i * 300), 60));
+		await uploadFences(t, stores);
+		const cell = leafOf(stores[0]);
+		const [primaryKey] = replicaKeysOfCell(cell, 1);
+		const primary = shardStub(env, t.id, primaryKey ?? "");
+		// A budget of 2 queries a second over 10 s: the 21st query within a second passes it.
+		await runInDurableObject(primary, (instance: GeoShardDO) => {
+			instance.requestBudget = 2;
+		});
+		for (let i = 0; i < 19; i++) await primary.query([NANTES], []);
+		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBeUndefined();
+		for (let i = 0; i < 5; i++) await primary.query([NANTES], []);
+		let replicas: number | undefined;
+		for (let i = 0; i < 50 && replicas === undefined; i++) {
+			await new Promise((r) => setTimeout(r, 100));
+			replicas = (await loadLayout(env, t.id)).replicas.get(cell);
+		}
+		expect(replicas).toBe(2);
+		const [, replicaKey] = replicaKeysOfCell(cell, 2);
+		expect(await shardStub(env, t.id, replicaKey ?? "").count()).toBe(5);
+		// Within the cooldown it does not ask again, however busy.
+		for (let i = 0; i < 30; i++) await primary.query([NANTES], []);
+		await new Promise((r) => setTimeout(r, 300));
+		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBe(2);
+	}, 120_000);
+});
