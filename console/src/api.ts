@@ -126,6 +126,38 @@ export async function api<T>(method: string, path: string, body?: unknown, signa
 	return (text ? JSON.parse(text) : undefined) as T;
 }
 
+/**
+ * A streamed GET with the session (the live feed): the response, its body not read. fetch() and
+ * not EventSource, so the session token travels in the Authorization header, never in the URL.
+ * A 401 ends the session here like {@link api}.
+ */
+export async function apiStream(
+	path: string,
+	headers: Record<string, string>,
+	signal: AbortSignal,
+): Promise<Response> {
+	const token = session?.token ?? null;
+	if (!token || !signedIn()) {
+		setSession(null);
+		throw new ApiError(401, "unauthorized", "not signed in");
+	}
+	let res: Response;
+	try {
+		res = await fetch(base + path, {
+			headers: { ...headers, accept: "text/event-stream", authorization: `Bearer ${token}` },
+			credentials: "omit",
+			cache: "no-store",
+			signal,
+		});
+	} catch (e) {
+		if (e instanceof DOMException && e.name === "AbortError") throw e;
+		throw new ApiError(0, "network", e instanceof Error ? e.message : "network error");
+	}
+	if (res.status === 401) setSession(null);
+	if (!res.ok) throw await toError(res);
+	return res;
+}
+
 /** A response body as a downloadable Blob (exports). */
 export async function apiBlob(path: string): Promise<Blob> {
 	const token = session?.token ?? null;

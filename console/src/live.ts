@@ -1,10 +1,13 @@
 /**
- * The Live page's state, folded from the events feed (`GET /v1/events`): who is inside each
- * store (an enter adds the person, an exit removes them) and the latest events, newest first.
- * Pure (test/unit/console-live.test.ts). Counts are as good as the window of events read: a
- * person who entered before it is not counted until their next event.
+ * The Live page's state, from the live feed (`GET /v1/live`, Server-Sent Events): who is inside
+ * each store, starting from the service's presence snapshot (the latest enter, dwell or exit of
+ * each person and store in the last 12 hours), then folded event by event (an enter or dwell adds
+ * the person, an exit removes them), and the latest events, newest first.
+ * Pure (test/unit/console-live.test.ts). Counts are as good as the snapshot's window: a person
+ * who entered before it and has not moved since is not counted until their next event.
  */
 import type { OutEvent } from "../../src/events/types.js";
+import type { PresenceSnapshot } from "../../src/live/stream.js";
 
 export type LiveEvent = Pick<OutEvent, "id" | "type" | "createdAt" | "userId"> & {
 	data: Record<string, unknown>;
@@ -17,9 +20,9 @@ export interface LiveState {
 	names: Map<string, string>;
 	/** Newest first, at most {@link LATEST_MAX}. */
 	latest: LiveEvent[];
-	/** Ids already folded in (polls overlap so late events are not missed), bounded. */
+	/** Ids already folded in (a resumed stream may repeat one), bounded. */
 	seen: Set<string>;
-	/** The newest `createdAt` seen (ISO), where the next poll starts (minus an overlap). */
+	/** The newest `createdAt` seen (ISO). */
 	newest: string | null;
 	/** Store and person -> when their latest presence change happened, so a late older one is ignored. */
 	changed: Map<string, string>;
@@ -91,8 +94,17 @@ export function crowd(state: LiveState): { id: string; name: string; people: num
 		.sort((a, b) => b.people - a.people || a.id.localeCompare(b.id));
 }
 
-/** Where the next poll starts: a minute before the newest event seen (events reach the feed shortly after they happen). */
-export function nextSince(state: LiveState, fallback: number): string {
-	const base = state.newest ? Date.parse(state.newest) : fallback;
-	return new Date(base - 60_000).toISOString();
+/**
+ * The state a (re)connection starts from: the snapshot's people inside, each with the time their
+ * presence last changed so an older event folded next does not undo it. The latest events list
+ * starts empty: the feed sends the latest events right after the snapshot.
+ */
+export function fromPresence(snapshot: PresenceSnapshot): LiveState {
+	const s = emptyLive();
+	for (const store of snapshot.stores) {
+		if (store.name !== null) s.names.set(store.id, store.name);
+		s.inside.set(store.id, new Set(store.people.map((p) => p.userId)));
+		for (const p of store.people) s.changed.set(`${store.id}\u0000${p.userId}`, p.at);
+	}
+	return s;
 }

@@ -1,12 +1,12 @@
-/** The Live page's fold of the events feed (console/src/live.ts). */
+/** The Live page's state from the live feed's presence snapshot and events (console/src/live.ts). */
 import { describe, expect, it } from "vitest";
 import {
 	crowd,
 	emptyLive,
 	foldEvents,
+	fromPresence,
 	LATEST_MAX,
 	type LiveEvent,
-	nextSince,
 } from "../../console/src/live.js";
 
 let n = 0;
@@ -62,9 +62,39 @@ describe("live fold", () => {
 		expect(s.latest[0]?.userId).toBe("u119");
 	});
 
-	it("starts the next poll a minute before the newest event", () => {
-		const s = foldEvents(emptyLive(), [ev("offer.sent", "u", null, T)]);
-		expect(nextSince(s, 0)).toBe(new Date(T - 60_000).toISOString());
-		expect(nextSince(emptyLive(), T)).toBe(new Date(T - 60_000).toISOString());
+	it("starts from the presence snapshot; an older event does not undo it, a newer exit does", () => {
+		const at = new Date(T + 100).toISOString();
+		const s = fromPresence({
+			since: new Date(T - 12 * 3600_000).toISOString(),
+			stores: [
+				{
+					id: "a",
+					name: "Store A",
+					people: [
+						{ userId: "u1", at },
+						{ userId: "u2", at },
+					],
+				},
+				{ id: "b", name: null, people: [{ userId: "u3", at }] },
+			],
+			truncated: false,
+		});
+		expect(crowd(s)).toEqual([
+			{ id: "a", name: "Store A", people: 2 },
+			{ id: "b", name: "b", people: 1 },
+		]);
+		expect(s.latest).toEqual([]);
+		const next = foldEvents(s, [
+			// The backlog repeats an exit older than the snapshot's state: ignored.
+			ev("geofence.exited", "u1", "a", T + 50, { occurredAt: new Date(T + 50).toISOString() }),
+			ev("geofence.exited", "u2", "a", T + 200, { occurredAt: new Date(T + 200).toISOString() }),
+			ev("geofence.entered", "u4", "b", T + 300),
+		]);
+		expect(crowd(next)).toEqual([
+			{ id: "b", name: "B", people: 2 },
+			// Names follow the latest event that named the store.
+			{ id: "a", name: "A", people: 1 },
+		]);
+		expect(next.latest).toHaveLength(3);
 	});
 });

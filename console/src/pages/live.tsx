@@ -1,66 +1,90 @@
-import { useEffect, useRef, useState } from "preact/hooks";
-import { api } from "../api.js";
+import { useEffect, useState } from "preact/hooks";
+import { SseReader } from "../../../src/live/sse.js";
+import type { PresenceSnapshot } from "../../../src/live/stream.js";
+import { ApiError, apiStream } from "../api.js";
 import { fmtDate, fmtNumber, t } from "../i18n.js";
-import { crowd, emptyLive, foldEvents, type LiveEvent, type LiveState, nextSince } from "../live.js";
+import { crowd, emptyLive, foldEvents, fromPresence, type LiveEvent, type LiveState } from "../live.js";
 import { errorText, Status, scrollable } from "../ui.js";
 
-/** How often the feed is read. */
-const POLL_MS = 5_000;
-/** How far back the page starts: presence is rebuilt from the enter and exit events of this window. */
-const WINDOW_MS = 12 * 3600_000;
-/** Pages read per poll at most (1,000 events each). */
-const MAX_PAGES = 5;
+/** Longest wait before reconnecting after failures (doubles from the server's retry hint). */
+const MAX_BACKOFF_MS = 30_000;
 
 /**
- * Who is inside each store and the latest events, read from the events feed every few
- * seconds (GET /v1/events with `since`, overlapping, de-duplicated by event id).
+ * Who is inside each store and the latest events, pushed by the service (GET /v1/live,
+ * Server-Sent Events read with fetch() so the session stays in the Authorization header). The
+ * stream starts with the presence snapshot and the latest events; each connection lasts a few
+ * minutes, then the page reconnects with the last event id and misses nothing.
  */
 export function Live() {
 	const [state, setState] = useState<LiveState>(emptyLive);
 	const [error, setError] = useState<string | null>(null);
 	const [loaded, setLoaded] = useState(false);
-	const ref = useRef(state);
-	ref.current = state;
+	const [connected, setConnected] = useState(false);
+	const [truncated, setTruncated] = useState(false);
 	useEffect(() => {
-		const opened = Date.now();
-		let stopped = false;
-		let timer: ReturnType<typeof setTimeout> | undefined;
 		const ac = new AbortController();
-		const poll = async () => {
-			try {
-				let cursor: string | null = null;
-				const since = ref.current.newest
-					? nextSince(ref.current, opened)
-					: new Date(opened - WINDOW_MS).toISOString();
-				for (let page = 0; page < MAX_PAGES; page++) {
-					const qs = new URLSearchParams({ since, limit: "1000" });
-					if (cursor) qs.set("cursor", cursor);
-					const r: { events: LiveEvent[]; nextCursor: string | null } = await api(
-						"GET",
-						`/v1/events?${qs}`,
-						undefined,
-						ac.signal,
-					);
-					const next = foldEvents(ref.current, r.events);
-					ref.current = next;
-					setState(next);
-					cursor = r.nextCursor;
-					if (!cursor) break;
+		let current = emptyLive();
+		let lastId: string | null = null;
+		let failures = 0;
+		let retry = 2_000;
+		const apply = (next: LiveState) => {
+			current = next;
+			setState(next);
+		};
+		const connect = async (): Promise<void> => {
+			const res = await apiStream("/v1/live", lastId ? { "last-event-id": lastId } : {}, ac.signal);
+			const body = res.body;
+			if (!body) throw new ApiError(0, "network", "no stream");
+			const reader = body.getReader();
+			const decoder = new TextDecoder();
+			const sse = new SseReader();
+			setConnected(true);
+			setError(null);
+			for (;;) {
+				const { done, value } = await reader.read();
+				if (done) break;
+				const batch: LiveEvent[] = [];
+				let stop = false;
+				for (const m of sse.push(decoder.decode(value, { stream: true }))) {
+					if (m.event === "presence") {
+						// Events before the snapshot are already in it: fold the batch so far first.
+						if (batch.length) apply(foldEvents(current, batch.splice(0)));
+						const snap = JSON.parse(m.data) as PresenceSnapshot;
+						setTruncated(snap.truncated);
+						apply(fromPresence(snap));
+					} else if (m.event === "message") batch.push(JSON.parse(m.data) as LiveEvent);
+					else if (m.event === "bye" && (JSON.parse(m.data) as { reconnect?: boolean }).reconnect === false)
+						stop = true;
 				}
-				setError(null);
+				if (batch.length) apply(foldEvents(current, batch));
+				lastId = sse.lastId || lastId;
+				if (sse.retry !== null) retry = sse.retry;
+				failures = 0;
 				setLoaded(true);
-			} catch (e) {
-				if (stopped) return;
-				setError(errorText(e));
+				if (stop) throw new ApiError(401, "unauthorized", "session ended");
 			}
-			if (!stopped) timer = setTimeout(poll, POLL_MS);
 		};
-		void poll();
-		return () => {
-			stopped = true;
-			ac.abort();
-			clearTimeout(timer);
+		const run = async () => {
+			while (!ac.signal.aborted) {
+				try {
+					await connect();
+				} catch (e) {
+					if (ac.signal.aborted) return;
+					setConnected(false);
+					if (e instanceof ApiError && e.status >= 400 && e.status < 500) {
+						setError(errorText(e));
+						return;
+					}
+					failures += 1;
+					setError(t("liveReconnecting"));
+				}
+				if (ac.signal.aborted) return;
+				const wait = Math.min(MAX_BACKOFF_MS, retry * 2 ** Math.min(failures, 4));
+				await new Promise((r) => setTimeout(r, failures === 0 ? retry : wait));
+			}
 		};
+		void run();
+		return () => ac.abort();
 	}, []);
 	const stores = crowd(state);
 	return (
@@ -69,6 +93,12 @@ export function Live() {
 			<p class="muted">{t("liveHelp")}</p>
 			{error && <Status kind="error">{error}</Status>}
 			{!loaded && !error && <Status>{t("loading")}</Status>}
+			{connected && (
+				<p class="muted" data-testid="live-status">
+					{t("liveConnected")}
+				</p>
+			)}
+			{truncated && <p class="muted">{t("liveTruncated")}</p>}
 			<section class="panel" aria-labelledby="live-inside">
 				<h2 id="live-inside">{t("insideNow")}</h2>
 				{stores.length === 0 ? (
