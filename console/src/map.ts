@@ -14,9 +14,15 @@ import "maplibre-gl/dist/maplibre-gl.css";
 // MapLibre loads its worker from next to its own module, which bundling moves: point it at the
 // copy Vite emits (a hashed file under /console/assets/, same origin, so CSP 'self' allows it).
 import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
-import { TerraDraw, TerraDrawCircleMode, TerraDrawPolygonMode } from "terra-draw";
+import {
+	type GeoJSONStoreFeatures,
+	TerraDraw,
+	TerraDrawCircleMode,
+	TerraDrawPolygonMode,
+	TerraDrawSelectMode,
+} from "terra-draw";
 import { TerraDrawMapLibreGLAdapter } from "terra-draw-maplibre-gl-adapter";
-import { bounds, drawableFences } from "./geo.js";
+import { bounds, circleRing, drawableFences } from "./geo.js";
 import type { FeatureCollection } from "./geojson.js";
 
 setWorkerUrl(workerUrl);
@@ -41,8 +47,22 @@ export interface StoreMap {
 	 */
 	draw(mode: "polygon" | "circle"): Promise<DrawnShape | null>;
 	stopDrawing(): void;
+	/**
+	 * Puts a stored shape on the map for editing: a polygon's corners can be dragged, added (drag
+	 * a midpoint) or removed; a circle can be moved (drag it) and resized (drag its edge).
+	 * `onChange` gets the shape after each change. Any drawing or editing under way stops first.
+	 */
+	edit(shape: DrawnShape, onChange: (shape: DrawnShape) => void): ShapeEditor;
 	select(id: string): void;
 	destroy(): void;
+}
+
+/** An edit under way on the map. */
+export interface ShapeEditor {
+	/** Shows the shape typed in the form (the map follows the fields). */
+	update(shape: DrawnShape): void;
+	/** Ends the edit and removes the editing layers. */
+	stop(): void;
 }
 
 export function createStoreMap(container: HTMLElement, styleUrl: string | null): StoreMap {
@@ -142,6 +162,66 @@ export function createStoreMap(container: HTMLElement, styleUrl: string | null):
 		stopDrawing() {
 			stopDrawing?.();
 		},
+		edit(shape, onChange) {
+			stopDrawing?.();
+			const td = new TerraDraw({
+				adapter: new TerraDrawMapLibreGLAdapter({ map }),
+				modes: [
+					new TerraDrawPolygonMode(),
+					new TerraDrawCircleMode(),
+					new TerraDrawSelectMode({
+						allowManualDeselection: false,
+						flags: {
+							polygon: {
+								feature: {
+									draggable: true,
+									coordinates: { draggable: true, midpoints: true, deletable: true },
+								},
+							},
+							circle: { feature: { draggable: true, coordinates: { resizable: "center-fixed" } } },
+						},
+					}),
+				],
+			});
+			td.start();
+			td.setMode("select");
+			let id: string | number | null = null;
+			let applying = false;
+			const put = (s: DrawnShape) => {
+				applying = true;
+				try {
+					if (id !== null) td.removeFeatures([id]);
+					const [v] = td.addFeatures([toTerra(s)]);
+					id = v?.valid && v.id !== undefined ? v.id : null;
+					if (id !== null) td.selectFeature(id);
+				} finally {
+					applying = false;
+				}
+			};
+			put(shape);
+			td.on("change", (ids, type) => {
+				if (applying || id === null || type !== "update" || !ids.includes(id)) return;
+				const f = td.getSnapshotFeature(id);
+				const next = f ? toShape(f.geometry, f.properties, true) : null;
+				if (next) onChange(next);
+			});
+			container.dataset.editing = shape.type === "Point" ? "circle" : "polygon";
+			let stopped = false;
+			const stop = () => {
+				if (stopped) return;
+				stopped = true;
+				stopDrawing = null;
+				td.stop();
+				delete container.dataset.editing;
+			};
+			stopDrawing = stop;
+			return {
+				update(s) {
+					if (!stopped) put(s);
+				},
+				stop,
+			};
+		},
 		destroy() {
 			stopDrawing?.();
 			map.remove();
@@ -156,16 +236,22 @@ export function createStoreMap(container: HTMLElement, styleUrl: string | null):
 function toShape(
 	geometry: { type: string; coordinates: unknown },
 	properties: Record<string, unknown>,
+	radiusFromRing = false,
 ): DrawnShape | null {
 	if (geometry.type !== "Polygon") return null;
 	const rings = geometry.coordinates as number[][][];
 	const radiusKm = properties.radiusKilometers;
-	if (typeof radiusKm === "number") {
+	if (typeof radiusKm === "number" || properties.mode === "circle") {
 		const ring = (rings[0] ?? []).slice(0, -1);
 		const n = Math.max(1, ring.length);
 		const lng = ring.reduce((a, p) => a + (p[0] ?? 0), 0) / n;
 		const lat = ring.reduce((a, p) => a + (p[1] ?? 0), 0) / n;
-		return { type: "Point", coordinates: [round(lng), round(lat)], radius: Math.round(radiusKm * 1000) };
+		// A resized circle's ring is the truth (its radius property may lag behind the drag).
+		const meters =
+			radiusFromRing || typeof radiusKm !== "number"
+				? ring.reduce((a, p) => a + haversine(lng, lat, p[0] ?? 0, p[1] ?? 0), 0) / n
+				: radiusKm * 1000;
+		return { type: "Point", coordinates: [round(lng), round(lat)], radius: Math.round(meters) };
 	}
 	return { type: "Polygon", coordinates: rings.map((r) => r.map(([x = 0, y = 0]) => [round(x), round(y)])) };
 }
@@ -173,4 +259,29 @@ function toShape(
 /** 7 decimals: about 1 cm. */
 function round(x: number): number {
 	return Math.round(x * 1e7) / 1e7;
+}
+
+/** Great-circle distance in metres. */
+function haversine(lng1: number, lat1: number, lng2: number, lat2: number): number {
+	const r = Math.PI / 180;
+	const a =
+		Math.sin(((lat2 - lat1) * r) / 2) ** 2 +
+		Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.sin(((lng2 - lng1) * r) / 2) ** 2;
+	return 2 * 6371008.8 * Math.asin(Math.min(1, Math.sqrt(a)));
+}
+
+/** A shape as a terra-draw feature of the mode that edits it (a circle as its ring). */
+function toTerra(s: DrawnShape): GeoJSONStoreFeatures {
+	const [lng = 0, lat = 0] = s.coordinates as number[];
+	return s.type === "Point"
+		? {
+				type: "Feature" as const,
+				geometry: { type: "Polygon" as const, coordinates: [circleRing(lng, lat, s.radius)] },
+				properties: { mode: "circle", radiusKilometers: s.radius / 1000 },
+			}
+		: {
+				type: "Feature" as const,
+				geometry: { type: "Polygon" as const, coordinates: s.coordinates },
+				properties: { mode: "polygon" },
+			};
 }

@@ -4,7 +4,7 @@
  * stays in memory), see the stores on the map, import a CSV with a bad row (every problem shown
  * with its line, nothing uploaded) then a clean one, create a campaign and see its preview,
  * an API refusal shown next to its field, results after pings, a person's suppression reason,
- * the live view from the events feed, sign-out; at 390 px wide with no horizontal scroll, keyboard reachable, no serious axe-core
+ * the live view pushed over the live feed (SSE read with fetch), sign-out; at 390 px wide with no horizontal scroll, keyboard reachable, no serious axe-core
  * violation and no error in the browser console. French for a French browser.
  *
  * `CONSOLE_SCREENSHOTS=<dir>` also saves a screenshot of each screen there
@@ -267,6 +267,70 @@ describe("console", () => {
 		await page.getByRole("cell", { name: "Drawn store", exact: true }).waitFor();
 	});
 
+	it("edits a stored circle on the map and in its fields, and a polygon's corners, then saves them", async () => {
+		const before = (await svc.expectCall(200, "GET", "/v1/geofences/drawn-1", svc.tenant().secretKey)) as {
+			geometry: { coordinates: number[] };
+			properties: { radius: number };
+		};
+		await page.getByRole("button", { name: "Edit drawn-1" }).click();
+		const panel = page.getByTestId("edit-store");
+		await panel.getByRole("heading", { name: "Edit store drawn-1" }).waitFor();
+		expect(await panel.getByLabel("Centre longitude").inputValue()).toBe(String(before.geometry.coordinates[0]));
+		// On the map: the circle is centred by the edit; drag it right and down.
+		await panel.getByRole("button", { name: "Edit on the map" }).click();
+		await page.locator('[data-editing="circle"]').waitFor();
+		await page.waitForTimeout(800);
+		const box = await page.getByTestId("store-map").boundingBox();
+		if (!box) throw new Error("the map has no box");
+		const cx = box.x + box.width / 2;
+		const cy = box.y + box.height / 2;
+		await page.mouse.move(cx, cy);
+		await page.mouse.down();
+		await page.mouse.move(cx + 40, cy + 25, { steps: 8 });
+		await page.mouse.up();
+		await expect
+			.poll(async () => Number(await panel.getByLabel("Centre longitude").inputValue()), { timeout: 10_000 })
+			.toBeGreaterThan(before.geometry.coordinates[0] ?? 0);
+		expect(Number(await panel.getByLabel("Centre latitude").inputValue())).toBeLessThan(
+			before.geometry.coordinates[1] ?? 0,
+		);
+		// In the fields: a new radius, the map follows.
+		await panel.getByLabel("Radius (metres)").fill("150");
+		await panel.getByRole("button", { name: "Stop editing on the map" }).click();
+		const moved = {
+			lng: Number(await panel.getByLabel("Centre longitude").inputValue()),
+			lat: Number(await panel.getByLabel("Centre latitude").inputValue()),
+		};
+		await panel.getByRole("button", { name: "Save" }).click();
+		await page.getByText("Store drawn-1 saved.").waitFor();
+		const after = (await svc.expectCall(200, "GET", "/v1/geofences/drawn-1", svc.tenant().secretKey)) as {
+			geometry: { coordinates: number[] };
+			properties: { radius: number; name: string };
+		};
+		expect(after.properties).toMatchObject({ radius: 150, name: "Drawn store" });
+		expect(after.geometry.coordinates).toEqual([moved.lng, moved.lat]);
+
+		// The Marais polygon, by keyboard: one corner moved east, a corner added, saved.
+		await page.getByRole("button", { name: "Edit marais" }).click();
+		await panel.getByRole("heading", { name: "Edit store marais" }).waitFor();
+		await panel.getByLabel("Corner 2 longitude").fill("2.3585");
+		await panel.getByRole("button", { name: "Add a corner" }).click();
+		await panel.getByLabel("Corner 5 latitude").waitFor();
+		await checkScreen("store-edit");
+		await panel.getByRole("button", { name: "Save" }).click();
+		await page.getByText("Store marais saved.").waitFor();
+		const marais = (await svc.expectCall(200, "GET", "/v1/geofences/marais", svc.tenant().secretKey)) as {
+			geometry: { coordinates: number[][][] };
+			properties: { tags: string[] };
+		};
+		const ring = marais.geometry.coordinates[0] ?? [];
+		expect(ring).toHaveLength(6);
+		expect(ring[1]).toEqual([2.3585, 48.857]);
+		expect(ring[0]).toEqual(ring[5]);
+		expect(marais.properties.tags).toEqual(["wine"]);
+		await expect(page.getByTestId("edit-store").count()).resolves.toBe(0);
+	});
+
 	it("creates a campaign with a live preview; the API's refusal shows next to its field", async () => {
 		await page.getByRole("link", { name: "Campaigns" }).click();
 		await page.getByRole("link", { name: "New campaign" }).click();
@@ -387,6 +451,33 @@ describe("console", () => {
 		await inside.waitFor({ timeout: 30_000 });
 		await expect(inside.innerText()).resolves.toMatch(/Louvre-Rivoli\s+louvre-rivoli: 1/);
 		await expect(page.getByTestId("live-events").innerText()).resolves.toContain("geofence.entered");
+		await page.getByTestId("live-status").waitFor();
+		// Pushed, not polled: a second person walks in and out while the page is open, and the
+		// count follows over the one stream (GET /v1/live, the session in its header).
+		const liveBefore = requests.length;
+		const second = "walker-2";
+		const ut2 = await svc.userToken(second);
+		await svc.expectCall(200, "PUT", `/v1/users/${second}`, ut2, {
+			consent: { location: true, push: false },
+		});
+		const t2 = Date.now();
+		await svc.expectCall(200, "POST", "/v1/pings", ut2, {
+			userId: second,
+			pings: [
+				{ lat: 48.8712, lng: 2.3413, accuracy: 5, timestamp: t2 - 60_000 },
+				{ lat: 48.8612, lng: 2.3413, accuracy: 5, timestamp: t2 - 2_000 },
+			],
+		});
+		await page.getByText(/louvre-rivoli: 2/).waitFor({ timeout: 20_000 });
+		await svc.expectCall(200, "POST", "/v1/pings", ut2, {
+			userId: second,
+			pings: [{ lat: 48.8712, lng: 2.3413, accuracy: 5, timestamp: t2 - 1_000 }],
+		});
+		await page.getByText(/louvre-rivoli: 1/).waitFor({ timeout: 20_000 });
+		await expect(page.getByTestId("live-events").innerText()).resolves.toContain("geofence.exited");
+		const during = requests.slice(liveBefore);
+		expect(during.filter((r) => r === "GET /v1/events")).toEqual([]);
+		expect(requests).toContain("GET /v1/live");
 		await checkScreen("live");
 
 		// The results' daily chart counts today's suppressed offer.
@@ -399,9 +490,9 @@ describe("console", () => {
 			.last()
 			.locator("td")
 			.allTextContents();
-		// Counted by the service (?series=daily). Columns: triggered, sent, suppressed, displayed,
-		// clicked, converted, holdout, revenue.
-		expect(today).toEqual(["1", "0", "1", "0", "0", "0", "0", "0"]);
+		// Counted by the service (?series=daily): both walkers triggered and were suppressed.
+		// Columns: triggered, sent, suppressed, displayed, clicked, converted, holdout, revenue.
+		expect(today).toEqual(["2", "0", "2", "0", "0", "0", "0", "0"]);
 		await checkScreen("results");
 
 		await page.getByRole("link", { name: "People" }).click();

@@ -6,6 +6,7 @@ import type { StoreMap } from "../map.js";
 import { basemapUrl } from "../settings-local.js";
 import { ConfirmButton, errorText, Status, scrollable } from "../ui.js";
 import { DrawPanel } from "./draw.js";
+import { EditStore } from "./edit-store.js";
 import { ImportPanel } from "./import.js";
 
 interface Page extends FeatureCollection {
@@ -22,6 +23,7 @@ export function Stores() {
 	const [notice, setNotice] = useState<string | null>(null);
 	const [query, setQuery] = useState("");
 	const [tag, setTag] = useState("");
+	const [editing, setEditing] = useState<Feature | null>(null);
 
 	const load = async (from: string | null, reset: boolean) => {
 		setLoading(true);
@@ -58,6 +60,7 @@ export function Stores() {
 		try {
 			await api("DELETE", `/v1/geofences/${encodeURIComponent(id)}`);
 			setStores((s) => s.filter((f) => f.properties.id !== id));
+			setEditing((e) => (e?.properties.id === id ? null : e));
 			setNotice(t("deleted", { id }));
 		} catch (e) {
 			setError(errorText(e));
@@ -96,6 +99,18 @@ export function Stores() {
 				{notice && <Status kind="ok">{notice}</Status>}
 				<MapView stores={shown} mapRef={mapRef} onReady={setMapReady} />
 				<DrawPanel map={mapReady ? mapRef.current : null} onSaved={() => void load(null, true)} />
+				{editing && (
+					<EditStore
+						feature={editing}
+						map={mapReady ? mapRef.current : null}
+						onSaved={(id) => {
+							setEditing(null);
+							setNotice(t("drawSaved", { id }));
+							void load(null, true);
+						}}
+						onClose={() => setEditing(null)}
+					/>
+				)}
 				<p class="muted" aria-live="polite">
 					{t("storesCount", { shown: fmtNumber(shown.length), loaded: fmtNumber(stores.length) })}
 				</p>
@@ -112,7 +127,7 @@ export function Stores() {
 										{t("shape")}
 									</th>
 									<th scope="col">
-										<span class="visually-hidden">{t("delete")}</span>
+										<span class="visually-hidden">{t("storeActions")}</span>
 									</th>
 								</tr>
 							</thead>
@@ -132,7 +147,18 @@ export function Stores() {
 										<td>{f.properties.name}</td>
 										<td>{(f.properties.tags ?? []).join(", ")}</td>
 										<td class="col-shape">{shapeOf(f)}</td>
-										<td>
+										<td class="row-actions">
+											<button
+												type="button"
+												aria-label={t("editStoreOf", { id: f.properties.id })}
+												onClick={() => {
+													setNotice(null);
+													setEditing(f);
+													mapRef.current?.select(f.properties.id);
+												}}
+											>
+												{t("edit")}
+											</button>
 											<ConfirmButton
 												label={t("delete")}
 												ariaLabel={`${t("delete")} ${f.properties.id}`}
