@@ -156,12 +156,20 @@ describe("console", () => {
 		await page.locator("[data-map-ready]").waitFor({ timeout: 30_000 });
 		expect(await page.getAttribute("[data-testid=store-map]", "data-store-count")).toBe("2");
 		await expect(page.getByRole("cell", { name: "Marais", exact: true }).isVisible()).resolves.toBe(true);
-		await page.getByLabel("Search stores by id or name").fill("louvre");
+		// The search runs on the service (every store, not only the pages loaded).
+		const searched = page.waitForResponse((r) => /\/v1\/geofences\?.*q=LOUV/.test(r.url()));
+		await page.getByLabel("Search stores by id or name").fill("LOUV");
 		expect(await page.locator(".stores-table tbody tr").count()).toBe(1);
+		const found = (await (await searched).json()) as { features: { properties: { id: string } }[] };
+		expect(found.features.map((f) => f.properties.id)).toEqual(["louvre-rivoli"]);
 		await page.getByLabel("Search stores by id or name").fill("");
-		await page.getByLabel("Tag").selectOption("wine");
+		const tagged = page.waitForResponse((r) => /\/v1\/geofences\?.*tag=wine/.test(r.url()));
+		await page.getByLabel("Tag").fill("wine");
 		expect(await page.locator(".stores-table tbody tr").count()).toBe(1);
-		await page.getByLabel("Tag").selectOption("");
+		const byTag = (await (await tagged).json()) as { features: { properties: { id: string } }[] };
+		expect(byTag.features.map((f) => f.properties.id)).toEqual(["marais"]);
+		await page.getByLabel("Tag").fill("");
+		await page.getByRole("cell", { name: "Louvre-Rivoli", exact: true }).waitFor();
 		await checkScreen("stores");
 	});
 

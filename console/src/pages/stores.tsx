@@ -14,6 +14,8 @@ interface Page extends FeatureCollection {
 }
 
 const PAGE = 500;
+/** Pause after the last keystroke before the service is asked. */
+const SEARCH_DEBOUNCE_MS = 300;
 
 export function Stores() {
 	const [stores, setStores] = useState<Feature[]>([]);
@@ -25,29 +27,55 @@ export function Stores() {
 	const [tag, setTag] = useState("");
 	const [editing, setEditing] = useState<Feature | null>(null);
 
+	// The search runs on the service (GET /v1/geofences?q=&tag=), so it covers every store, not
+	// only the pages loaded; the loaded list is filtered the same way at once while typing.
+	const [filters, setFilters] = useState({ q: "", tag: "" });
+	useEffect(() => {
+		const next = { q: query.trim(), tag: tag.trim() };
+		const timer = setTimeout(
+			() => setFilters((f) => (f.q === next.q && f.tag === next.tag ? f : next)),
+			SEARCH_DEBOUNCE_MS,
+		);
+		return () => clearTimeout(timer);
+	}, [query, tag]);
+	const latest = useRef(0);
 	const load = async (from: string | null, reset: boolean) => {
+		const ticket = ++latest.current;
 		setLoading(true);
 		setError(null);
 		try {
 			const qs = new URLSearchParams({ limit: String(PAGE) });
 			if (from) qs.set("cursor", from);
+			if (filters.q) qs.set("q", filters.q);
+			if (filters.tag) qs.set("tag", filters.tag);
 			const page = await api<Page>("GET", `/v1/geofences?${qs}`);
+			// An older search answering late is dropped.
+			if (ticket !== latest.current) return;
 			setStores((s) => (reset ? page.features : [...s, ...page.features]));
 			setCursor(page.nextCursor);
 		} catch (e) {
-			setError(errorText(e));
+			if (ticket === latest.current) setError(errorText(e));
 		} finally {
-			setLoading(false);
+			if (ticket === latest.current) setLoading(false);
 		}
 	};
-	useEffect(() => void load(null, true), []);
+	useEffect(() => void load(null, true), [filters]);
 
-	const tags = useMemo(() => [...new Set(stores.flatMap((s) => s.properties.tags ?? []))].sort(), [stores]);
+	const [knownTags, setKnownTags] = useState<string[]>([]);
+	useEffect(
+		() =>
+			setKnownTags((k) => {
+				const all = new Set([...k, ...stores.flatMap((s) => s.properties.tags ?? [])]);
+				return all.size === k.length ? k : [...all].sort();
+			}),
+		[stores],
+	);
 	const shown = useMemo(() => {
 		const q = query.trim().toLowerCase();
+		const tg = tag.trim();
 		return stores.filter(
 			(s) =>
-				(!tag || s.properties.tags?.includes(tag)) &&
+				(!tg || s.properties.tags?.includes(tg)) &&
 				(!q ||
 					s.properties.id.toLowerCase().includes(q) ||
 					(s.properties.name ?? "").toLowerCase().includes(q)),
@@ -86,14 +114,18 @@ export function Stores() {
 					<label for="store-tag" class="visually-hidden">
 						{t("tag")}
 					</label>
-					<select id="store-tag" value={tag} onChange={(e) => setTag(e.currentTarget.value)}>
-						<option value="">{t("allTags")}</option>
-						{tags.map((x) => (
-							<option key={x} value={x}>
-								{x}
-							</option>
+					<input
+						id="store-tag"
+						list="store-tags"
+						placeholder={t("tag")}
+						value={tag}
+						onInput={(e) => setTag(e.currentTarget.value)}
+					/>
+					<datalist id="store-tags">
+						{knownTags.map((x) => (
+							<option key={x} value={x} />
 						))}
-					</select>
+					</datalist>
 				</div>
 				{error && <Status kind="error">{error}</Status>}
 				{notice && <Status kind="ok">{notice}</Status>}
