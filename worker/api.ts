@@ -78,7 +78,7 @@ export interface Ctx<S extends Spec> {
 	/** Declared request headers, validated. */
 	headers(): Out<S["headers"]>;
 	/** The body read within its byte limit, parsed, then validated. */
-	body(): Promise<S["body"] extends BodySpec<infer B> ? z.output<B> : never>;
+	body(): Promise<S["body"] extends { schema: infer B extends z.ZodType } ? z.output<B> : never>;
 }
 
 export type Handler<S extends Spec> = (c: Ctx<S>) => Response | Promise<Response>;

@@ -27,7 +27,7 @@ metaRoutes(api);
 tenantRoutes(api);
 geofenceRoutes(router);
 geofenceImportRoutes(router);
-campaignRoutes(router);
+campaignRoutes(api);
 userRoutes(router);
 cartRoutes(router);
 offerRoutes(router);

@@ -13,7 +13,6 @@ import {
 	WebhookCreatedSchema,
 	WebhookSchema,
 } from "../events/webhook.js";
-import { CreateCampaignSchema, PatchCampaignSchema } from "./campaign.js";
 import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
 import { ConsoleSessionSchema, CreateConsoleSessionSchema } from "./console.js";
 import { GeofenceFeatureCollectionSchema, UpsertAnswerSchema } from "./geofence.js";
@@ -89,14 +88,6 @@ export function problemContent(): Record<string, unknown> {
 
 const OPERATIONS: Operation[] = [
 	{
-		method: "put",
-		path: "/v1/geofences",
-		summary: "Upsert store geofences (all or nothing)",
-		auth: "secret",
-		request: GeofenceFeatureCollectionSchema,
-		response: { status: 200, schema: UpsertAnswerSchema, description: "counts and the new version" },
-	},
-	{
 		method: "post",
 		path: "/v1/geofences/imports",
 		summary: "Open a staged import (chunks applied at once by a commit; open 24 h)",
@@ -150,64 +141,6 @@ const OPERATIONS: Operation[] = [
 		method: "delete",
 		path: "/v1/geofences/imports/{id}",
 		summary: "Drop an import",
-		auth: "secret",
-		response: { status: 204, description: "deleted" },
-	},
-	{
-		method: "get",
-		path: "/v1/geofences",
-		summary: "List geofences (?limit=&cursor=)",
-		auth: "secret",
-		response: { status: 200, description: "FeatureCollection with nextCursor" },
-	},
-	{
-		method: "get",
-		path: "/v1/geofences/{id}",
-		summary: "One geofence",
-		auth: "secret",
-		response: { status: 200, description: "Feature" },
-	},
-	{
-		method: "delete",
-		path: "/v1/geofences/{id}",
-		summary: "Delete a geofence",
-		auth: "secret",
-		response: { status: 204, description: "deleted" },
-	},
-	{
-		method: "post",
-		path: "/v1/campaigns",
-		summary: "Create a campaign",
-		auth: "secret",
-		request: CreateCampaignSchema,
-		response: { status: 201, description: "campaign" },
-	},
-	{
-		method: "get",
-		path: "/v1/campaigns",
-		summary: "List campaigns",
-		auth: "secret",
-		response: { status: 200, description: "{campaigns}" },
-	},
-	{
-		method: "get",
-		path: "/v1/campaigns/{id}",
-		summary: "One campaign",
-		auth: "secret",
-		response: { status: 200, description: "campaign" },
-	},
-	{
-		method: "patch",
-		path: "/v1/campaigns/{id}",
-		summary: "Change a campaign",
-		auth: "secret",
-		request: PatchCampaignSchema,
-		response: { status: 200, description: "campaign" },
-	},
-	{
-		method: "delete",
-		path: "/v1/campaigns/{id}",
-		summary: "Delete a campaign",
 		auth: "secret",
 		response: { status: 204, description: "deleted" },
 	},

@@ -22,29 +22,33 @@ export function assetRoutes(api: ApiRouter): void {
 			contentType: "text/javascript",
 		},
 	});
-	api.get(
-		"/sdk/:file",
-		endpoint(
-			{
-				operationId: "getSdkFile",
-				summary: "The web SDK (an ES module) or its service worker; any origin may load them (CORS *)",
-				description:
-					"edge-offers.js: the web SDK (docs/web-sdk.md). edge-offers-sw.js: its service worker, which shows offers (plain or Declarative Web Push), reports displayed, clicked per action and dismissed, and re-registers a renewed subscription; served with Service-Worker-Allowed: /.",
-				tags: ["sdk"],
-				auth: "none",
-				params: z.object({ file: z.enum(SDK_FILES) }),
-				responses: script200("the file"),
-				problems: [404, 503],
-			},
-			async ({ req, env }) => {
-				// Any other name is "no such file" (404), not a validation failure.
-				const file = String(req.params.file);
-				if (!(SDK_FILES as readonly string[]).includes(file))
-					return problem(404, "not_found", "No such file.");
-				return script(await env.ASSETS.fetch(new URL(`/sdk/${file}`, req.url)), file.endsWith("-sw.js"));
-			},
-		),
-	);
+	for (const file of SDK_FILES) {
+		const worker = file.endsWith("-sw.js");
+		api.get(
+			`/sdk/${file}`,
+			endpoint(
+				{
+					operationId: worker ? "getSdkServiceWorker" : "getSdk",
+					summary: worker
+						? "The SDK's service worker; any origin may load it (CORS *), Service-Worker-Allowed: /"
+						: "The web SDK, an ES module (docs/web-sdk.md); any origin may load it (CORS *)",
+					...(worker
+						? {
+								description:
+									"Shows offers (plain or Declarative Web Push), reports displayed, clicked per action and dismissed, and re-registers a renewed subscription.",
+							}
+						: {}),
+					tags: ["sdk"],
+					auth: "none",
+					responses: script200(worker ? "the service worker" : "the SDK"),
+					problems: [503],
+				},
+				async ({ req, env }) => script(await env.ASSETS.fetch(new URL(`/sdk/${file}`, req.url)), worker),
+			),
+		);
+	}
+	// Any other file under /sdk/.
+	api.original.get("/sdk/:file", () => problem(404, "not_found", "No such file."));
 	api.get(
 		"/sw.js",
 		endpoint(
