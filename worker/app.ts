@@ -25,7 +25,7 @@ export const router = createRouter();
 export const api = apiRouter(router);
 metaRoutes(api);
 tenantRoutes(api);
-geofenceRoutes(router);
+geofenceRoutes(api);
 geofenceImportRoutes(router);
 campaignRoutes(api);
 userRoutes(router);

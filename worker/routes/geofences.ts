@@ -1,6 +1,6 @@
 import { cellToChildren, cellToParent, getResolution, isValidCell } from "h3-js";
 import { z } from "zod";
-import { AppError } from "../../src/errors.js";
+import { AppError, type ProblemItem } from "../../src/errors.js";
 import { cellNeighbours } from "../../src/geo/cover.js";
 import { parseStoredFence } from "../../src/geo/fence-input.js";
 import {
@@ -15,10 +15,15 @@ import {
 import type { Fence } from "../../src/geo/types.js";
 import { fenceContentHash, fenceToFeature, validateFeatureCollection } from "../../src/geo/validate.js";
 import { ExternalId, PageLimit } from "../../src/schemas/common.js";
-import type { UpsertAnswerSchema } from "../../src/schemas/geofence.js";
+import {
+	GeofenceFeatureCollectionSchema,
+	StoredGeofenceFeatureSchema,
+	UpsertAnswerSchema,
+} from "../../src/schemas/geofence.js";
+import { endpoint } from "../api.js";
 import { base64url, fromBase64url } from "../crypto.js";
 import { json, parse, readJson } from "../http.js";
-import type { AppRouter } from "../router.js";
+import type { ApiRouter } from "../router.js";
 import {
 	loadSplits,
 	planShardCalls,
@@ -30,6 +35,7 @@ import {
 	shardStub,
 	writeShardCalls,
 } from "../shards.js";
+import { getGeofence, listGeofences } from "../store/geofences.js";
 import { forgetCachedTenants, requireKey, type TenantCtx } from "../tenants.js";
 import { Timing } from "../timing.js";
 
@@ -66,65 +72,179 @@ interface Row {
 	shards: string[];
 }
 
+/** Query of `GET /v1/geofences`. */
+const GeofenceListQuery = z.object({
+	limit: PageLimit.optional().meta({
+		description: "fences a page, 1 to 1,000 (100 by default)",
+		example: "100",
+	}),
+	cursor: z.string().max(400).optional().meta({ description: "the previous page's nextCursor" }),
+	q: z
+		.string()
+		.min(1)
+		.max(200)
+		.optional()
+		.meta({
+			description: "only fences whose id or name contains this text (case-insensitive)",
+			example: "rivoli",
+		}),
+	tag: z
+		.string()
+		.min(1)
+		.max(64)
+		.optional()
+		.meta({ description: "only fences with this tag", example: "paris" }),
+});
+
+const GeofenceIdParams = z.object({
+	id: ExternalId.meta({ description: "the fence's id", example: "store-42" }),
+});
+
+const EXAMPLE_UPLOAD = {
+	type: "FeatureCollection" as const,
+	features: [
+		{
+			type: "Feature" as const,
+			geometry: { type: "Point" as const, coordinates: [2.3364, 48.8606] },
+			properties: { id: "store-rivoli", name: "Rivoli", radius: 80, tags: ["paris"], dwellSeconds: 120 },
+		},
+	],
+};
+
+const GeofencePage = z.object({
+	type: z.literal("FeatureCollection"),
+	features: z.array(StoredGeofenceFeatureSchema),
+	nextCursor: z
+		.string()
+		.nullable()
+		.meta({ description: "pass as ?cursor= for the next page; null at the end" }),
+	version: z.number().int().meta({ description: "the tenant's geofence version" }),
+});
+
 /** PUT/GET/DELETE /v1/geofences (secret key). */
-export function geofenceRoutes(router: AppRouter): void {
-	router.put("/v1/geofences", async (req, env) => {
-		const tenant = await requireKey(req, env, "secret");
-		const result = validateFeatureCollection(
-			await readJson(req, MAX_UPLOAD_BYTES, { maxContainers: MAX_UPLOAD_CONTAINERS }),
-		);
-		if (!result.ok) {
-			throw new AppError(
-				"invalid_geofences",
-				422,
-				`${countFeatures(result.errors)} feature(s) are invalid; nothing was stored.`,
-				result.errors,
-			);
-		}
-		const timing = new Timing();
-		const answer = await upsertFences(env, tenant, result.fences, timing);
-		// This isolate's pings see the new version (and layout) at once; others within 30 s.
-		forgetCachedTenants();
-		return json(answer, 200, { "server-timing": timing.header() });
-	});
+export function geofenceRoutes(api: ApiRouter): void {
+	api.put(
+		"/v1/geofences",
+		endpoint(
+			{
+				operationId: "upsertGeofences",
+				summary: "Upsert store geofences (all or nothing)",
+				description:
+					"Validates every feature first: a 422 lists each bad feature ({index, id, path, message}) and stores nothing. Unchanged fences are skipped. For more than one request's worth, use a staged import.",
+				tags: ["geofences"],
+				auth: "secret",
+				body: {
+					schema: GeofenceFeatureCollectionSchema,
+					maxBytes: MAX_UPLOAD_BYTES,
+					limits: { maxContainers: MAX_UPLOAD_CONTAINERS },
+					example: EXAMPLE_UPLOAD,
+					raw: true,
+				},
+				responses: {
+					200: {
+						description: "counts and the geofence version in force",
+						schema: UpsertAnswerSchema,
+						headers: SERVER_TIMING,
+					},
+				},
+				problems: [409, 413, 422, 503],
+			},
+			async ({ req, env }) => {
+				const tenant = await requireKey(req, env, "secret");
+				const result = validateFeatureCollection(
+					await readJson(req, MAX_UPLOAD_BYTES, { maxContainers: MAX_UPLOAD_CONTAINERS }),
+				);
+				if (!result.ok) throw invalidGeofences(result.errors);
+				const timing = new Timing();
+				const answer = await upsertFences(env, tenant, result.fences, timing);
+				// This isolate's pings see the new version (and layout) at once; others within 30 s.
+				forgetCachedTenants();
+				return json(answer, 200, { "server-timing": timing.header() });
+			},
+		),
+	);
 
-	router.get("/v1/geofences", async (req, env) => {
-		const tenant = await requireKey(req, env, "secret");
-		const url = new URL(req.url);
-		const limit = parse(PageLimit, url.searchParams.get("limit") ?? "100");
-		const after = decodeCursor(url.searchParams.get("cursor"));
-		const { results } = await env.DB.prepare(
-			"SELECT id, fence FROM geofences WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?",
-		)
-			.bind(tenant.id, after, limit + 1)
-			.all<{ id: string; fence: string }>();
-		const page = results.slice(0, limit);
-		const last = page.at(-1);
-		return json({
-			type: "FeatureCollection",
-			features: page.map((r) => fenceToFeature(storedFence(r.fence))),
-			nextCursor: results.length > limit && last ? base64url(new TextEncoder().encode(last.id)) : null,
-			version: tenant.geofenceVersion,
-		});
-	});
+	api.get(
+		"/v1/geofences",
+		endpoint(
+			{
+				operationId: "listGeofences",
+				summary: "List geofences, by id, with search",
+				description:
+					"Pages in id order. `q` keeps fences whose id or name contains the text (case-insensitive), `tag` those with the tag; both apply to every stored fence, not only one page.",
+				tags: ["geofences"],
+				auth: "secret",
+				query: GeofenceListQuery,
+				responses: { 200: { description: "a page of fences as GeoJSON", schema: GeofencePage } },
+				problems: [],
+			},
+			async ({ req, env, query }) => {
+				const tenant = await requireKey(req, env, "secret");
+				const q = query();
+				const limit = q.limit ?? 100;
+				const rows = await listGeofences(env.DB, tenant.id, {
+					after: decodeCursor(q.cursor ?? null),
+					limit: limit + 1,
+					...(q.q !== undefined ? { text: q.q } : {}),
+					...(q.tag !== undefined ? { tag: q.tag } : {}),
+				});
+				const page = rows.slice(0, limit);
+				const last = page.at(-1);
+				return json({
+					type: "FeatureCollection",
+					features: page.map((r) => fenceToFeature(storedFence(r.fence))),
+					nextCursor: rows.length > limit && last ? base64url(new TextEncoder().encode(last.id)) : null,
+					version: tenant.geofenceVersion,
+				});
+			},
+		),
+	);
 
-	router.get("/v1/geofences/:id", async (req, env) => {
-		const tenant = await requireKey(req, env, "secret");
-		const id = parse(ExternalId, req.params.id);
-		const row = await env.DB.prepare("SELECT fence FROM geofences WHERE tenant_id = ? AND id = ?")
-			.bind(tenant.id, id)
-			.first<{ fence: string }>();
-		if (!row) throw new AppError("not_found", 404, "No geofence with this id.");
-		return json(fenceToFeature(storedFence(row.fence)));
-	});
+	api.get(
+		"/v1/geofences/:id",
+		endpoint(
+			{
+				operationId: "getGeofence",
+				summary: "One geofence",
+				tags: ["geofences"],
+				auth: "secret",
+				params: GeofenceIdParams,
+				responses: {
+					200: { description: "the fence as a GeoJSON Feature", schema: StoredGeofenceFeatureSchema },
+				},
+				problems: [404],
+			},
+			async ({ req, env, params }) => {
+				const tenant = await requireKey(req, env, "secret");
+				const { id } = params();
+				const fence = await getGeofence(env.DB, tenant.id, id);
+				if (fence === null) throw new AppError("not_found", 404, "No geofence with this id.");
+				return json(fenceToFeature(storedFence(fence)));
+			},
+		),
+	);
 
-	router.delete("/v1/geofences/:id", async (req, env) => {
-		const tenant = await requireKey(req, env, "secret");
-		const id = parse(ExternalId, req.params.id);
-		await deleteFence(env, tenant.id, id);
-		forgetCachedTenants();
-		return new Response(null, { status: 204 });
-	});
+	api.delete(
+		"/v1/geofences/:id",
+		endpoint(
+			{
+				operationId: "deleteGeofence",
+				summary: "Delete a geofence (pings stop matching it at once)",
+				tags: ["geofences"],
+				auth: "secret",
+				params: GeofenceIdParams,
+				responses: { 204: { description: "deleted (or there was none)" } },
+				problems: [409, 503],
+			},
+			async ({ req, env, params }) => {
+				const tenant = await requireKey(req, env, "secret");
+				const { id } = params();
+				await deleteFence(env, tenant.id, id);
+				forgetCachedTenants();
+				return new Response(null, { status: 204 });
+			},
+		),
+	);
 }
 
 /**
@@ -1009,9 +1129,21 @@ function decodeCursor(cursor: string | null): string {
 	}
 }
 
-function countFeatures(errors: { index: number | null }[]): number {
-	return new Set(errors.map((e) => e.index)).size;
+/** 422 `invalid_geofences`: how many features are bad, or that the collection itself is (e.g. no features). */
+function invalidGeofences(errors: ProblemItem[]): AppError {
+	const features = new Set(errors.filter((e) => e.index !== null).map((e) => e.index)).size;
+	const what =
+		features > 0 ? `${features} feature(s) are invalid` : "The upload is not a valid FeatureCollection";
+	return new AppError("invalid_geofences", 422, `${what}; nothing was stored.`, errors);
 }
+
+/** The `Server-Timing` header uploads answer with (worker/timing.ts). */
+const SERVER_TIMING = {
+	"server-timing": {
+		description: "where the request's time went (lock, compare, cells, sizing, stage, shards, commit), in ms",
+		schema: { type: "string" as const },
+	},
+};
 
 function storedFence(text: string): Fence {
 	return parseStoredFence(JSON.parse(text));
