@@ -26,7 +26,7 @@ export const api = apiRouter(router);
 metaRoutes(api);
 tenantRoutes(api);
 geofenceRoutes(api);
-geofenceImportRoutes(router);
+geofenceImportRoutes(api);
 campaignRoutes(api);
 userRoutes(router);
 cartRoutes(router);

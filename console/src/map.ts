@@ -50,7 +50,8 @@ export interface StoreMap {
 	/**
 	 * Puts a stored shape on the map for editing: a polygon's corners can be dragged, added (drag
 	 * a midpoint) or removed; a circle can be moved (drag it) and resized (drag its edge).
-	 * `onChange` gets the shape after each change. Any drawing or editing under way stops first.
+	 * `onChange` gets the shape after each change (a polygon's outer ring only: terra-draw edits
+	 * no holes). Any drawing or editing under way stops first.
 	 */
 	edit(shape: DrawnShape, onChange: (shape: DrawnShape) => void): ShapeEditor;
 	select(id: string): void;
@@ -191,7 +192,7 @@ export function createStoreMap(container: HTMLElement, styleUrl: string | null):
 				applying = true;
 				try {
 					if (id !== null) td.removeFeatures([id]);
-					const [v] = td.addFeatures([toTerra(s)]);
+					const [v] = td.addFeatures([{ ...toTerra(s), id: td.getFeatureId() }]);
 					id = v?.valid && v.id !== undefined ? v.id : null;
 					if (id !== null) td.selectFeature(id);
 				} finally {
@@ -270,18 +271,23 @@ function haversine(lng1: number, lat1: number, lng2: number, lat2: number): numb
 	return 2 * 6371008.8 * Math.asin(Math.min(1, Math.sqrt(a)));
 }
 
-/** A shape as a terra-draw feature of the mode that edits it (a circle as its ring). */
+/**
+ * A shape as a terra-draw feature of the mode that edits it: a circle as its ring, a polygon's
+ * outer ring only (terra-draw edits no holes; the caller keeps them), 7 decimals (terra-draw
+ * refuses coordinates more precise than its adapter's).
+ */
 function toTerra(s: DrawnShape): GeoJSONStoreFeatures {
+	const r = (ring: number[][]) => ring.map(([x = 0, y = 0]) => [round(x), round(y)]);
 	const [lng = 0, lat = 0] = s.coordinates as number[];
 	return s.type === "Point"
 		? {
-				type: "Feature" as const,
-				geometry: { type: "Polygon" as const, coordinates: [circleRing(lng, lat, s.radius)] },
+				type: "Feature",
+				geometry: { type: "Polygon", coordinates: [r(circleRing(lng, lat, s.radius))] },
 				properties: { mode: "circle", radiusKilometers: s.radius / 1000 },
 			}
 		: {
-				type: "Feature" as const,
-				geometry: { type: "Polygon" as const, coordinates: s.coordinates },
+				type: "Feature",
+				geometry: { type: "Polygon", coordinates: [r(s.coordinates[0] ?? [])] },
 				properties: { mode: "polygon" },
 			};
 }

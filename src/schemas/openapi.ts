@@ -88,63 +88,6 @@ export function problemContent(): Record<string, unknown> {
 
 const OPERATIONS: Operation[] = [
 	{
-		method: "post",
-		path: "/v1/geofences/imports",
-		summary: "Open a staged import (chunks applied at once by a commit; open 24 h)",
-		auth: "secret",
-		request: z.object({}).strict(),
-		response: {
-			status: 201,
-			schema: z.object({ id: z.string(), expiresAt: z.string() }),
-			description: "the import",
-		},
-	},
-	{
-		method: "put",
-		path: "/v1/geofences/imports/{id}/chunks/{n}",
-		summary:
-			"Send chunk n (0 to 9999) of an import: validated like PUT /v1/geofences; sent again, it replaces itself",
-		auth: "secret",
-		request: GeofenceFeatureCollectionSchema,
-		response: {
-			status: 200,
-			schema: z.object({ chunk: z.number().int(), features: z.number().int() }),
-			description: "the chunk was stored (nothing is live before the commit)",
-		},
-	},
-	{
-		method: "get",
-		path: "/v1/geofences/imports/{id}",
-		summary: "An import: status and the chunks received (to resume)",
-		auth: "secret",
-		response: {
-			status: 200,
-			schema: z.object({
-				id: z.string(),
-				status: z.enum(["open", "committed"]),
-				chunks: z.array(z.object({ n: z.number().int(), features: z.number().int() })),
-				features: z.number().int(),
-				expiresAt: z.string(),
-				result: UpsertAnswerSchema.optional(),
-			}),
-			description: "the import",
-		},
-	},
-	{
-		method: "post",
-		path: "/v1/geofences/imports/{id}/commit",
-		summary: "Apply every chunk at once, all or nothing (sent again, answers the same)",
-		auth: "secret",
-		response: { status: 200, schema: UpsertAnswerSchema, description: "counts and the new version" },
-	},
-	{
-		method: "delete",
-		path: "/v1/geofences/imports/{id}",
-		summary: "Drop an import",
-		auth: "secret",
-		response: { status: 204, description: "deleted" },
-	},
-	{
 		method: "put",
 		path: "/v1/users/{userId}",
 		summary: "Create or replace a person's profile and consent (the person's own app)",

@@ -74,7 +74,14 @@ export function EditStore({
 		const s = shapeOf(form.shape);
 		if (!map || !s) return;
 		map.select(id);
-		editor.current = map.edit(s, (next) => change(withShape(formRef.current, next), true));
+		editor.current = map.edit(s, (next) => {
+			// The map edits the outer ring; the form's holes stay.
+			const f = formRef.current;
+			const holes = f.shape.kind === "polygon" ? f.shape.holes : [];
+			const shape =
+				next.type === "Polygon" ? { ...next, coordinates: [next.coordinates[0] ?? [], ...holes] } : next;
+			change(withShape(f, shape), true);
+		});
 		setOnMap(true);
 	};
 
