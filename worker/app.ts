@@ -35,7 +35,7 @@ statsRoutes(router);
 consoleRoutes(router);
 eventRoutes(router);
 liveRoutes(router);
-webhookRoutes(router);
+webhookRoutes(api);
 assetRoutes(api);
 // The documentation of routes not yet declared with `endpoint` (src/schemas/openapi.ts).
 registerUndeclared(api.registry);

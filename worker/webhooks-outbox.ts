@@ -7,6 +7,7 @@ import { isLocalDev } from "./config.js";
 import { openSecret } from "./crypto.js";
 import { listEvents, parseTypes } from "./events.js";
 import { iso } from "./http.js";
+import { disableWebhook } from "./store/webhooks.js";
 
 /** What the outbox needs to deliver: the endpoint, its sealed secret, its filter. */
 export interface OutboxConfig {
@@ -402,11 +403,7 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 			this.sql.exec("UPDATE config SET disabled_at = ?, replay_since = NULL WHERE k = 1", now);
 			this.sql.exec("DELETE FROM outbox");
 			await this.ctx.storage.deleteAlarm();
-			await this.env.DB.prepare(
-				"UPDATE webhooks SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL",
-			)
-				.bind(iso(now), "endpoint answered 410 Gone", c.webhookId)
-				.run();
+			await disableWebhook(this.env.DB, c.webhookId, iso(now), "endpoint answered 410 Gone");
 			return true;
 		}
 		const nextAt = nextAttemptAt(attempt, row.first_at ?? now, now, Math.random(), retryAfterMs);

@@ -6,13 +6,6 @@ import { z } from "zod";
 import { AttributePatchSchema, AudienceTestSchema, BulkAttributesSchema } from "../audience/attributes.js";
 import { AudienceConditionDoc } from "../audience/condition.js";
 import { EventSchema } from "../events/types.js";
-import {
-	CreateWebhookSchema,
-	DeliverySchema,
-	ReplaySchema,
-	WebhookCreatedSchema,
-	WebhookSchema,
-} from "../events/webhook.js";
 import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
 import { ConsoleSessionSchema, CreateConsoleSessionSchema } from "./console.js";
 import { GeofenceFeatureCollectionSchema, UpsertAnswerSchema } from "./geofence.js";
@@ -315,87 +308,23 @@ OPERATIONS.push(
 );
 
 // Events out (API v1.1, issue 12): the events export and outgoing webhooks (docs/events.md).
-OPERATIONS.push(
-	{
-		method: "get",
-		path: "/v1/events",
-		summary:
-			"The tenant's events, oldest first. Query: since (ISO 8601 or epoch ms), types (comma-separated EventType, or a family like geofence.*), limit (1 to 1000, default 100), cursor (nextCursor of the previous page). With Accept: application/x-ndjson every matching event is streamed, one JSON object a line (limit then caps the stream)",
-		auth: "secret",
-		response: {
-			status: 200,
-			schema: z.object({
-				events: z.array(EventSchema),
-				nextCursor: z.string().nullable(),
-				cursor: z.string().nullable(),
-			}),
-			description:
-				"a page of events; nextCursor: the next page's cursor (null at the end); cursor: where to resume after this page even when it was the last (the cursor given when no event came back; null when none was given), for following new events",
-		},
+OPERATIONS.push({
+	method: "get",
+	path: "/v1/events",
+	summary:
+		"The tenant's events, oldest first. Query: since (ISO 8601 or epoch ms), types (comma-separated EventType, or a family like geofence.*), limit (1 to 1000, default 100), cursor (nextCursor of the previous page). With Accept: application/x-ndjson every matching event is streamed, one JSON object a line (limit then caps the stream)",
+	auth: "secret",
+	response: {
+		status: 200,
+		schema: z.object({
+			events: z.array(EventSchema),
+			nextCursor: z.string().nullable(),
+			cursor: z.string().nullable(),
+		}),
+		description:
+			"a page of events; nextCursor: the next page's cursor (null at the end); cursor: where to resume after this page even when it was the last (the cursor given when no event came back; null when none was given), for following new events",
 	},
-	{
-		method: "post",
-		path: "/v1/webhooks",
-		summary:
-			'Create an outgoing webhook: https to a public host (http://127.0.0.1 or localhost only in local development), the event types it receives. Deliveries are POSTs of one event with X-Event-Id and X-Signature (t=..,v1=hex HMAC-SHA256(secret, "t.body")), at least once, in order per person, retried with backoff for 24 h; a 410 disables it',
-		auth: "secret",
-		request: CreateWebhookSchema,
-		response: {
-			status: 201,
-			schema: WebhookCreatedSchema,
-			description: "the webhook and its signing secret, shown once",
-		},
-	},
-	{
-		method: "get",
-		path: "/v1/webhooks",
-		summary: "List the tenant's webhooks (never their secrets)",
-		auth: "secret",
-		response: {
-			status: 200,
-			schema: z.object({ webhooks: z.array(WebhookSchema) }),
-			description: "the webhooks",
-		},
-	},
-	{
-		method: "get",
-		path: "/v1/webhooks/{id}",
-		summary: "One webhook (never its secret); status disabled after its endpoint answered 410",
-		auth: "secret",
-		response: { status: 200, schema: WebhookSchema, description: "the webhook" },
-	},
-	{
-		method: "delete",
-		path: "/v1/webhooks/{id}",
-		summary: "Delete a webhook and everything waiting for it",
-		auth: "secret",
-		response: { status: 204, description: "deleted" },
-	},
-	{
-		method: "get",
-		path: "/v1/webhooks/{id}/deliveries",
-		summary:
-			"Recent delivery attempts, newest first, after the events waiting for their first: event, status code, attempt, outcome, next retry, error. Query: limit (1 to 1000, default 100)",
-		auth: "secret",
-		response: {
-			status: 200,
-			schema: z.object({ deliveries: z.array(DeliverySchema) }),
-			description: "the deliveries log",
-		},
-	},
-	{
-		method: "post",
-		path: "/v1/webhooks/{id}/replay",
-		summary: "Deliver again the webhook's events since a time (read from the events store, in order)",
-		auth: "secret",
-		request: ReplaySchema,
-		response: {
-			status: 202,
-			schema: z.object({ id: z.string(), since: z.string() }),
-			description: "the replay is under way",
-		},
-	},
-);
+});
 
 /** The audience grammar as a component (recursive: its own references point at the component). */
 function audienceCondition(): unknown {
