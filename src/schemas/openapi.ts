@@ -8,7 +8,6 @@ import { AudienceConditionDoc } from "../audience/condition.js";
 import { EventSchema } from "../events/types.js";
 import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
 import { ConsoleSessionSchema, CreateConsoleSessionSchema } from "./console.js";
-import { GeofenceFeatureCollectionSchema, UpsertAnswerSchema } from "./geofence.js";
 import { DecisionSchema, PingAnswerSchema, PingBatchSchema } from "./ping.js";
 import { CampaignStatsSchema, OfferEventSchema } from "./tracking.js";
 import { MintTokenSchema, PutDeviceSchema, PutUserSchema } from "./user.js";

@@ -3,10 +3,24 @@ import { AppError, type ProblemItem } from "../../src/errors.js";
 import { parseStoredFence } from "../../src/geo/fence-input.js";
 import type { Fence } from "../../src/geo/types.js";
 import { validateFeatureCollection } from "../../src/geo/validate.js";
-import { UpsertAnswerSchema } from "../../src/schemas/geofence.js";
+import { GeofenceFeatureCollectionSchema, UpsertAnswerSchema } from "../../src/schemas/geofence.js";
+import { endpoint } from "../api.js";
 import { randomToken } from "../crypto.js";
-import { iso, json, parse, readJson } from "../http.js";
-import type { AppRouter } from "../router.js";
+import { iso, json, readJson } from "../http.js";
+import type { ApiRouter } from "../router.js";
+import {
+	chunkCounts,
+	countOpenImports,
+	deleteExpiredImports,
+	deleteImport,
+	findImportRow,
+	type ImportRow,
+	insertImport,
+	markCommitted,
+	otherChunksSize,
+	partsAfter,
+	replaceChunk,
+} from "../store/geofence-imports.js";
 import { forgetCachedTenants, requireKey } from "../tenants.js";
 import { Timing } from "../timing.js";
 import { MAX_UPLOAD_BYTES, MAX_UPLOAD_CONTAINERS, upsertFences } from "./geofences.js";
@@ -37,160 +51,237 @@ const PART_CHARS = 1_000_000;
 /** Parts written per D1 batch. */
 const PARTS_PER_BATCH = 4;
 
-const ImportId = z.string().regex(/^imp_[A-Za-z0-9_-]{16,64}$/, "not an import id");
-const ChunkNumber = z.coerce.number().int().min(0).max(MAX_CHUNK_NUMBER);
+const ImportId = z
+	.string()
+	.regex(/^imp_[A-Za-z0-9_-]{16,64}$/, "not an import id")
+	.meta({ description: "the import's id", example: "imp_3kTz9aQ0vW2bYc7dEf1G" });
+const ChunkNumber = z.coerce
+	.number()
+	.int()
+	.min(0)
+	.max(MAX_CHUNK_NUMBER)
+	.meta({ description: `the chunk's number, 0 to ${MAX_CHUNK_NUMBER}`, example: 0 });
+const ImportParams = z.object({ id: ImportId });
+const ChunkParams = z.object({ id: ImportId, n: ChunkNumber });
 const CreateImport = z.object({}).strict();
 /** A stored part: a JSON array of normalized fences (each parsed with `parseStoredFence`). */
 const StoredPart = z.array(z.unknown());
 
-interface ImportRow {
-	id: string;
-	status: "open" | "committed";
-	expires_at: number;
-	result: string | null;
-}
+const ImportCreated = z.object({ id: ImportId, expiresAt: z.string().meta({ description: "ISO 8601" }) });
+const ChunkStored = z.object({ chunk: z.number().int(), features: z.number().int() });
+const ImportStatus = z.object({
+	id: ImportId,
+	status: z.enum(["open", "committed"]),
+	chunks: z.array(z.object({ n: z.number().int(), features: z.number().int() })),
+	features: z.number().int().meta({ description: "every chunk's features together" }),
+	expiresAt: z.string(),
+	result: UpsertAnswerSchema.optional().meta({ description: "the commit's answer, once committed" }),
+});
+
+const EXAMPLE_CHUNK = {
+	type: "FeatureCollection" as const,
+	features: [
+		{
+			type: "Feature" as const,
+			geometry: { type: "Point" as const, coordinates: [4.8357, 45.764] },
+			properties: { id: "store-lyon-1", name: "Lyon Bellecour", radius: 120, tags: ["lyon"] },
+		},
+	],
+};
+
+const SERVER_TIMING = {
+	"server-timing": {
+		description:
+			"where the commit's time went (load, lock, compare, cells, sizing, stage, shards, commit), in ms",
+		schema: { type: "string" as const },
+	},
+};
 
 /** POST/GET/DELETE /v1/geofences/imports... (secret key). */
-export function geofenceImportRoutes(router: AppRouter): void {
-	router.post("/v1/geofences/imports", async (req, env) => {
-		const tenant = await requireKey(req, env, "secret");
-		parse(CreateImport, await readJson(req, 1024, { emptyAs: {} }));
-		const now = Date.now();
-		await dropExpired(env, tenant.id, now);
-		const open = await env.DB.prepare(
-			"SELECT count(*) AS n FROM geofence_imports WHERE tenant_id = ? AND status = 'open'",
-		)
-			.bind(tenant.id)
-			.first<{ n: number }>();
-		if ((open?.n ?? 0) >= MAX_OPEN_IMPORTS)
-			throw new AppError(
-				"too_many_imports",
-				409,
-				`At most ${MAX_OPEN_IMPORTS} imports may be open at once; commit or delete one first.`,
-			);
-		const id = randomToken("imp_", 18);
-		const expiresAt = now + IMPORT_TTL_MS;
-		await env.DB.prepare(
-			"INSERT INTO geofence_imports (id, tenant_id, status, created_at, expires_at) VALUES (?, ?, 'open', ?, ?)",
-		)
-			.bind(id, tenant.id, now, expiresAt)
-			.run();
-		return json({ id, expiresAt: iso(expiresAt) }, 201);
-	});
+export function geofenceImportRoutes(api: ApiRouter): void {
+	api.post(
+		"/v1/geofences/imports",
+		endpoint(
+			{
+				operationId: "createGeofenceImport",
+				summary: "Open a staged import (chunks applied at once by a commit; open 24 h)",
+				description: `At most ${MAX_OPEN_IMPORTS} open imports a tenant, ${MAX_IMPORT_FEATURES.toLocaleString("en")} geofences and ${MAX_IMPORT_BYTES / 1024 / 1024} MiB of normalized JSON an import.`,
+				tags: ["geofences"],
+				auth: "secret",
+				body: { schema: CreateImport, maxBytes: 1024, emptyAs: {}, example: {} },
+				responses: { 201: { description: "the import", schema: ImportCreated } },
+				problems: [409],
+			},
+			async ({ req, env, body }) => {
+				const tenant = await requireKey(req, env, "secret");
+				await body();
+				const now = Date.now();
+				await deleteExpiredImports(env.DB, tenant.id, now);
+				if ((await countOpenImports(env.DB, tenant.id)) >= MAX_OPEN_IMPORTS)
+					throw new AppError(
+						"too_many_imports",
+						409,
+						`At most ${MAX_OPEN_IMPORTS} imports may be open at once; commit or delete one first.`,
+					);
+				const id = randomToken("imp_", 18);
+				const expiresAt = now + IMPORT_TTL_MS;
+				await insertImport(env.DB, { id, tenantId: tenant.id, createdAt: now, expiresAt });
+				return json({ id, expiresAt: iso(expiresAt) }, 201);
+			},
+		),
+	);
 
-	router.put("/v1/geofences/imports/:id/chunks/:n", async (req, env) => {
-		const tenant = await requireKey(req, env, "secret");
-		const id = parse(ImportId, req.params.id);
-		const n = parse(ChunkNumber, req.params.n);
-		const imp = await openImport(env, tenant.id, id);
-		const result = validateFeatureCollection(
-			await readJson(req, MAX_UPLOAD_BYTES, { maxContainers: MAX_UPLOAD_CONTAINERS }),
-		);
-		if (!result.ok) {
-			throw new AppError(
-				"invalid_geofences",
-				422,
-				`${new Set(result.errors.map((e) => e.index)).size} feature(s) of chunk ${n} are invalid; the chunk was not stored.`,
-				result.errors,
-			);
-		}
-		const others = await env.DB.prepare(
-			"SELECT coalesce(sum(features), 0) AS n, coalesce(sum(length(body)), 0) AS bytes FROM geofence_import_parts WHERE import_id = ? AND chunk != ?",
-		)
-			.bind(imp.id, n)
-			.first<{ n: number; bytes: number }>();
-		// Replaces the chunk: its old parts go in the same transaction as the first new ones.
-		const parts = packParts(result.fences);
-		const bytes = parts.reduce((sum, p) => sum + p.body.length, 0);
-		if (
-			(others?.n ?? 0) + result.fences.length > MAX_IMPORT_FEATURES ||
-			(others?.bytes ?? 0) + bytes > MAX_IMPORT_BYTES
-		)
-			throw new AppError(
-				"import_too_large",
-				413,
-				`An import holds at most ${MAX_IMPORT_FEATURES} geofences and ${MAX_IMPORT_BYTES / 1024 / 1024} MiB of their normalized JSON; split the network into several imports.`,
-			);
-		const statements: D1PreparedStatement[] = [
-			env.DB.prepare("DELETE FROM geofence_import_parts WHERE import_id = ? AND chunk = ?").bind(imp.id, n),
-		];
-		parts.forEach((p, part) => {
-			statements.push(
-				env.DB.prepare(
-					"INSERT INTO geofence_import_parts (import_id, chunk, part, features, body) VALUES (?, ?, ?, ?, ?)",
-				).bind(imp.id, n, part, p.features, p.body),
-			);
-		});
-		for (let i = 0; i < statements.length; i += PARTS_PER_BATCH + 1)
-			await env.DB.batch(statements.slice(i, i + PARTS_PER_BATCH + 1));
-		return json({ chunk: n, features: result.fences.length });
-	});
+	api.put(
+		"/v1/geofences/imports/:id/chunks/:n",
+		endpoint(
+			{
+				operationId: "putGeofenceImportChunk",
+				summary:
+					"Send chunk n of an import (validated like PUT /v1/geofences; sent again, it replaces itself)",
+				description:
+					"A 422 lists every bad feature ({index, id, path, message}, index within the chunk) and stores nothing. Nothing is live before the commit.",
+				tags: ["geofences"],
+				auth: "secret",
+				params: ChunkParams,
+				body: {
+					schema: GeofenceFeatureCollectionSchema,
+					maxBytes: MAX_UPLOAD_BYTES,
+					limits: { maxContainers: MAX_UPLOAD_CONTAINERS },
+					example: EXAMPLE_CHUNK,
+					raw: true,
+				},
+				responses: { 200: { description: "the chunk was stored", schema: ChunkStored } },
+				problems: [404, 409, 410],
+			},
+			async ({ req, env, params }) => {
+				const tenant = await requireKey(req, env, "secret");
+				const { id, n } = params();
+				const imp = await openImport(env, tenant.id, id);
+				const result = validateFeatureCollection(
+					await readJson(req, MAX_UPLOAD_BYTES, { maxContainers: MAX_UPLOAD_CONTAINERS }),
+				);
+				if (!result.ok) {
+					const features = new Set(result.errors.filter((e) => e.index !== null).map((e) => e.index)).size;
+					const what =
+						features > 0
+							? `${features} feature(s) of chunk ${n} are invalid`
+							: `Chunk ${n} is not a valid FeatureCollection`;
+					throw new AppError("invalid_geofences", 422, `${what}; the chunk was not stored.`, result.errors);
+				}
+				const others = await otherChunksSize(env.DB, imp.id, n);
+				const parts = packParts(result.fences);
+				const chars = parts.reduce((sum, p) => sum + p.body.length, 0);
+				if (
+					others.features + result.fences.length > MAX_IMPORT_FEATURES ||
+					others.chars + chars > MAX_IMPORT_BYTES
+				)
+					throw new AppError(
+						"import_too_large",
+						413,
+						`An import holds at most ${MAX_IMPORT_FEATURES} geofences and ${MAX_IMPORT_BYTES / 1024 / 1024} MiB of their normalized JSON; split the network into several imports.`,
+					);
+				await replaceChunk(env.DB, imp.id, n, parts, PARTS_PER_BATCH);
+				return json({ chunk: n, features: result.fences.length });
+			},
+		),
+	);
 
-	router.get("/v1/geofences/imports/:id", async (req, env) => {
-		const tenant = await requireKey(req, env, "secret");
-		const id = parse(ImportId, req.params.id);
-		const imp = await findImport(env, tenant.id, id);
-		const { results } = await env.DB.prepare(
-			"SELECT chunk, sum(features) AS features FROM geofence_import_parts WHERE import_id = ? GROUP BY chunk ORDER BY chunk",
-		)
-			.bind(imp.id)
-			.all<{ chunk: number; features: number }>();
-		return json({
-			id: imp.id,
-			status: imp.status,
-			chunks: results.map((r) => ({ n: r.chunk, features: r.features })),
-			features: results.reduce((sum, r) => sum + r.features, 0),
-			expiresAt: iso(imp.expires_at),
-			...(imp.result ? { result: UpsertAnswerSchema.parse(JSON.parse(imp.result)) } : {}),
-		});
-	});
+	api.get(
+		"/v1/geofences/imports/:id",
+		endpoint(
+			{
+				operationId: "getGeofenceImport",
+				summary: "An import: its status and the chunks received (to resume)",
+				tags: ["geofences"],
+				auth: "secret",
+				params: ImportParams,
+				responses: { 200: { description: "the import", schema: ImportStatus } },
+				problems: [404],
+			},
+			async ({ req, env, params }) => {
+				const tenant = await requireKey(req, env, "secret");
+				const imp = await findImport(env, tenant.id, params().id);
+				const chunks = await chunkCounts(env.DB, imp.id);
+				return json({
+					id: imp.id,
+					status: imp.status,
+					chunks: chunks.map((r) => ({ n: r.chunk, features: r.features })),
+					features: chunks.reduce((sum, r) => sum + r.features, 0),
+					expiresAt: iso(imp.expires_at),
+					...(imp.result ? { result: UpsertAnswerSchema.parse(JSON.parse(imp.result)) } : {}),
+				});
+			},
+		),
+	);
 
-	router.post("/v1/geofences/imports/:id/commit", async (req, env) => {
-		const timing = new Timing();
-		const tenant = await requireKey(req, env, "secret");
-		const id = parse(ImportId, req.params.id);
-		const imp = await findImport(env, tenant.id, id);
-		// A commit sent again (its answer lost) answers as the first one did.
-		if (imp.status === "committed" && imp.result)
-			return json(UpsertAnswerSchema.parse(JSON.parse(imp.result)));
-		if (imp.expires_at <= Date.now()) throw gone();
-		const fences = await loadFences(env, imp.id);
-		if (fences.length === 0)
-			throw new AppError("empty_import", 422, "The import has no chunks; nothing was stored.", [
-				{ path: ["chunks"], message: "send at least one chunk before committing" },
-			]);
-		timing.lap("load");
-		const answer = await upsertFences(env, tenant, fences, timing);
-		forgetCachedTenants();
-		// The fences are live; the import's staged copy is no longer needed.
-		await env.DB.batch([
-			env.DB.prepare(
-				"UPDATE geofence_imports SET status = 'committed', committed_at = ?, result = ? WHERE id = ?",
-			).bind(Date.now(), JSON.stringify(answer), imp.id),
-			env.DB.prepare("DELETE FROM geofence_import_parts WHERE import_id = ?").bind(imp.id),
-		]);
-		return json(answer, 200, { "server-timing": timing.header() });
-	});
+	api.post(
+		"/v1/geofences/imports/:id/commit",
+		endpoint(
+			{
+				operationId: "commitGeofenceImport",
+				summary: "Apply every chunk at once, all or nothing (sent again, answers the same)",
+				description:
+					"Until it succeeds the old set stays live and the import stays open, so a failed commit can be sent again. An id in two chunks is a 422 naming both.",
+				tags: ["geofences"],
+				auth: "secret",
+				params: ImportParams,
+				responses: {
+					200: {
+						description: "counts and the new version",
+						schema: UpsertAnswerSchema,
+						headers: SERVER_TIMING,
+					},
+				},
+				problems: [404, 409, 410, 413, 503],
+			},
+			async ({ req, env, params }) => {
+				const timing = new Timing();
+				const tenant = await requireKey(req, env, "secret");
+				const imp = await findImport(env, tenant.id, params().id);
+				// A commit sent again (its answer lost) answers as the first one did.
+				if (imp.status === "committed" && imp.result)
+					return json(UpsertAnswerSchema.parse(JSON.parse(imp.result)));
+				if (imp.expires_at <= Date.now()) throw gone();
+				const fences = await loadFences(env, imp.id);
+				if (fences.length === 0)
+					throw new AppError("empty_import", 422, "The import has no chunks; nothing was stored.", [
+						{ path: ["chunks"], message: "send at least one chunk before committing" },
+					]);
+				timing.lap("load");
+				const answer = await upsertFences(env, tenant, fences, timing);
+				forgetCachedTenants();
+				// The fences are live; the import's staged copy is no longer needed.
+				await markCommitted(env.DB, imp.id, JSON.stringify(answer), Date.now());
+				return json(answer, 200, { "server-timing": timing.header() });
+			},
+		),
+	);
 
-	router.delete("/v1/geofences/imports/:id", async (req, env) => {
-		const tenant = await requireKey(req, env, "secret");
-		const id = parse(ImportId, req.params.id);
-		const imp = await findImport(env, tenant.id, id);
-		await env.DB.batch([
-			env.DB.prepare("DELETE FROM geofence_import_parts WHERE import_id = ?").bind(imp.id),
-			env.DB.prepare("DELETE FROM geofence_imports WHERE id = ?").bind(imp.id),
-		]);
-		return new Response(null, { status: 204 });
-	});
+	api.delete(
+		"/v1/geofences/imports/:id",
+		endpoint(
+			{
+				operationId: "deleteGeofenceImport",
+				summary: "Drop an import (what it staged is never applied)",
+				tags: ["geofences"],
+				auth: "secret",
+				params: ImportParams,
+				responses: { 204: { description: "deleted" } },
+				problems: [404],
+			},
+			async ({ req, env, params }) => {
+				const tenant = await requireKey(req, env, "secret");
+				const imp = await findImport(env, tenant.id, params().id);
+				await deleteImport(env.DB, imp.id);
+				return new Response(null, { status: 204 });
+			},
+		),
+	);
 }
 
 /** The tenant's import (404 for another tenant's or an unknown id). */
 async function findImport(env: Env, tenantId: string, id: string): Promise<ImportRow> {
-	const row = await env.DB.prepare(
-		"SELECT id, status, expires_at, result FROM geofence_imports WHERE id = ? AND tenant_id = ?",
-	)
-		.bind(id, tenantId)
-		.first<ImportRow>();
+	const row = await findImportRow(env.DB, tenantId, id);
 	if (!row) throw new AppError("not_found", 404, "No import with this id.");
 	return row;
 }
@@ -206,19 +297,6 @@ async function openImport(env: Env, tenantId: string, id: string): Promise<Impor
 
 function gone(): AppError {
 	return new AppError("import_expired", 410, "This import expired; start a new one.");
-}
-
-/** Drops the tenant's imports past their expiry (open or committed). */
-async function dropExpired(env: Env, tenantId: string, now: number): Promise<void> {
-	await env.DB.batch([
-		env.DB.prepare(
-			"DELETE FROM geofence_import_parts WHERE import_id IN (SELECT id FROM geofence_imports WHERE tenant_id = ? AND expires_at <= ?)",
-		).bind(tenantId, now),
-		env.DB.prepare("DELETE FROM geofence_imports WHERE tenant_id = ? AND expires_at <= ?").bind(
-			tenantId,
-			now,
-		),
-	]);
 }
 
 /** A chunk's fences as JSON arrays of at most about {@link PART_CHARS} characters. */
@@ -249,11 +327,7 @@ async function loadFences(env: Env, importId: string): Promise<Fence[]> {
 	const chunkOf = new Map<string, number>();
 	const errors: ProblemItem[] = [];
 	for (let after = -1; ; ) {
-		const { results } = await env.DB.prepare(
-			"SELECT chunk, part, body FROM geofence_import_parts WHERE import_id = ? AND (chunk * 100000 + part) > ? ORDER BY chunk, part LIMIT 8",
-		)
-			.bind(importId, after)
-			.all<{ chunk: number; part: number; body: string }>();
+		const results = await partsAfter(env.DB, importId, after, 8);
 		for (const r of results) {
 			for (const value of StoredPart.parse(JSON.parse(r.body))) {
 				const f = parseStoredFence(value);
