@@ -32,7 +32,7 @@ userRoutes(router);
 cartRoutes(router);
 offerRoutes(router);
 statsRoutes(router);
-consoleRoutes(router);
+consoleRoutes(api);
 eventRoutes(router);
 liveRoutes(router);
 webhookRoutes(api);

@@ -7,7 +7,6 @@ import { AttributePatchSchema, AudienceTestSchema, BulkAttributesSchema } from "
 import { AudienceConditionDoc } from "../audience/condition.js";
 import { EventSchema } from "../events/types.js";
 import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
-import { ConsoleSessionSchema, CreateConsoleSessionSchema } from "./console.js";
 import { DecisionSchema, PingAnswerSchema, PingBatchSchema } from "./ping.js";
 import { CampaignStatsSchema, OfferEventSchema } from "./tracking.js";
 import { MintTokenSchema, PutDeviceSchema, PutUserSchema } from "./user.js";
@@ -229,24 +228,7 @@ OPERATIONS.push(
 	},
 );
 
-OPERATIONS.push(
-	{
-		method: "post",
-		path: "/v1/console/sessions",
-		summary:
-			"Console sign-in: exchange the secret key (only sk_) for a session token (cs_, at most 1 h, ends with the key) accepted wherever the secret key is",
-		auth: "secret",
-		request: CreateConsoleSessionSchema,
-		response: { status: 201, schema: ConsoleSessionSchema, description: "the session token" },
-	},
-	{
-		method: "delete",
-		path: "/v1/console/sessions/current",
-		summary: "Console sign-out: ends the session whose cs_ token authenticates the request",
-		auth: "secret",
-		response: { status: 204, description: "ended" },
-	},
-);
+OPERATIONS.push();
 
 // Audiences (API v1.2): CRM attributes from the back office and the audience test.
 OPERATIONS.push(

@@ -1,9 +1,15 @@
 import { AppError } from "../../src/errors.js";
-import { CONSOLE_SESSION_MAX_SECONDS, CreateConsoleSessionSchema } from "../../src/schemas/console.js";
+import {
+	CONSOLE_SESSION_MAX_SECONDS,
+	ConsoleSessionSchema,
+	CreateConsoleSessionSchema,
+} from "../../src/schemas/console.js";
+import { endpoint } from "../api.js";
 import { CONSOLE_TOKEN_PREFIX } from "../console-sessions.js";
 import { hashKey, randomToken } from "../crypto.js";
-import { iso, json, parse, readJson } from "../http.js";
-import type { AppRouter } from "../router.js";
+import { iso, json } from "../http.js";
+import type { ApiRouter } from "../router.js";
+import { deleteConsoleSession, keyExpiry, openConsoleSession } from "../store/keys.js";
 import { bearer, requireKey } from "../tenants.js";
 
 const NO_STORE = { "cache-control": "no-store" };
@@ -43,49 +49,77 @@ const IMMUTABLE = "public, max-age=31536000, immutable";
  * every secret-key route accepts (worker/tenants.ts `requireKey`);
  * `DELETE /v1/console/sessions/current` ends it. Only the token's peppered hash is stored.
  */
-export function consoleRoutes(router: AppRouter): void {
+export function consoleRoutes(api: ApiRouter): void {
 	// Also matches "/console" itself (redirected to "/console/" so relative URLs resolve).
-	router.get("/console/*", (req, env) => serveConsole(req, env));
-	router.head("/console/*", (req, env) => serveConsole(req, env));
+	api.original.get("/console/*", (req, env) => serveConsole(req, env));
+	api.original.head("/console/*", (req, env) => serveConsole(req, env));
 
-	router.post("/v1/console/sessions", async (req, env) => {
-		// Only the secret key itself opens a session: a session cannot extend itself.
-		const key = bearer(req);
-		if (!key?.startsWith("sk_"))
-			throw new AppError("unauthorized", 401, "Open a console session with the secret key (sk_...).");
-		const tenant = await requireKey(req, env, "secret");
-		const { ttlSeconds } = parse(CreateConsoleSessionSchema, await readJson(req, 1024, { emptyAs: {} }));
-		const now = Date.now();
-		const keyHash = await hashKey(env.KEY_PEPPER, key);
-		const keyRow = await env.DB.prepare("SELECT expires_at FROM api_keys WHERE key_hash = ?")
-			.bind(keyHash)
-			.first<{ expires_at: string | null }>();
-		// A key in its grace period opens a session no longer than the key lives.
-		const keyExpires = keyRow?.expires_at ? Date.parse(keyRow.expires_at) : Number.POSITIVE_INFINITY;
-		const expires = Math.min(now + Math.min(ttlSeconds, CONSOLE_SESSION_MAX_SECONDS) * 1000, keyExpires);
-		const token = randomToken(CONSOLE_TOKEN_PREFIX);
-		await env.DB.batch([
-			env.DB.prepare("DELETE FROM console_sessions WHERE tenant_id = ? AND expires_at <= ?").bind(
-				tenant.id,
-				iso(now),
-			),
-			env.DB.prepare(
-				"INSERT INTO console_sessions (token_hash, tenant_id, key_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-			).bind(await hashKey(env.KEY_PEPPER, token), tenant.id, keyHash, iso(now), iso(expires)),
-		]);
-		return json({ token, expiresAt: iso(expires) }, 201, NO_STORE);
-	});
+	api.post(
+		"/v1/console/sessions",
+		endpoint(
+			{
+				operationId: "createConsoleSession",
+				summary: "Console sign-in: exchange the secret key for a session token",
+				description:
+					"Only the secret key itself (sk_) opens a session: a session cannot extend itself. The token (cs_, at most 1 h, never past the key's own end) is accepted wherever the secret key is.",
+				tags: ["console"],
+				auth: "secret",
+				body: {
+					schema: CreateConsoleSessionSchema,
+					maxBytes: 1024,
+					example: { ttlSeconds: 3600 },
+					emptyAs: {},
+				},
+				responses: { 201: { description: "the session token, shown once", schema: ConsoleSessionSchema } },
+				problems: [429],
+			},
+			async ({ req, env, body }) => {
+				// Only the secret key itself opens a session: a session cannot extend itself.
+				const key = bearer(req);
+				if (!key?.startsWith("sk_"))
+					throw new AppError("unauthorized", 401, "Open a console session with the secret key (sk_...).");
+				const tenant = await requireKey(req, env, "secret");
+				const { ttlSeconds } = await body();
+				const now = Date.now();
+				const keyHash = await hashKey(env.KEY_PEPPER, key);
+				const keyExpiresAt = await keyExpiry(env.DB, keyHash);
+				// A key in its grace period opens a session no longer than the key lives.
+				const keyExpires = keyExpiresAt ? Date.parse(keyExpiresAt) : Number.POSITIVE_INFINITY;
+				const expires = Math.min(now + Math.min(ttlSeconds, CONSOLE_SESSION_MAX_SECONDS) * 1000, keyExpires);
+				const token = randomToken(CONSOLE_TOKEN_PREFIX);
+				await openConsoleSession(env.DB, {
+					tokenHash: await hashKey(env.KEY_PEPPER, token),
+					tenantId: tenant.id,
+					keyHash,
+					now: iso(now),
+					expiresAt: iso(expires),
+				});
+				return json({ token, expiresAt: iso(expires) }, 201, NO_STORE);
+			},
+		),
+	);
 
-	router.delete("/v1/console/sessions/current", async (req, env) => {
-		const token = bearer(req);
-		if (!token?.startsWith(CONSOLE_TOKEN_PREFIX))
-			throw new AppError("unauthorized", 401, "Send the console session token (cs_...) to end it.");
-		const tenant = await requireKey(req, env, "secret");
-		await env.DB.prepare("DELETE FROM console_sessions WHERE token_hash = ? AND tenant_id = ?")
-			.bind(await hashKey(env.KEY_PEPPER, token), tenant.id)
-			.run();
-		return new Response(null, { status: 204, headers: NO_STORE });
-	});
+	api.delete(
+		"/v1/console/sessions/current",
+		endpoint(
+			{
+				operationId: "deleteConsoleSession",
+				summary: "Console sign-out: ends the session whose cs_ token authenticates the request",
+				tags: ["console"],
+				auth: "secret",
+				responses: { 204: { description: "ended" } },
+				problems: [429],
+			},
+			async ({ req, env }) => {
+				const token = bearer(req);
+				if (!token?.startsWith(CONSOLE_TOKEN_PREFIX))
+					throw new AppError("unauthorized", 401, "Send the console session token (cs_...) to end it.");
+				const tenant = await requireKey(req, env, "secret");
+				await deleteConsoleSession(env.DB, await hashKey(env.KEY_PEPPER, token), tenant.id);
+				return new Response(null, { status: 204, headers: NO_STORE });
+			},
+		),
+	);
 }
 
 /**
