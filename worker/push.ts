@@ -63,7 +63,7 @@ async function attemptWebPush(
 		return { kind: "failed", code: "vapid_not_configured" };
 	try {
 		// Building can throw for a subscription that stopped validating (e.g. stored before a stricter check).
-		const { url, init } = buildWebPushRequest(
+		const { url, init } = await buildWebPushRequest(
 			sub,
 			// Safari's push service gets Declarative Web Push (shown even with no service worker running).
 			webPushPayloadFor(sub.endpoint, payload),

@@ -1,12 +1,13 @@
 /**
  * Firebase Cloud Messaging HTTP v1 transport: one message format for Android and iOS
  * (APNs through FCM), authorised by an OAuth2 access token that a Google service account
- * obtains with an RS256-signed JWT (RFC 7523). WebCrypto only (`crypto.subtle`), no env;
- * `fetch` and the clock are injected, so the same code runs in workerd and in Node 24.
+ * obtains with an RS256-signed JWT (RFC 7523), signed with `jose` (the service's one JWT
+ * library) over WebCrypto; no env; `fetch` and the clock are injected, so the same code runs in
+ * workerd and in Node 24.
  */
+import { importPKCS8, SignJWT } from "jose";
 import { z } from "zod";
 import { AppError, INTERNAL_STATUS } from "../errors.js";
-import { bytesToBase64url } from "../lib/encoding.js";
 // Type-only: payload.ts itself imports node:crypto, which this module must not load.
 import type { OfferPayloadAction } from "./payload.js";
 import { parseRetryAfter } from "./retry-after.js";
@@ -153,16 +154,10 @@ export function parseServiceAccount(json: string): ServiceAccountResult {
  * @throws {FcmError} `invalid_service_account` when the PEM or the key inside it is unusable.
  */
 export async function importServiceAccountKey(pem: string): Promise<CryptoKey> {
-	const der = pemToDer(pem);
-	if (der === null) throw new FcmError("invalid_service_account", "private_key is not a PKCS#8 PEM");
+	if (pemToDer(pem) === null)
+		throw new FcmError("invalid_service_account", "private_key is not a PKCS#8 PEM");
 	try {
-		return await crypto.subtle.importKey(
-			"pkcs8",
-			der,
-			{ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
-			false,
-			["sign"],
-		);
+		return await importPKCS8(pem, "RS256");
 	} catch (cause) {
 		throw new FcmError("invalid_service_account", "private_key is not an RSA PKCS#8 key", { cause });
 	}
@@ -195,10 +190,6 @@ export function buildJwtClaims(clientEmail: string, tokenUrl: string, nowMs: num
 	return { iss: clientEmail, scope: FCM_SCOPE, aud: tokenUrl, iat, exp: iat + JWT_LIFETIME_SECONDS };
 }
 
-const utf8 = new TextEncoder();
-
-const base64Url = bytesToBase64url;
-
 /**
  * Signs `claims` as a compact JWT with header `{"alg":"RS256","typ":"JWT"}`.
  *
@@ -206,12 +197,8 @@ const base64Url = bytesToBase64url;
  * @param key - An RSASSA-PKCS1-v1_5 / SHA-256 key from {@link importServiceAccountKey}.
  * @returns `header.claims.signature`, each part base64url without padding.
  */
-export async function signJwt(claims: JwtClaims, key: CryptoKey): Promise<string> {
-	const header = base64Url(utf8.encode(JSON.stringify({ alg: "RS256", typ: "JWT" })));
-	const payload = base64Url(utf8.encode(JSON.stringify(claims)));
-	const signingInput = `${header}.${payload}`;
-	const signature = await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key, utf8.encode(signingInput));
-	return `${signingInput}.${base64Url(new Uint8Array(signature))}`;
+export function signJwt(claims: JwtClaims, key: CryptoKey): Promise<string> {
+	return new SignJWT({ ...claims }).setProtectedHeader({ alg: "RS256", typ: "JWT" }).sign(key);
 }
 
 /** An offer rendered for a mobile device. */

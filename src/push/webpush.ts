@@ -1,10 +1,14 @@
 /**
- * Web Push requests (RFC 8030) with aes128gcm encryption (RFC 8291) and VAPID
- * (RFC 8292), built by the `web-push` package and sent by the caller with
- * `fetch`. Pure apart from randomness inside the encryption: no I/O, no env.
+ * Web Push requests (RFC 8030) with aes128gcm encryption (RFC 8291) by the
+ * `web-push` package and a VAPID token (RFC 8292) signed with `jose` (the one
+ * JWT library of the service: user tokens and the FCM assertion too), sent by
+ * the caller with `fetch`. Pure apart from randomness inside the encryption
+ * and the clock for the token's expiry: no I/O, no env.
  */
+import { importJWK, SignJWT } from "jose";
 import webpush from "web-push";
 import { z } from "zod";
+import { bytesToBase64url } from "../lib/encoding.js";
 import { MAX_ENDPOINT_LENGTH } from "./endpoint.js";
 import { assertPayloadSize, MAX_TOPIC_LENGTH, PushError } from "./payload.js";
 import { parseRetryAfter } from "./retry-after.js";
@@ -89,6 +93,79 @@ export interface VapidDetails {
 	privateKey: string;
 }
 
+/** How long a VAPID token is valid: RFC 8292 §2 allows at most 24 h; 12 h as push libraries do. */
+export const VAPID_TOKEN_SECONDS = 12 * 3600;
+/** Bytes of a P-256 private scalar. */
+const P256_PRIVATE_BYTES = 32;
+
+/** The last VAPID key imported (one pair serves every push of a deployment). */
+let vapidKey: { publicKey: string; privateKey: string; key: Promise<CryptoKey> } | null = null;
+
+function invalidVapid(detail: string): PushError {
+	return new PushError("invalid_push_request", detail);
+}
+
+/** The VAPID signing key from the deployment's base64url key pair, checked (lengths, point on the curve). */
+function vapidSigningKey(vapid: VapidDetails): Promise<CryptoKey> {
+	if (vapidKey && vapidKey.publicKey === vapid.publicKey && vapidKey.privateKey === vapid.privateKey)
+		return vapidKey.key;
+	const pub = decodeBase64Url(vapid.publicKey);
+	if (!pub || !isP256Point(pub))
+		throw invalidVapid("the VAPID public key is not an uncompressed P-256 point");
+	const priv = decodeBase64Url(vapid.privateKey);
+	if (!priv || priv.length !== P256_PRIVATE_BYTES)
+		throw invalidVapid("the VAPID private key is not 32 bytes");
+	const key = importJWK(
+		{
+			kty: "EC",
+			crv: "P-256",
+			x: bytesToBase64url(pub.subarray(1, 33)),
+			y: bytesToBase64url(pub.subarray(33, 65)),
+			d: bytesToBase64url(priv),
+		},
+		"ES256",
+	) as Promise<CryptoKey>;
+	vapidKey = { publicKey: vapid.publicKey, privateKey: vapid.privateKey, key };
+	key.catch(() => {
+		if (vapidKey?.key === key) vapidKey = null;
+	});
+	return key;
+}
+
+/** The VAPID subject must be a `mailto:` or `https:` URL (RFC 8292 §2.1). */
+function checkVapidSubject(subject: string): void {
+	let url: URL;
+	try {
+		url = new URL(subject);
+	} catch {
+		throw invalidVapid("the VAPID subject must be a mailto: or https: URL");
+	}
+	if (url.protocol !== "mailto:" && url.protocol !== "https:")
+		throw invalidVapid("the VAPID subject must be a mailto: or https: URL");
+}
+
+/**
+ * The `Authorization` header of RFC 8292: `vapid t=<ES256 JWT>, k=<public key>`, the token for
+ * the endpoint's origin, valid {@link VAPID_TOKEN_SECONDS} from `nowMs`.
+ */
+export async function vapidAuthorization(
+	endpoint: string,
+	vapid: VapidDetails,
+	nowMs: number,
+): Promise<string> {
+	checkVapidSubject(vapid.subject);
+	const key = await vapidSigningKey(vapid).catch((cause: unknown) => {
+		if (cause instanceof PushError) throw cause;
+		throw new PushError("invalid_push_request", "the VAPID key pair does not import", { cause });
+	});
+	const jwt = await new SignJWT({ sub: vapid.subject })
+		.setProtectedHeader({ typ: "JWT", alg: "ES256" })
+		.setAudience(new URL(endpoint).origin)
+		.setExpirationTime(Math.floor(nowMs / 1000) + VAPID_TOKEN_SECONDS)
+		.sign(key);
+	return `vapid t=${jwt}, k=${vapid.publicKey}`;
+}
+
 /** RFC 8030 §5.3 urgency. */
 export type PushUrgency = "very-low" | "low" | "normal" | "high";
 
@@ -128,16 +205,18 @@ export interface WebPushRequest {
  * @param payload - The plaintext, usually from `buildOfferPayload`.
  * @param vapid - The VAPID subject and key pair.
  * @param opts - TTL, urgency and optional topic.
+ * @param nowMs - The clock for the VAPID token's expiry.
  * @returns The URL and `fetch` init; headers carry `TTL`, `Urgency`, `Topic`, `Content-Encoding`, `Authorization`.
  * @throws {PushError} `invalid_ttl`, `invalid_topic`, `payload_too_large`, or
- *   `invalid_push_request` when web-push refuses the keys or subscription.
+ *   `invalid_push_request` when the VAPID details or the subscription are refused.
  */
-export function buildWebPushRequest(
+export async function buildWebPushRequest(
 	sub: PushSubscriptionJSON,
 	payload: string,
 	vapid: VapidDetails,
 	opts: WebPushOptions,
-): WebPushRequest {
+	nowMs: number = Date.now(),
+): Promise<WebPushRequest> {
 	if (!Number.isSafeInteger(opts.ttlSeconds) || opts.ttlSeconds < 0) {
 		throw new PushError("invalid_ttl", "ttlSeconds must be a non-negative integer");
 	}
@@ -152,7 +231,7 @@ export function buildWebPushRequest(
 			{ endpoint: sub.endpoint, keys: { p256dh: sub.keys.p256dh, auth: sub.keys.auth } },
 			payload,
 			{
-				vapidDetails: { subject: vapid.subject, publicKey: vapid.publicKey, privateKey: vapid.privateKey },
+				// No vapidDetails: the token is signed below with jose.
 				TTL: opts.ttlSeconds,
 				urgency: opts.urgency,
 				contentEncoding: "aes128gcm",
@@ -171,6 +250,7 @@ export function buildWebPushRequest(
 		// web-push gives numbers for some headers (TTL) despite its typings.
 		headers[name] = String(value);
 	}
+	headers.Authorization = await vapidAuthorization(details.endpoint, vapid, nowMs);
 	// Copy out of Buffer's shared pool so the body owns exactly its bytes.
 	const body = details.body === null ? new Uint8Array(0) : Uint8Array.from(details.body);
 	return { url: details.endpoint, init: { method: "POST", headers, body, redirect: "manual" } };

@@ -147,7 +147,7 @@ describe("(c) buildWebPushRequest round trip through the independent decoder", (
 			body: "Two minutes away",
 		});
 		const topic = pushTopic(["t1", "u1", "beer"]);
-		const req = buildWebPushRequest(subscriber.subscription, payload, vapid, {
+		const req = await buildWebPushRequest(subscriber.subscription, payload, vapid, {
 			ttlSeconds: 600,
 			urgency: "high",
 			topic,
@@ -175,7 +175,7 @@ describe("(c) buildWebPushRequest round trip through the independent decoder", (
 		const subscriber = await createTestSubscriber("https://fcm.googleapis.com/fcm/send/max");
 		const payload = `${"🍉".repeat(998)}a`; // 998 × 4 + 1 = 3993 bytes
 		expect(new TextEncoder().encode(payload).byteLength).toBe(MAX_PAYLOAD_BYTES);
-		const req = buildWebPushRequest(subscriber.subscription, payload, vapid, {
+		const req = await buildWebPushRequest(subscriber.subscription, payload, vapid, {
 			ttlSeconds: 60,
 			urgency: "low",
 		});
@@ -183,7 +183,10 @@ describe("(c) buildWebPushRequest round trip through the independent decoder", (
 		expect(await subscriber.decrypt(req.init.body)).toBe(payload);
 		let code: string | undefined;
 		try {
-			buildWebPushRequest(subscriber.subscription, `${payload}a`, vapid, { ttlSeconds: 60, urgency: "low" });
+			await buildWebPushRequest(subscriber.subscription, `${payload}a`, vapid, {
+				ttlSeconds: 60,
+				urgency: "low",
+			});
 		} catch (err) {
 			code = err instanceof PushError ? err.code : "other";
 		}
@@ -193,8 +196,12 @@ describe("(c) buildWebPushRequest round trip through the independent decoder", (
 	it("each message gets a fresh salt and sender key", async () => {
 		const subscriber = await createTestSubscriber("https://fcm.googleapis.com/fcm/send/fresh");
 		const opts = { ttlSeconds: 60, urgency: "normal" as const };
-		const a = parseAes128gcmHeader(buildWebPushRequest(subscriber.subscription, "x", vapid, opts).init.body);
-		const b = parseAes128gcmHeader(buildWebPushRequest(subscriber.subscription, "x", vapid, opts).init.body);
+		const a = parseAes128gcmHeader(
+			(await buildWebPushRequest(subscriber.subscription, "x", vapid, opts)).init.body,
+		);
+		const b = parseAes128gcmHeader(
+			(await buildWebPushRequest(subscriber.subscription, "x", vapid, opts)).init.body,
+		);
 		expect(toBase64Url(a.salt)).not.toBe(toBase64Url(b.salt));
 		expect(toBase64Url(a.keyId)).not.toBe(toBase64Url(b.keyId));
 	});
@@ -202,7 +209,10 @@ describe("(c) buildWebPushRequest round trip through the independent decoder", (
 	it("the VAPID verifier refuses another key, another origin and a forged signature", async () => {
 		const endpoint = "https://fcm.googleapis.com/fcm/send/abc";
 		const subscriber = await createTestSubscriber(endpoint);
-		const req = buildWebPushRequest(subscriber.subscription, "x", vapid, { ttlSeconds: 60, urgency: "high" });
+		const req = await buildWebPushRequest(subscriber.subscription, "x", vapid, {
+			ttlSeconds: 60,
+			urgency: "high",
+		});
 		const header = req.init.headers.Authorization ?? "";
 		expect(
 			await codeOf(verifyVapidAuthorization(header, endpoint, { publicKey: generateVapidKeys().publicKey })),

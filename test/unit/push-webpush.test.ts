@@ -160,17 +160,17 @@ describe("buildWebPushRequest", () => {
 	const vapid = { subject: "mailto:ops@example.com", ...generateVapidKeys() };
 	const opts = { ttlSeconds: 600, urgency: "high" as const, topic: "abc" };
 
-	function thrownCode(fn: () => unknown): string | undefined {
+	async function thrownCode(fn: () => Promise<unknown>): Promise<string | undefined> {
 		try {
-			fn();
+			await fn();
 		} catch (err) {
 			return err instanceof PushError ? err.code : "not a PushError";
 		}
 		return undefined;
 	}
 
-	it("returns a POST with the RFC 8030 headers and no Content-Length of its own", () => {
-		const req = buildWebPushRequest(valid, "hello", vapid, opts);
+	it("returns a POST with the RFC 8030 headers and no Content-Length of its own", async () => {
+		const req = await buildWebPushRequest(valid, "hello", vapid, opts);
 		expect(req.url).toBe(valid.endpoint);
 		expect(req.init.method).toBe("POST");
 		expect(req.init.redirect).toBe("manual");
@@ -188,8 +188,8 @@ describe("buildWebPushRequest", () => {
 		expect(req.init.body.byteLength).toBe(86 + 5 + 1 + 16);
 	});
 
-	it("omits Topic when none is given and sends an empty body for an empty payload", () => {
-		const req = buildWebPushRequest(valid, "", vapid, { ttlSeconds: 0, urgency: "normal" });
+	it("omits Topic when none is given and sends an empty body for an empty payload", async () => {
+		const req = await buildWebPushRequest(valid, "", vapid, { ttlSeconds: 0, urgency: "normal" });
 		expect(req.init.headers.Topic).toBeUndefined();
 		expect(req.init.headers.TTL).toBe("0");
 		expect(req.init.body.byteLength).toBe(0);
@@ -201,21 +201,45 @@ describe("buildWebPushRequest", () => {
 		["a topic of 33 characters", { ...opts, topic: "a".repeat(33) }, "invalid_topic"],
 		["a topic with '='", { ...opts, topic: "abc=" }, "invalid_topic"],
 		["an empty topic", { ...opts, topic: "" }, "invalid_topic"],
-	])("refuses %s", (_name, badOpts, code) => {
-		expect(thrownCode(() => buildWebPushRequest(valid, "hi", vapid, badOpts))).toBe(code);
+	])("refuses %s", async (_name, badOpts, code) => {
+		expect(await thrownCode(() => buildWebPushRequest(valid, "hi", vapid, badOpts))).toBe(code);
 	});
 
-	it("refuses a payload over 3993 bytes", () => {
-		expect(thrownCode(() => buildWebPushRequest(valid, "é".repeat(1997), vapid, opts))).toBe(
+	it("refuses a payload over 3993 bytes", async () => {
+		expect(await thrownCode(() => buildWebPushRequest(valid, "é".repeat(1997), vapid, opts))).toBe(
 			"payload_too_large",
 		);
 	});
 
-	it("maps web-push's own refusals to invalid_push_request", () => {
-		const badVapid = { ...vapid, privateKey: "short" };
-		expect(thrownCode(() => buildWebPushRequest(valid, "hi", badVapid, opts))).toBe("invalid_push_request");
-		const badSubject = { ...vapid, subject: "not a contact" };
-		expect(thrownCode(() => buildWebPushRequest(valid, "hi", badSubject, opts))).toBe("invalid_push_request");
+	it("refuses bad VAPID details with invalid_push_request", async () => {
+		const cases = [
+			{ ...vapid, privateKey: "short" },
+			{ ...vapid, privateKey: "%%%" },
+			{ ...vapid, publicKey: generateVapidKeys().privateKey },
+			{ ...vapid, subject: "not a contact" },
+			{ ...vapid, subject: "http://example.com" },
+		];
+		for (const bad of cases)
+			expect(await thrownCode(() => buildWebPushRequest(valid, "hi", bad, opts)), JSON.stringify(bad)).toBe(
+				"invalid_push_request",
+			);
+	});
+
+	it("signs the VAPID token for the endpoint's origin, valid 12 hours from the clock given", async () => {
+		const now = Date.UTC(2026, 11, 2, 12);
+		const req = await buildWebPushRequest(valid, "hi", vapid, opts, now);
+		const [, token = "", key] = /^vapid t=([^,]+), k=(.+)$/.exec(req.init.headers.Authorization ?? "") ?? [];
+		expect(key).toBe(vapid.publicKey);
+		const [header, claims] = token
+			.split(".")
+			.slice(0, 2)
+			.map((p) => JSON.parse(Buffer.from(p, "base64url").toString()));
+		expect(header).toEqual({ typ: "JWT", alg: "ES256" });
+		expect(claims).toEqual({
+			sub: vapid.subject,
+			aud: new URL(valid.endpoint).origin,
+			exp: now / 1000 + 12 * 3600,
+		});
 	});
 });
 
