@@ -28,7 +28,7 @@ tenantRoutes(api);
 geofenceRoutes(api);
 geofenceImportRoutes(api);
 campaignRoutes(api);
-userRoutes(router);
+userRoutes(api);
 cartRoutes(router);
 offerRoutes(router);
 statsRoutes(router);

@@ -7,9 +7,8 @@ import { AttributePatchSchema, AudienceTestSchema, BulkAttributesSchema } from "
 import { AudienceConditionDoc } from "../audience/condition.js";
 import { EventSchema } from "../events/types.js";
 import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
-import { DecisionSchema, PingAnswerSchema, PingBatchSchema } from "./ping.js";
+import { DecisionSchema } from "./ping.js";
 import { CampaignStatsSchema, OfferEventSchema } from "./tracking.js";
-import { MintTokenSchema, PutDeviceSchema, PutUserSchema } from "./user.js";
 
 /**
  * How a route authenticates: `app` is a user token for the person, or the publishable key where
@@ -77,63 +76,7 @@ export function problemContent(): Record<string, unknown> {
 	return { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } };
 }
 
-const OPERATIONS: Operation[] = [
-	{
-		method: "put",
-		path: "/v1/users/{userId}",
-		summary: "Create or replace a person's profile and consent (the person's own app)",
-		auth: "app",
-		request: PutUserSchema,
-		response: { status: 200, description: "what was sent, with updatedAt (nothing else about the person)" },
-	},
-	{
-		method: "put",
-		path: "/v1/users/{userId}/devices/{deviceId}",
-		summary: "Register a device and its push subscription; past maxDevicesPerUser the least recently seen go",
-		auth: "app",
-		request: PutDeviceSchema,
-		response: {
-			status: 200,
-			schema: z.object({
-				userId: z.string(),
-				deviceId: z.string(),
-				platform: z.string(),
-				lastSeenAt: z.string(),
-			}),
-			description: "the device registered (nothing else about the person)",
-		},
-	},
-	{
-		method: "get",
-		path: "/v1/users/{userId}",
-		summary: "Profile, consent and devices (never keys)",
-		auth: "secret",
-		response: { status: 200, description: "profile" },
-	},
-	{
-		method: "delete",
-		path: "/v1/users/{userId}",
-		summary: "Erase every trace of the person",
-		auth: "secret",
-		response: { status: 204, description: "erased" },
-	},
-	{
-		method: "get",
-		path: "/v1/users/{userId}/decisions",
-		summary: "Recent decisions, newest first",
-		auth: "secret",
-		response: { status: 200, description: "{decisions}" },
-	},
-	{
-		method: "post",
-		path: "/v1/pings",
-		summary:
-			"Location pings (1 to 100). With the publishable key the answer is only {received}; with a user token, the person's events and offers",
-		auth: "app",
-		request: PingBatchSchema,
-		response: { status: 200, schema: PingAnswerSchema, description: "events and offer decisions" },
-	},
-];
+const OPERATIONS: Operation[] = [];
 
 OPERATIONS.push(
 	{
@@ -198,35 +141,7 @@ OPERATIONS.push(
 	},
 );
 
-OPERATIONS.push(
-	{
-		method: "post",
-		path: "/v1/users/{userId}/tokens",
-		summary: "Mint a short-lived user token (ut_) for one person, for that person's app",
-		auth: "secret",
-		request: MintTokenSchema,
-		response: {
-			status: 201,
-			schema: z.object({ token: z.string(), expiresAt: z.string() }),
-			description: "the token (acts only for this person)",
-		},
-	},
-	{
-		method: "delete",
-		path: "/v1/users/{userId}/devices/{deviceId}",
-		summary: "Remove a device (the same answer whether it existed or not)",
-		auth: "app",
-		response: { status: 204, description: "removed" },
-	},
-	{
-		method: "get",
-		path: "/v1/users/{userId}/export",
-		summary:
-			"Everything stored about the person: profile, consent, devices (never keys), presence, cart, purchases, decisions, offers and their events",
-		auth: "secret",
-		response: { status: 200, description: "the export (JSON attachment)" },
-	},
-);
+OPERATIONS.push();
 
 OPERATIONS.push();
 
