@@ -29,7 +29,7 @@ geofenceRoutes(api);
 geofenceImportRoutes(api);
 campaignRoutes(api);
 userRoutes(api);
-cartRoutes(router);
+cartRoutes(api);
 offerRoutes(router);
 statsRoutes(router);
 consoleRoutes(api);

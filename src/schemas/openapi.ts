@@ -6,8 +6,6 @@ import { z } from "zod";
 import { AttributePatchSchema, AudienceTestSchema, BulkAttributesSchema } from "../audience/attributes.js";
 import { AudienceConditionDoc } from "../audience/condition.js";
 import { EventSchema } from "../events/types.js";
-import { CartEventSchema, RotateWebhookSecretSchema } from "./cart.js";
-import { DecisionSchema } from "./ping.js";
 import { CampaignStatsSchema, OfferEventSchema } from "./tracking.js";
 
 /**
@@ -78,33 +76,7 @@ export function problemContent(): Record<string, unknown> {
 
 const OPERATIONS: Operation[] = [];
 
-OPERATIONS.push(
-	{
-		method: "post",
-		path: "/v1/cart-events",
-		summary:
-			"Cart webhook: signed with X-Signature (HMAC-SHA256 of `<t>.<raw body>`), tenant named by X-Tenant-Id; the same eventId again returns the first answer",
-		auth: "webhook",
-		request: CartEventSchema,
-		response: {
-			status: 200,
-			schema: z.object({ offers: z.array(DecisionSchema), duplicate: z.boolean().optional() }),
-			description: "offer decisions",
-		},
-	},
-	{
-		method: "post",
-		path: "/v1/webhook-secret/rotate",
-		summary: "New webhook secret (shown once); the previous one stays valid for graceSeconds",
-		auth: "secret",
-		request: RotateWebhookSecretSchema,
-		response: {
-			status: 200,
-			schema: z.object({ webhookSecret: z.string(), previousValidUntil: z.string() }),
-			description: "the new secret",
-		},
-	},
-);
+OPERATIONS.push();
 
 OPERATIONS.push(
 	{
