@@ -23,12 +23,23 @@ const log = (msg) => process.stderr.write(`[${fences.toLocaleString("en")} fence
 
 if (typeof globalThis.gc !== "function") throw new Error("run with --expose-gc");
 const gc = globalThis.gc;
-/** Bytes in use after a full GC: JS heap plus off-heap (typed array) memory. */
+/**
+ * Memory in use after a full GC: JS heap, `external` (ArrayBuffers and a few KB of other items)
+ * and `arrayBuffers` (ArrayBuffers and SharedArrayBuffers: Node leaves the latter out of
+ * `external`, and a large index lives in one, see buildMemory in src/geo/index.ts).
+ */
 function memory() {
 	gc();
 	gc();
 	const m = process.memoryUsage();
-	return m.heapUsed + m.external;
+	return { heap: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+}
+/** Bytes taken since `before`: the heap's growth plus off-heap growth, shared memory included. */
+function grownSince(before) {
+	const now = memory();
+	return (
+		now.heap - before.heap + Math.max(now.external - before.external, now.arrayBuffers - before.arrayBuffers)
+	);
 }
 const median = (xs) => {
 	const s = [...xs].sort((a, b) => a - b);
@@ -44,7 +55,7 @@ const round = (x, digits = 3) => Number(x.toPrecision(digits));
 // Workload. The memory of the GeoJSON input is measured: engines that answer with turf keep it.
 const m0 = memory();
 const city = makeCity(fences, seed);
-const featuresBytes = memory() - m0;
+const featuresBytes = grownSince(m0);
 const { pings, kinds } = makePings(city, pingCount, seed + 1);
 const { features } = city;
 log(`city: ${JSON.stringify(city.stats)}`);
@@ -63,7 +74,7 @@ function build(name, make, retainsGeoJson) {
 		engine = make();
 		const c1 = cpuNow();
 		times.push({ wall: performance.now() - t0, cpu: (c1 - c0) * 1000 });
-		if (b === 0) bytes = memory() - before;
+		if (b === 0) bytes = grownSince(before);
 	}
 	const buildMs = median(times.map((t) => t.cpu));
 	log(`${name}: built in ${buildMs.toFixed(0)} ms (cpu), ${(bytes / fences).toFixed(0)} B/fence`);

@@ -893,19 +893,54 @@ function recordDoubles(features: ReadonlyArray<unknown>): number {
 const KEYS_PER_FENCE = 2.5;
 const SQUARES_PER_FENCE = 8;
 
+/** Options of {@link createFenceIndex}. */
+export interface FenceIndexOptions {
+	/**
+	 * Builds that need at least this many bytes keep their arrays in a SharedArrayBuffer, where
+	 * the runtime has one (see {@link buildMemory}); default {@link SHARED_MEMORY_FROM_BYTES}.
+	 * `0`: always, `Infinity`: never. The answers are the same either way.
+	 */
+	sharedMemoryFromBytes?: number;
+}
+
+/** Default of {@link FenceIndexOptions.sharedMemoryFromBytes}: V8's 64 MiB external-memory step. */
+export const SHARED_MEMORY_FROM_BYTES = 64 * 2 ** 20;
+
 /**
- * Everything the build writes into, in one ArrayBuffer: records, record offsets, the hash table
- * and the grid's triples (which become the lists). One allocation because on a large heap V8
- * answers each further 64 MB of ArrayBuffers with a full garbage collection (external memory
- * pressure): measured at 1M fences, with the 2 GB of input GeoJSON alive, 1.4 to 2.5 s of pause
- * each, and a build in several allocations took three of them.
+ * The memory of a build of `bytes` bytes: a SharedArrayBuffer from `sharedFrom` bytes on when the
+ * runtime has one, else an ArrayBuffer (zero-filled either way).
+ *
+ * Why: V8 answers every 64 MiB of new ArrayBuffer memory with a full garbage collection (external
+ * memory pressure), which traces the whole heap, and a caller that builds a big index usually
+ * holds its big input alive: at 1M fences, with the benchmark's 2 GB of GeoJSON, that one
+ * collection was 1.5 to 2.5 s, a third of the build, and freed nothing (`--trace-gc`). V8 does
+ * not count SharedArrayBuffer memory as external pressure, so a large build triggers no such
+ * collection; Node still reports it (`process.memoryUsage().arrayBuffers`, which the benchmark
+ * counts). The price: a dropped large index is freed at the next collection for other reasons,
+ * not forced by its size. Small builds (every shard: a few MB) keep an ArrayBuffer. Nothing in
+ * the index shares the memory with another thread: it is written once, here, then only read.
  */
-function allocate(fences: number, doubles: number): { packer: FencePacker; room: GridRoom } {
+export function buildMemory(bytes: number, sharedFrom: number): ArrayBuffer | SharedArrayBuffer {
+	if (bytes >= sharedFrom && typeof SharedArrayBuffer === "function") return new SharedArrayBuffer(bytes);
+	return new ArrayBuffer(bytes);
+}
+
+/**
+ * Everything the build writes into, in one buffer (see {@link buildMemory}): records, record
+ * offsets, the hash table and the grid's triples (which become the lists). One allocation, so at
+ * most one external-memory collection where the buffer is an ArrayBuffer: a build in several
+ * allocations took three of them.
+ */
+function allocate(
+	fences: number,
+	doubles: number,
+	sharedFrom: number,
+): { packer: FencePacker; room: GridRoom } {
 	const triples = SQUARES_PER_FENCE * fences + 64;
 	const n = Math.max(1, fences);
 	// geo first (8-byte aligned), then the 4-byte arrays, then the levels.
 	const geoBytes = 8 * Math.max(RECORD_ALIGN, doubles);
-	const buffer = new ArrayBuffer(geoBytes + 4 * (2 * n + 3 * triples) + n);
+	const buffer = buildMemory(geoBytes + 4 * (2 * n + 3 * triples) + n, sharedFrom);
 	let at = geoBytes;
 	const take = (ints: number): Int32Array => {
 		const view = new Int32Array(buffer, at, ints);
@@ -928,13 +963,19 @@ function allocate(fences: number, doubles: number): { packer: FencePacker; room:
  *
  * @param features API-shaped geofence Features (`properties.id`, and `properties.radius` for a
  *   Point) or stored `Fence` objects
+ * @param options see {@link FenceIndexOptions}
  * @returns the index
  * @throws GeoError `invalid_fence` when an element is not a usable fence
  */
 export function createFenceIndex(
 	features: ReadonlyArray<FenceFeatureLike> | ReadonlyArray<Fence>,
+	options: FenceIndexOptions = {},
 ): FenceIndex {
-	const { packer, room } = allocate(features.length, recordDoubles(features));
+	const { packer, room } = allocate(
+		features.length,
+		recordDoubles(features),
+		options.sharedMemoryFromBytes ?? SHARED_MEMORY_FROM_BYTES,
+	);
 	const read: string[] = new Array(features.length);
 	let ascending = true;
 	const box = new Float64Array(4);

@@ -3,11 +3,13 @@ import { distance } from "@turf/distance";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+	buildMemory,
 	createFenceIndex,
 	type FenceFeatureLike,
 	type FenceIndex,
 	FenceSnapshotError,
 	loadFenceIndex,
+	SHARED_MEMORY_FROM_BYTES,
 	SNAPSHOT_VERSION,
 	serializeFenceIndex,
 } from "../../src/geo/index.js";
@@ -235,6 +237,40 @@ describe("serializeFenceIndex / loadFenceIndex", () => {
 		const wide = serializeFenceIndex(createFenceIndex([at("\u0101t\u0101", 1, 1, 10)]));
 		expect(latin[5]).toBe(1);
 		expect(wide[5]).toBe(2);
+	});
+
+	it("an index built in shared memory answers and snapshots as one built in an ArrayBuffer", () => {
+		let inside = 0;
+		fc.assert(
+			fc.property(scene, (s) => {
+				const features = featuresOf(s);
+				const plain = createFenceIndex(features, { sharedMemoryFromBytes: Number.POSITIVE_INFINITY });
+				const shared = createFenceIndex(features, { sharedMemoryFromBytes: 0 });
+				const points = probesOf(s, features);
+				const ids = features.map((f) => f.properties.id);
+				expectSameIndex(plain, shared, [...ids, "unknown"], points);
+				for (const [lat, lng] of points) if (shared.match(lat, lng).length > 0) inside++;
+				const bytes = serializeFenceIndex(shared);
+				// The snapshot is an ordinary byte array, whatever memory the index was built in.
+				expect(bytes.buffer).toBeInstanceOf(ArrayBuffer);
+				expect(bytes).toEqual(serializeFenceIndex(plain));
+				expectSameIndex(plain, loadFenceIndex(bytes), ids, points.slice(0, 5));
+			}),
+			{ seed: SEED, numRuns: 20 },
+		);
+		expect(inside).toBeGreaterThan(0);
+	});
+
+	it("builds in a SharedArrayBuffer from the threshold on, in an ArrayBuffer below it", () => {
+		expect(SHARED_MEMORY_FROM_BYTES).toBe(64 * 2 ** 20);
+		const below = buildMemory(1024, 2048);
+		const at = buildMemory(2048, 2048);
+		expect(below).toBeInstanceOf(ArrayBuffer);
+		expect(below.byteLength).toBe(1024);
+		expect(at).toBeInstanceOf(SharedArrayBuffer);
+		expect(at.byteLength).toBe(2048);
+		expect(new Uint8Array(at).every((b) => b === 0)).toBe(true);
+		expect(buildMemory(4096, Number.POSITIVE_INFINITY)).toBeInstanceOf(ArrayBuffer);
 	});
 
 	it("round-trips an empty index", () => {
