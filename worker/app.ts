@@ -30,7 +30,7 @@ geofenceImportRoutes(api);
 campaignRoutes(api);
 userRoutes(api);
 cartRoutes(api);
-offerRoutes(router);
+offerRoutes(api);
 statsRoutes(router);
 consoleRoutes(api);
 eventRoutes(router);

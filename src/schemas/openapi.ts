@@ -6,7 +6,7 @@ import { z } from "zod";
 import { AttributePatchSchema, AudienceTestSchema, BulkAttributesSchema } from "../audience/attributes.js";
 import { AudienceConditionDoc } from "../audience/condition.js";
 import { EventSchema } from "../events/types.js";
-import { CampaignStatsSchema, OfferEventSchema } from "./tracking.js";
+import { CampaignStatsSchema } from "./tracking.js";
 
 /**
  * How a route authenticates: `app` is a user token for the person, or the publishable key where
@@ -79,22 +79,6 @@ const OPERATIONS: Operation[] = [];
 OPERATIONS.push();
 
 OPERATIONS.push(
-	{
-		method: "get",
-		path: "/v1/offers/{offerId}/click",
-		summary: "Signed click link from a push (?sig=&action=): records the click, 302 to the offer's URL",
-		auth: "none",
-		response: { status: 302, description: "redirect to the stored target" },
-	},
-	{
-		method: "post",
-		path: "/v1/offers/{offerId}/events",
-		summary:
-			"Report displayed, dismissed or clicked (the offer id is the capability; publishable key in every mode)",
-		auth: "publishable",
-		request: OfferEventSchema,
-		response: { status: 204, description: "recorded" },
-	},
 	{
 		method: "get",
 		path: "/v1/campaigns/{id}/stats",

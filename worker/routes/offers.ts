@@ -1,18 +1,13 @@
+import { z } from "zod";
 import { type OfferLinks, OfferLinksSchema, resolveClick, verifyClick } from "../../src/offers/click.js";
 import { ClickQuerySchema, OfferEventSchema, OfferId } from "../../src/schemas/tracking.js";
+import { endpoint } from "../api.js";
 import { clickKey } from "../crypto.js";
-import { body, iso, parse, problem } from "../http.js";
-import type { AppRouter } from "../router.js";
+import { iso, problem } from "../http.js";
+import type { ApiRouter } from "../router.js";
+import { insertOfferEvent, type OfferRow, offerById, offerOfTenant } from "../store/offers.js";
 import { requireOfferReporter } from "../tenants.js";
 import { shopper } from "./users.js";
-
-interface OfferRow {
-	tenant_id: string;
-	user_id: string;
-	campaign_id: string;
-	variant_id: string | null;
-	links: string | null;
-}
 
 /** A click link is opened by a browser from a notification: never cached, never leaking the signed URL onwards. */
 const CLICK_HEADERS = { "cache-control": "no-store", "referrer-policy": "no-referrer" };
@@ -23,56 +18,108 @@ function withClickHeaders(res: Response): Response {
 	return new Response(res.body, { status: res.status, headers: h });
 }
 
+const OfferParams = z.object({
+	offerId: OfferId.meta({
+		description: "the offer's id (from the push payload)",
+		example: "of_8Jk2mQ9xLp3v",
+	}),
+});
+
 /** Offer tracking: the signed click link and events reported by apps (the service worker is in worker/static/assets.ts). */
-export function offerRoutes(router: AppRouter): void {
-	router.get("/v1/offers/:offerId/click", async (req, env) => {
-		const url = new URL(req.url);
-		const one = (name: string) => {
-			const all = url.searchParams.getAll(name);
-			return all.length === 1 ? all[0] : all.length === 0 ? undefined : null;
-		};
-		const id = OfferId.safeParse(req.params.offerId);
-		const q = ClickQuerySchema.safeParse({ sig: one("sig"), action: one("action") });
-		// Anything we did not sign (missing, malformed, repeated or wrong) is one answer, checked
-		// before the database so it tells nothing about which offers exist.
-		if (
-			!id.success ||
-			!q.success ||
-			!(await verifyClick(await clickKey(env), id.data, q.data.action ?? null, q.data.sig))
-		)
-			return withClickHeaders(problem(403, "bad_signature", "This link is not valid."));
-		const action = q.data.action ?? null;
+export function offerRoutes(api: ApiRouter): void {
+	api.get(
+		"/v1/offers/:offerId/click",
+		endpoint(
+			{
+				operationId: "clickOffer",
+				summary: "Signed click link from a push: records the click, then redirects to the offer's URL",
+				description:
+					"Opened by the browser from a notification. Anything not signed by the service (missing, malformed, repeated or wrong sig or action) is the same 403, checked before the database. The destination is the offer's stored link, never the query string. Cache-Control: no-store, Referrer-Policy: no-referrer.",
+				tags: ["offers"],
+				auth: "none",
+				params: OfferParams,
+				query: ClickQuerySchema.extend({
+					sig: ClickQuerySchema.shape.sig.meta({
+						description: "the service's signature of the offer id and action",
+					}),
+					action: ClickQuerySchema.shape.action.meta({
+						description: "the action button clicked; absent for the notification",
+					}),
+				}),
+				responses: {
+					302: {
+						description: "to the offer's (or the action's) URL",
+						headers: { Location: { description: "the stored target", schema: { type: "string" } } },
+					},
+					204: { description: "recorded; the offer has no link" },
+				},
+				problems: [403, 404],
+			},
+			async ({ req, env }) => {
+				const url = new URL(req.url);
+				const one = (name: string) => {
+					const all = url.searchParams.getAll(name);
+					return all.length === 1 ? all[0] : all.length === 0 ? undefined : null;
+				};
+				// Validated here rather than by query(): a repeated parameter, or any invalid one, is the
+				// one 403 below, not a 422 that would tell what was wrong.
+				const id = OfferId.safeParse(req.params.offerId);
+				const q = ClickQuerySchema.safeParse({ sig: one("sig"), action: one("action") });
+				// Anything we did not sign (missing, malformed, repeated or wrong) is one answer, checked
+				// before the database so it tells nothing about which offers exist.
+				if (
+					!id.success ||
+					!q.success ||
+					!(await verifyClick(await clickKey(env), id.data, q.data.action ?? null, q.data.sig))
+				)
+					return withClickHeaders(problem(403, "bad_signature", "This link is not valid."));
+				const action = q.data.action ?? null;
 
-		const offer = await env.DB.prepare(
-			"SELECT tenant_id, user_id, campaign_id, variant_id, links FROM offers WHERE id = ?",
-		)
-			.bind(id.data)
-			.first<OfferRow>();
-		if (!offer) return withClickHeaders(problem(404, "not_found", "This offer no longer exists."));
+				const offer = await offerById(env.DB, id.data);
+				if (!offer) return withClickHeaders(problem(404, "not_found", "This offer no longer exists."));
 
-		const target = resolveClick(offerLinks(offer), action);
-		if (target.kind === "unknown_action")
-			return withClickHeaders(problem(404, "unknown_action", "This offer has no such action."));
-		await recordEvent(env, id.data, offer, "clicked", action);
-		if (target.kind === "none") return new Response(null, { status: 204, headers: CLICK_HEADERS });
-		return new Response(null, { status: 302, headers: { ...CLICK_HEADERS, location: target.url } });
-	});
+				const target = resolveClick(offerLinks(offer), action);
+				if (target.kind === "unknown_action")
+					return withClickHeaders(problem(404, "unknown_action", "This offer has no such action."));
+				await recordEvent(env, id.data, offer, "clicked", action);
+				if (target.kind === "none") return new Response(null, { status: 204, headers: CLICK_HEADERS });
+				return new Response(null, { status: 302, headers: { ...CLICK_HEADERS, location: target.url } });
+			},
+		),
+	);
 
-	router.post("/v1/offers/:offerId/events", async (req, env) => {
-		const caller = await requireOfferReporter(req, env);
-		const offerId = parse(OfferId, req.params.offerId);
-		const event = await body(req, OfferEventSchema, 4096);
-		const offer = await env.DB.prepare(
-			"SELECT tenant_id, user_id, campaign_id, variant_id, links FROM offers WHERE id = ? AND tenant_id = ?",
-		)
-			.bind(offerId, caller.tenant.id)
-			.first<OfferRow>();
-		// A user token reports only on its own person's offers.
-		if (!offer || (caller.userId !== null && offer.user_id !== caller.userId))
-			return problem(404, "not_found", "No offer with this id.");
-		await recordEvent(env, offerId, offer, event.type, event.action ?? null);
-		return new Response(null, { status: 204 });
-	});
+	api.post(
+		"/v1/offers/:offerId/events",
+		endpoint(
+			{
+				operationId: "reportOfferEvent",
+				summary: "Report an offer displayed, dismissed or clicked",
+				description:
+					"The offer id is the capability: the publishable key in every clientAuth mode, or a user token (then only for the person's own offers).",
+				tags: ["offers"],
+				auth: "offerReporter",
+				params: OfferParams,
+				body: {
+					schema: OfferEventSchema,
+					maxBytes: 4096,
+					example: { type: "clicked", action: "directions" },
+				},
+				responses: { 204: { description: "recorded" } },
+				problems: [404, 429],
+			},
+			async ({ req, env, params, body }) => {
+				const caller = await requireOfferReporter(req, env);
+				const { offerId } = params();
+				const event = await body();
+				const offer = await offerOfTenant(env.DB, offerId, caller.tenant.id);
+				// A user token reports only on its own person's offers.
+				if (!offer || (caller.userId !== null && offer.user_id !== caller.userId))
+					return problem(404, "not_found", "No offer with this id.");
+				await recordEvent(env, offerId, offer, event.type, event.action ?? null);
+				return new Response(null, { status: 204 });
+			},
+		),
+	);
 }
 
 /** The offer's stored links; null when none were stored (the variant had none) or they do not parse. */
@@ -110,19 +157,5 @@ async function recordEvent(
 			.catch((e: unknown) =>
 				console.error("events: an offer report was not recorded", e instanceof Error ? e.message : e),
 			);
-	return env.DB.prepare(
-		`INSERT INTO offer_events (id, tenant_id, offer_id, campaign_id, variant_id, type, action, created_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-	)
-		.bind(
-			crypto.randomUUID(),
-			offer.tenant_id,
-			offerId,
-			offer.campaign_id,
-			offer.variant_id,
-			type,
-			action,
-			iso(Date.now()),
-		)
-		.run();
+	return insertOfferEvent(env.DB, { offerId, offer, type, action, at: iso(Date.now()) });
 }
