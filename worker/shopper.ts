@@ -9,7 +9,6 @@ import {
 	campaignsNeeded,
 	type DecisionRecord,
 	exportOf,
-	fingerprint,
 	type OfferReport,
 	type OfferToSend,
 	type PendingDelivery,
@@ -22,11 +21,8 @@ import {
 	type PingAnswer,
 	planPings,
 	type ReplyOf,
-	readState,
-	STATE_KEYS,
 	type StateKey,
 	step,
-	storedValue,
 	type UserView,
 	userView,
 } from "../src/person/index.js";
@@ -44,7 +40,8 @@ import {
 import { PersonEvents } from "./events.js";
 import { fcmClient } from "./fcm.js";
 import { deliverAll } from "./person/deliver.js";
-import { HOOD_KEY, PersonNeighbourhood } from "./person/neighbourhood.js";
+import { PersonNeighbourhood } from "./person/neighbourhood.js";
+import { PersonStore } from "./person/store.js";
 import { loadTenant, type TenantCtx } from "./tenants.js";
 
 export type { CartAnswer, CartEventIn, PersonExport, PingAnswer, UserView } from "../src/person/index.js";
@@ -87,17 +84,12 @@ export class ShopperDO extends DurableObject<Env> {
 	private state: PersonState | null = null;
 	private queue: Promise<unknown> = Promise.resolve();
 	private bucket: Bucket | null = null;
-	/**
-	 * What storage holds, by key, as JSON, since the last load or save: a save writes only the
-	 * keys whose value differs (SQLite-backed storage bills each key written as a row).
-	 */
-	private stored = new Map<StateKey, string>();
-	/** When the alarm is set to ring, as far as this instance knows (undefined: not read yet). */
-	private alarmAt: number | null | undefined = undefined;
 	/** The fences around the person's last shard answer, read with the state. */
 	private readonly hood = new PersonNeighbourhood();
 	/** Events of this person (worker/events.ts): stored with the state they come from, then drained to D1 and webhooks. */
 	private readonly events = new PersonEvents(this.ctx.storage, this.env);
+	/** The state's storage keys, the neighbourhood's and the alarm. */
+	private readonly store = new PersonStore(() => this.ctx.storage, this.hood, this.events);
 
 	/** How pings were located since the object started: locally or by a shard call (tests, diagnostics). */
 	get lookups(): { local: number; shard: number } {
@@ -134,19 +126,12 @@ export class ShopperDO extends DurableObject<Env> {
 	private forget(): void {
 		this.state = null;
 		this.events.reset();
-		this.stored.clear();
-		this.alarmAt = undefined;
+		this.store.reset();
 		this.hood.reset();
 	}
 
 	private async load(): Promise<PersonState> {
-		if (this.state) return this.state;
-		const m = await this.ctx.storage.get<unknown>([...STATE_KEYS, HOOD_KEY]);
-		this.hood.read(m.get(HOOD_KEY));
-		// Our own storage, written only by save() below.
-		this.state = readState((k) => m.get(k));
-		this.stored.clear();
-		for (const k of STATE_KEYS) this.stored.set(k, fingerprint(this.state, k));
+		this.state ??= await this.store.load();
 		return this.state;
 	}
 
@@ -197,39 +182,8 @@ export class ShopperDO extends DurableObject<Env> {
 		}
 		if (who) await recordDecisions(this.env, who.tenantId, who.userId, records, now);
 		this.state = state;
-		if (keys.size > 0 || r.effects.some((e) => e.type === "write")) await this.save(state, keys, alarm);
+		if (keys.size > 0 || r.effects.some((e) => e.type === "write")) await this.store.save(state, keys, alarm);
 		return r.reply;
-	}
-
-	/**
-	 * Writes the given parts of the state that changed since they were read or written (each its
-	 * own storage key, so a ping does not rewrite the cart), a refreshed neighbourhood and the
-	 * events, in one call; then sets the alarm, when that time changed.
-	 */
-	private async save(s: PersonState, keys: ReadonlySet<StateKey>, wakeAt: number | null): Promise<void> {
-		const changed: Record<string, unknown> = {};
-		const json = new Map<StateKey, string>();
-		for (const k of keys) {
-			const j = fingerprint(s, k);
-			if (this.stored.get(k) === j) continue;
-			changed[k] = storedValue(s, k);
-			json.set(k, j);
-		}
-		const hood = this.hood.take();
-		if (hood && hood !== "delete") changed[HOOD_KEY] = hood;
-		Object.assign(changed, this.events.take());
-		if (Object.keys(changed).length > 0) await this.ctx.storage.put(changed);
-		await this.events.flush();
-		if (hood === "delete") await this.ctx.storage.delete(HOOD_KEY);
-		for (const [k, j] of json) this.stored.set(k, j);
-		// One alarm serves dwell, delivery retries and a failed events drain: the earliest wins.
-		const times = [wakeAt, this.events.dueAt()].filter((t) => t !== null);
-		const at = times.length === 0 ? null : Math.min(...times);
-		if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
-		if (at === this.alarmAt) return;
-		if (at === null) await this.ctx.storage.deleteAlarm();
-		else await this.ctx.storage.setAlarm(at);
-		this.alarmAt = at;
 	}
 
 	/**
@@ -398,7 +352,7 @@ export class ShopperDO extends DurableObject<Env> {
 		await this.events.drain();
 		await this.serialize(async () => {
 			// The alarm that rang is no longer set (unless this handler sets it again).
-			this.alarmAt = null;
+			this.store.alarmRang();
 			const s = await this.load();
 			if (!s.meta) return;
 			const who = s.meta;
