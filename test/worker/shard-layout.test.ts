@@ -1,5 +1,5 @@
 /**
- * Shards sized by density (src/geo/shard.ts, worker/routes/geofences.ts): a leaf past its fence
+ * Shards sized by density (src/geo/shard.ts, worker/geofences/layout.ts): a leaf past its fence
  * budget is split before an upload is written, pings keep matching exactly through a split, and
  * a chain spread over a whole country uploads in chunks touching few shard objects.
  */
@@ -9,8 +9,9 @@ import { describe, expect, it, vi } from "vitest";
 import { AppError } from "../../src/errors.js";
 import { ROOT_SHARD_RESOLUTION, shardOfPoint } from "../../src/geo/shard.js";
 import { validateFeatureCollection } from "../../src/geo/validate.js";
+import { sweepRetiredLeaves } from "../../worker/geofences/layout.js";
+import { deleteFence, upsertFences } from "../../worker/geofences/upsert.js";
 import type { ShardAnswer } from "../../worker/geoshard.js";
-import { deleteFence, sweepRetiredLeaves, upsertFences } from "../../worker/routes/geofences.js";
 import { loadSplits, SHARD_MAX_FENCES, shardKeysOfFence, shardStub } from "../../worker/shards.js";
 import { forgetCachedTenants, loadTenant } from "../../worker/tenants.js";
 import { prng } from "../helpers/prng.js";

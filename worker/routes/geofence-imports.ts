@@ -6,6 +6,7 @@ import { validateFeatureCollection } from "../../src/geo/validate.js";
 import { GeofenceFeatureCollectionSchema, UpsertAnswerSchema } from "../../src/schemas/geofence.js";
 import { endpoint } from "../api.js";
 import { randomToken } from "../crypto.js";
+import { upsertFences } from "../geofences/upsert.js";
 import { iso, json, readJson } from "../http.js";
 import type { ApiRouter } from "../router.js";
 import {
@@ -23,7 +24,7 @@ import {
 } from "../store/geofence-imports.js";
 import { forgetCachedTenants, requireKey } from "../tenants.js";
 import { Timing } from "../timing.js";
-import { MAX_UPLOAD_BYTES, MAX_UPLOAD_CONTAINERS, upsertFences } from "./geofences.js";
+import { MAX_UPLOAD_BYTES, MAX_UPLOAD_CONTAINERS } from "./geofences.js";
 
 /**
  * Staged imports: a store network too large for one request is sent in chunks, each validated as
