@@ -33,7 +33,7 @@ cartRoutes(api);
 offerRoutes(api);
 statsRoutes(router);
 consoleRoutes(api);
-eventRoutes(router);
+eventRoutes(api);
 liveRoutes(router);
 webhookRoutes(api);
 assetRoutes(api);

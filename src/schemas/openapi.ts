@@ -5,7 +5,6 @@
 import { z } from "zod";
 import { AttributePatchSchema, AudienceTestSchema, BulkAttributesSchema } from "../audience/attributes.js";
 import { AudienceConditionDoc } from "../audience/condition.js";
-import { EventSchema } from "../events/types.js";
 import { CampaignStatsSchema } from "./tracking.js";
 
 /**
@@ -76,8 +75,6 @@ export function problemContent(): Record<string, unknown> {
 
 const OPERATIONS: Operation[] = [];
 
-OPERATIONS.push();
-
 OPERATIONS.push(
 	{
 		method: "get",
@@ -96,10 +93,6 @@ OPERATIONS.push(
 		response: { status: 200, description: "text/event-stream" },
 	},
 );
-
-OPERATIONS.push();
-
-OPERATIONS.push();
 
 // Audiences (API v1.2): CRM attributes from the back office and the audience test.
 OPERATIONS.push(
@@ -158,25 +151,6 @@ OPERATIONS.push(
 		},
 	},
 );
-
-// Events out (API v1.1, issue 12): the events export and outgoing webhooks (docs/events.md).
-OPERATIONS.push({
-	method: "get",
-	path: "/v1/events",
-	summary:
-		"The tenant's events, oldest first. Query: since (ISO 8601 or epoch ms), types (comma-separated EventType, or a family like geofence.*), limit (1 to 1000, default 100), cursor (nextCursor of the previous page). With Accept: application/x-ndjson every matching event is streamed, one JSON object a line (limit then caps the stream)",
-	auth: "secret",
-	response: {
-		status: 200,
-		schema: z.object({
-			events: z.array(EventSchema),
-			nextCursor: z.string().nullable(),
-			cursor: z.string().nullable(),
-		}),
-		description:
-			"a page of events; nextCursor: the next page's cursor (null at the end); cursor: where to resume after this page even when it was the last (the cursor given when no event came back; null when none was given), for following new events",
-	},
-});
 
 /** The audience grammar as a component (recursive: its own references point at the component). */
 function audienceCondition(): unknown {
