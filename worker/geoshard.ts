@@ -9,6 +9,7 @@ import {
 } from "../src/geo/index.js";
 import type { Fence } from "../src/geo/types.js";
 import { RateWindow } from "../src/limits/rate-window.js";
+import { logError, logInfo } from "./log.js";
 import {
 	type ApplyResult,
 	MAX_SHARD_BYTES,
@@ -240,7 +241,7 @@ export class GeoShardDO extends DurableObject<Env> {
 		return this.oneAtATime(async () => {
 			const name = this.name();
 			const before = this.replicas();
-			if (!name || name.replica !== 0 || before >= MAX_SHARD_REPLICAS) return before;
+			if (name?.replica !== 0 || before >= MAX_SHARD_REPLICAS) return before;
 			const after = Math.min(MAX_SHARD_REPLICAS, before * 2);
 			const keys = replicaKeysOfCell(name.cell, after);
 			for (let r = before; r < after; r++) {
@@ -260,15 +261,7 @@ export class GeoShardDO extends DurableObject<Env> {
 			)
 				.bind(name.tenantId, name.cell, after, rate, Date.now())
 				.run();
-			console.log(
-				JSON.stringify({
-					event: "shard_replicas",
-					tenantId: name.tenantId,
-					cell: name.cell,
-					replicas: after,
-					rate,
-				}),
-			);
+			logInfo("shard_replicas", { tenantId: name.tenantId, cell: name.cell, replicas: after, rate });
 			return after;
 		});
 	}
@@ -312,13 +305,7 @@ export class GeoShardDO extends DurableObject<Env> {
 			grown.then(
 				() => undefined,
 				(error: unknown) =>
-					console.error(
-						JSON.stringify({
-							event: "shard_replicas_failed",
-							cell: name.cell,
-							error: error instanceof Error ? error.message : String(error),
-						}),
-					),
+					logError("shard_replicas_failed", error, { tenantId: name.tenantId, cell: name.cell }),
 			),
 		);
 	}
