@@ -140,6 +140,18 @@ export const STEPS = [
 		},
 	},
 	{
+		name: "api-docs",
+		description: "API reference page -> /docs/ (apidocs/: renders /openapi.json in the browser)",
+		run: async ({ root, outDir, log }) => {
+			const dir = path.join(outDir, "docs");
+			await rm(dir, { recursive: true, force: true });
+			await mkdir(dir, { recursive: true });
+			for (const file of ["index.html", "reference.js", "reference.css"])
+				await cp(path.join(root, "apidocs", file), path.join(dir, file));
+			log("docs/ index.html, reference.js, reference.css");
+		},
+	},
+	{
 		name: "console",
 		description: "retailer console -> /console/ (Vite + Preact, console/vite.config.ts)",
 		run: async ({ root, outDir, log }) => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { SPECS } from "../../worker/api";
 import "../../worker/app";
-import { callOk } from "./helpers";
+import { call, callOk, expectProblem } from "./helpers";
 
 interface Operation {
 	operationId?: string;
@@ -74,5 +74,27 @@ describe("GET /openapi.json", () => {
 		const a = await callOk<Doc>("GET", "/openapi.json");
 		const b = await callOk<Doc>("GET", "/openapi.json");
 		expect(b).toEqual(a);
+	});
+});
+
+describe("GET /docs", () => {
+	it("serves the reference page, unauthenticated, with its script and styles from this origin only", async () => {
+		const page = await call("GET", "/docs");
+		expect(page.status).toBe(200);
+		expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+		expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+		expect(page.headers.get("content-security-policy")).toContain("connect-src 'self'");
+		const html = await page.text();
+		expect(html).toContain('src="/docs/reference.js"');
+		expect(html).toContain('href="/openapi.json"');
+		const js = await call("GET", "/docs/reference.js");
+		expect(js.status).toBe(200);
+		expect(js.headers.get("content-type")).toMatch(/javascript/);
+		// The renderer reads the served document and inserts its text as text only.
+		const source = await js.text();
+		expect(source).toContain('fetch("/openapi.json"');
+		expect(source).not.toContain("innerHTML");
+		expect((await call("GET", "/docs/reference.css")).status).toBe(200);
+		await expectProblem(await call("GET", "/docs/other.js"), 404, "not_found");
 	});
 });

@@ -16,8 +16,39 @@ const OpenApiDocument = z
 	.catchall(z.unknown())
 	.meta({ description: "an OpenAPI 3.1 document" });
 
+/**
+ * Headers of the reference page's files: its script and styles come from this origin only, and
+ * it reads only /openapi.json; no framing, no referrer.
+ */
+const DOCS_HEADERS: Record<string, string> = {
+	"content-security-policy":
+		"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+	"x-content-type-options": "nosniff",
+	"referrer-policy": "no-referrer",
+	"cache-control": "no-cache",
+};
+
+/** A file of the reference page, from Workers Static Assets (dist/assets/docs/, built by `npm run build`). */
+async function docsFile(req: Request, env: Env, assetPath: string): Promise<Response> {
+	const res = await env.ASSETS.fetch(new Request(new URL(assetPath, req.url), { method: "GET" }));
+	if (!res.ok)
+		return problem(503, "assets_missing", "The API reference page is not built: run npm run build.");
+	const out = new Response(res.body, res);
+	for (const [k, v] of Object.entries(DOCS_HEADERS)) out.headers.set(k, v);
+	return out;
+}
+
 /** Unauthenticated, read-only: liveness, the OpenAPI document and its reference page, the VAPID public key. */
 export function metaRoutes(api: ApiRouter): void {
+	// The readable reference (apidocs/), rendered in the browser from /openapi.json. A page, not
+	// an API operation: outside the document.
+	api.original.get("/docs", (req, env) => docsFile(req, env, "/docs/"));
+	api.original.get("/docs/:file", (req, env) => {
+		const file = String(req.params.file);
+		if (file !== "reference.js" && file !== "reference.css")
+			return problem(404, "not_found", "No such file.");
+		return docsFile(req, env, `/docs/${file}`);
+	});
 	api.get(
 		"/healthz",
 		endpoint(
