@@ -31,7 +31,7 @@ campaignRoutes(api);
 userRoutes(api);
 cartRoutes(api);
 offerRoutes(api);
-statsRoutes(router);
+statsRoutes(api);
 consoleRoutes(api);
 eventRoutes(api);
 liveRoutes(router);

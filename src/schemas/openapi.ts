@@ -5,7 +5,6 @@
 import { z } from "zod";
 import { AttributePatchSchema, AudienceTestSchema, BulkAttributesSchema } from "../audience/attributes.js";
 import { AudienceConditionDoc } from "../audience/condition.js";
-import { CampaignStatsSchema } from "./tracking.js";
 
 /**
  * How a route authenticates: `app` is a user token for the person, or the publishable key where
@@ -75,24 +74,14 @@ export function problemContent(): Record<string, unknown> {
 
 const OPERATIONS: Operation[] = [];
 
-OPERATIONS.push(
-	{
-		method: "get",
-		path: "/v1/campaigns/{id}/stats",
-		summary:
-			"Funnel per variant and holdout. Query: series=daily adds `daily`, the same funnel per local day; from and to (YYYY-MM-DD, inclusive, at most 92 days; default the 14 days ending today); tz (IANA zone of the days, default the tenant's timezone setting)",
-		auth: "secret",
-		response: { status: 200, schema: CampaignStatsSchema, description: "funnel (and daily series)" },
-	},
-	{
-		method: "get",
-		path: "/v1/live",
-		summary:
-			"The tenant's events as Server-Sent Events (text/event-stream), pushed as they are stored: first `event: presence` (who is inside each store, from the enter/dwell/exit events since `since`, default 12 h) and the latest 50 events, then each new event with `id:` = its id; `Last-Event-ID` (or lastEventId) resumes after it without the snapshot; `: keep-alive` comments; `event: bye` when the connection's time (seconds, 1 to 300, default 300) is over. Query: since, types, seconds, lastEventId. The secret key or a console session in the Authorization header, never in the URL (docs/console.md)",
-		auth: "secret",
-		response: { status: 200, description: "text/event-stream" },
-	},
-);
+OPERATIONS.push({
+	method: "get",
+	path: "/v1/live",
+	summary:
+		"The tenant's events as Server-Sent Events (text/event-stream), pushed as they are stored: first `event: presence` (who is inside each store, from the enter/dwell/exit events since `since`, default 12 h) and the latest 50 events, then each new event with `id:` = its id; `Last-Event-ID` (or lastEventId) resumes after it without the snapshot; `: keep-alive` comments; `event: bye` when the connection's time (seconds, 1 to 300, default 300) is over. Query: since, types, seconds, lastEventId. The secret key or a console session in the Authorization header, never in the URL (docs/console.md)",
+	auth: "secret",
+	response: { status: 200, description: "text/event-stream" },
+});
 
 // Audiences (API v1.2): CRM attributes from the back office and the audience test.
 OPERATIONS.push(
