@@ -34,7 +34,7 @@ offerRoutes(api);
 statsRoutes(api);
 consoleRoutes(api);
 eventRoutes(api);
-liveRoutes(router);
+liveRoutes(api);
 webhookRoutes(api);
 assetRoutes(api);
 // The documentation of routes not yet declared with `endpoint` (src/schemas/openapi.ts).

@@ -74,15 +74,6 @@ export function problemContent(): Record<string, unknown> {
 
 const OPERATIONS: Operation[] = [];
 
-OPERATIONS.push({
-	method: "get",
-	path: "/v1/live",
-	summary:
-		"The tenant's events as Server-Sent Events (text/event-stream), pushed as they are stored: first `event: presence` (who is inside each store, from the enter/dwell/exit events since `since`, default 12 h) and the latest 50 events, then each new event with `id:` = its id; `Last-Event-ID` (or lastEventId) resumes after it without the snapshot; `: keep-alive` comments; `event: bye` when the connection's time (seconds, 1 to 300, default 300) is over. Query: since, types, seconds, lastEventId. The secret key or a console session in the Authorization header, never in the URL (docs/console.md)",
-	auth: "secret",
-	response: { status: 200, description: "text/event-stream" },
-});
-
 // Audiences (API v1.2): CRM attributes from the back office and the audience test.
 OPERATIONS.push(
 	{
