@@ -1,9 +1,9 @@
 // Regenerates the matcher tables of bench/README.md from bench/results/match.json (and
 // match-quick.json): the text between `<!-- match:results:start -->` and
 // `<!-- match:results:end -->` is replaced; and the full run's main table in the top-level
-// README.md, between the same markers. Run after `npm run bench:match`:
+// README.md, between the same markers (not with `--bench-only`). Run after `npm run bench:match`:
 //
-//   node bench/match-readme.mjs
+//   node bench/match-readme.mjs [--bench-only]
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -81,7 +81,7 @@ for (const [file, title] of [
 replaceBlock(join(here, "README.md"), "match:results", parts.join("\n\n"));
 console.log("bench/README.md: matcher tables regenerated");
 const full = join(here, "results", "match.json");
-if (existsSync(full)) {
+if (existsSync(full) && !process.argv.includes("--bench-only")) {
 	replaceBlock(
 		join(here, "..", "README.md"),
 		"match:results",
