@@ -1,4 +1,5 @@
 import { AppError } from "../src/errors.js";
+import { BoundedCache } from "../src/lib/cache.js";
 import { type Settings, storedSettings } from "../src/schemas/settings.js";
 import { CONSOLE_TOKEN_PREFIX, consoleSessionTenant } from "./console-sessions.js";
 import { admitOrigin } from "./cors.js";
@@ -44,9 +45,9 @@ export async function requireAdmin(req: Request, env: Env): Promise<void> {
  * {@link TENANT_TTL_MS}; this isolate at once (see {@link forgetCachedTenants}).
  * Keys: `pk:<key hash>` and `tn:<tenant id>` (user tokens name their tenant).
  */
-const tenantCache = new Map<string, { ctx: TenantCtx; expires: number }>();
 const TENANT_TTL_MS = 30_000;
 const TENANT_CACHE_MAX = 10_000;
+const tenantCache = new BoundedCache<string, { ctx: TenantCtx; expires: number }>(TENANT_CACHE_MAX);
 
 /** Drops cached tenant resolutions in this isolate, after a change that must show at once. */
 export function forgetCachedTenants(): void {
@@ -54,7 +55,6 @@ export function forgetCachedTenants(): void {
 }
 
 function remember(key: string, ctx: TenantCtx, expires: number): void {
-	if (tenantCache.size >= TENANT_CACHE_MAX) tenantCache.clear();
 	tenantCache.set(key, { ctx, expires });
 }
 
