@@ -27,6 +27,16 @@ import {
 	shardStub,
 	writeShardCalls,
 } from "../shards.js";
+import {
+	dropSplitStatement,
+	forgetRetiredKeys,
+	markSplitsCleared,
+	recordSplitsStatement,
+	retiredKeys,
+	retireKeysStatement,
+	splitsToClear,
+} from "../store/geofence-layout.js";
+import { bumpVersionStatement, shardListsStatement, shardLoads } from "../store/geofences.js";
 import type { Timing } from "../timing.js";
 import {
 	busy,
@@ -51,12 +61,7 @@ async function leafLoads(
 	env: Env,
 	tenantId: string,
 ): Promise<Map<string, { fences: number; bytes: number }>> {
-	const { results } = await env.DB.prepare(
-		`SELECT j.value AS key, count(*) AS fences, sum(length(g.fence)) AS bytes
-		 FROM geofences g, json_each(g.shards) j WHERE g.tenant_id = ? GROUP BY j.value`,
-	)
-		.bind(tenantId)
-		.all<{ key: string; fences: number; bytes: number }>();
+	const results = await shardLoads(env.DB, tenantId);
 	return new Map(results.map((r) => [r.key, { fences: r.fences, bytes: r.bytes }]));
 }
 
@@ -210,13 +215,10 @@ async function splitLeaves(
 		logFailure("split write", written.error);
 		throw unavailable();
 	}
-	const holds = "EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)";
 	const added = [...next].filter((cell) => !splits.has(cell));
+	// One transaction: the splits, the moved fences' shard lists, the version.
 	const statements: D1PreparedStatement[] = [
-		env.DB.prepare(
-			`INSERT INTO geofence_splits (tenant_id, cell, created_at) SELECT ?1, value, ?4 FROM json_each(?3) WHERE ${holds}
-			 ON CONFLICT (tenant_id, cell) DO NOTHING`,
-		).bind(tenantId, token, JSON.stringify(added), Date.now()),
+		recordSplitsStatement(env.DB, tenantId, token, added, Date.now()),
 	];
 	statements.push(...movedStatements(env, tenantId, token, moved));
 	const [recorded] = await env.DB.batch(statements);
@@ -241,18 +243,10 @@ function movedStatements(
 	token: string,
 	moved: [string, string[]][],
 ): D1PreparedStatement[] {
-	const holds = "EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)";
 	const out = packJson(moved, MOVED_STATEMENT_CHARS).map((part) =>
-		env.DB.prepare(
-			`UPDATE geofences SET shards = json_extract(?3, '$."' || id || '"')
-			 WHERE tenant_id = ?1 AND id IN (SELECT key FROM json_each(?3)) AND ${holds}`,
-		).bind(tenantId, token, part),
+		shardListsStatement(env.DB, tenantId, token, part),
 	);
-	out.push(
-		env.DB.prepare(
-			`UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?1 AND ${holds}`,
-		).bind(tenantId, token),
-	);
+	out.push(bumpVersionStatement(env.DB, tenantId, token));
 	return out;
 }
 
@@ -283,19 +277,11 @@ function packJson(pairs: [string, unknown][], maxChars: number): string[] {
 export async function clearRetiredLeaves(env: Env, tenantId: string): Promise<void> {
 	const now = Date.now();
 	await clearMergedLeaves(env, tenantId, now);
-	const { results } = await env.DB.prepare(
-		"SELECT cell FROM geofence_splits WHERE tenant_id = ? AND cleared_at IS NULL AND created_at < ?",
-	)
-		.bind(tenantId, now - RETIRE_AFTER_MS)
-		.all<{ cell: string }>();
-	if (results.length === 0) return;
-	const keys = results.flatMap((r) => shardKeysOfCell(r.cell));
+	const cells = await splitsToClear(env.DB, tenantId, now - RETIRE_AFTER_MS);
+	if (cells.length === 0) return;
+	const keys = cells.flatMap((cell) => shardKeysOfCell(cell));
 	await mapBounded(keys, SPLIT_CONCURRENCY, (key) => shardStub(env, tenantId, key).clear());
-	await env.DB.prepare(
-		"UPDATE geofence_splits SET cleared_at = ? WHERE tenant_id = ? AND cell IN (SELECT value FROM json_each(?))",
-	)
-		.bind(now, tenantId, JSON.stringify(results.map((r) => r.cell)))
-		.run();
+	await markSplitsCleared(env.DB, tenantId, cells, now);
 }
 
 /**
@@ -314,20 +300,12 @@ export async function sweepRetiredLeaves(env: Env, tenantId: string): Promise<vo
 
 /** Empties the objects of leaves merged away long enough ago, unless a split made them leaves again. */
 async function clearMergedLeaves(env: Env, tenantId: string, now: number): Promise<void> {
-	const { results } = await env.DB.prepare(
-		"SELECT key FROM geofence_retired WHERE tenant_id = ? AND retired_at < ?",
-	)
-		.bind(tenantId, now - RETIRE_AFTER_MS)
-		.all<{ key: string }>();
-	if (results.length === 0) return;
+	const retired = await retiredKeys(env.DB, tenantId, now - RETIRE_AFTER_MS);
+	if (retired.length === 0) return;
 	const splits = await loadSplits(env, tenantId);
-	const stale = results.map((r) => r.key).filter((key) => !isCurrentKey(key, splits));
+	const stale = retired.filter((key) => !isCurrentKey(key, splits));
 	await mapBounded(stale, SPLIT_CONCURRENCY, (key) => shardStub(env, tenantId, key).clear());
-	await env.DB.prepare(
-		"DELETE FROM geofence_retired WHERE tenant_id = ? AND key IN (SELECT value FROM json_each(?))",
-	)
-		.bind(tenantId, JSON.stringify(results.map((r) => r.key)))
-		.run();
+	await forgetRetiredKeys(env.DB, tenantId, retired);
 }
 
 /** A split cell is merged back when the leaves that took its place hold at most this share of the budget. */
@@ -406,17 +384,11 @@ export async function mergeSparseLeaves(
 		});
 		if (!written.ok) throw written.error ?? new Error("a merge write was refused");
 		const retired = below.filter((key) => !isCurrentKey(key, next));
-		const holds = "EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)";
+		// One transaction: the split dropped, the finer leaves retired, the moved fences' shard
+		// lists, the version.
 		const statements: D1PreparedStatement[] = [
-			env.DB.prepare(`DELETE FROM geofence_splits WHERE tenant_id = ?1 AND cell = ?3 AND ${holds}`).bind(
-				tenantId,
-				token,
-				cell,
-			),
-			env.DB.prepare(
-				`INSERT INTO geofence_retired (tenant_id, key, retired_at) SELECT ?1, value, ?4 FROM json_each(?3) WHERE ${holds}
-				 ON CONFLICT (tenant_id, key) DO UPDATE SET retired_at = excluded.retired_at`,
-			).bind(tenantId, token, JSON.stringify(retired), Date.now()),
+			dropSplitStatement(env.DB, tenantId, token, cell),
+			retireKeysStatement(env.DB, tenantId, token, retired, Date.now()),
 		];
 		statements.push(...movedStatements(env, tenantId, token, moved));
 		const [dropped] = await env.DB.batch(statements);

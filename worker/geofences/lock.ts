@@ -4,6 +4,15 @@
  * puts shard objects back as D1 holds them (see upsertFences in ./upsert.ts).
  */
 import { planShardCalls, type ShardChange, writeShardCalls } from "../shards.js";
+import {
+	dropChangeStaging,
+	dropTenantStaging,
+	fencesWithShards,
+	geofenceLockExpiry,
+	releaseGeofenceLock,
+	stagedFences,
+	takeGeofenceLock,
+} from "../store/geofences.js";
 import { busy, ID_CHUNK, logFailure, RETRY_AFTER_SECONDS, storedShards, unavailable } from "./common.js";
 
 /** How long a change may hold the tenant's geofence lock; a holder that vanished is repaired after it. */
@@ -20,29 +29,16 @@ export async function withGeofenceLock<T>(
 ): Promise<T> {
 	const token = crypto.randomUUID();
 	const now = Date.now();
-	const got = await env.DB.prepare(
-		`INSERT INTO geofence_locks (tenant_id, token, expires_at) VALUES (?1, ?2, ?3)
-		 ON CONFLICT (tenant_id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
-		 WHERE geofence_locks.expires_at <= ?4
-		 RETURNING token`,
-	)
-		.bind(tenantId, token, now + LOCK_MS, now)
-		.first<{ token: string }>();
-	if (got?.token !== token) {
-		const held = await env.DB.prepare("SELECT expires_at FROM geofence_locks WHERE tenant_id = ?")
-			.bind(tenantId)
-			.first<{ expires_at: number }>();
-		const left = held ? Math.ceil((held.expires_at - now) / 1000) : 1;
+	if (!(await takeGeofenceLock(env.DB, tenantId, token, now, now + LOCK_MS))) {
+		const expiresAt = await geofenceLockExpiry(env.DB, tenantId);
+		const left = expiresAt !== null ? Math.ceil((expiresAt - now) / 1000) : 1;
 		throw busy(Math.min(Math.max(left, 1), RETRY_AFTER_SECONDS));
 	}
 	try {
 		await repairAbandoned(env, tenantId);
 		return await fn(token);
 	} finally {
-		await env.DB.prepare("DELETE FROM geofence_locks WHERE tenant_id = ? AND token = ?")
-			.bind(tenantId, token)
-			.run()
-			.catch((e) => logFailure("lock release", e));
+		await releaseGeofenceLock(env.DB, tenantId, token).catch((e) => logFailure("lock release", e));
 	}
 }
 
@@ -68,9 +64,7 @@ export async function undo(
 
 /** Re-syncs the shard objects of every fence a change that never finished staged, then forgets it. */
 async function repairAbandoned(env: Env, tenantId: string): Promise<void> {
-	const { results } = await env.DB.prepare("SELECT id, shards FROM geofence_staging WHERE tenant_id = ?")
-		.bind(tenantId)
-		.all<{ id: string; shards: string }>();
+	const results = await stagedFences(env.DB, tenantId);
 	if (results.length === 0) return;
 	const suspects = new Map<string, Set<string>>();
 	for (const r of results) {
@@ -80,7 +74,7 @@ async function repairAbandoned(env: Env, tenantId: string): Promise<void> {
 	}
 	try {
 		await resyncShards(env, tenantId, suspects);
-		await env.DB.prepare("DELETE FROM geofence_staging WHERE tenant_id = ?").bind(tenantId).run();
+		await dropTenantStaging(env.DB, tenantId);
 	} catch (error) {
 		logFailure("repair", error);
 		throw unavailable("An earlier change is still being undone; nothing was changed. Try again shortly.");
@@ -97,11 +91,7 @@ async function resyncShards(env: Env, tenantId: string, suspects: Map<string, Se
 	const ids = [...suspects.keys()];
 	for (let i = 0; i < ids.length; i += ID_CHUNK) {
 		const chunk = ids.slice(i, i + ID_CHUNK);
-		const { results } = await env.DB.prepare(
-			"SELECT id, fence, shards FROM geofences WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))",
-		)
-			.bind(tenantId, JSON.stringify(chunk))
-			.all<{ id: string; fence: string; shards: string }>();
+		const results = await fencesWithShards(env.DB, tenantId, chunk);
 		const stored = new Map(results.map((r) => [r.id, r]));
 		for (const id of chunk) {
 			const row = stored.get(id);
@@ -125,5 +115,5 @@ async function resyncShards(env: Env, tenantId: string, suspects: Map<string, Se
 }
 
 export async function dropStaging(env: Env, token: string): Promise<void> {
-	await env.DB.prepare("DELETE FROM geofence_staging WHERE upload_id = ?").bind(token).run();
+	await dropChangeStaging(env.DB, token);
 }

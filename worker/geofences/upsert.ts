@@ -8,6 +8,15 @@ import type { Fence } from "../../src/geo/types.js";
 import { fenceContentHash } from "../../src/geo/validate.js";
 import type { UpsertAnswerSchema } from "../../src/schemas/geofence.js";
 import { loadSplits, planShardCalls, type ShardChange, shardKeysOfCell, writeShardCalls } from "../shards.js";
+import {
+	commitFenceDelete,
+	commitStagedFences,
+	fenceShardList,
+	fenceStates,
+	geofenceVersion,
+	stageRowsStatement,
+	stageStoredFence,
+} from "../store/geofences.js";
 import type { TenantCtx } from "../tenants.js";
 import { Timing } from "../timing.js";
 import {
@@ -147,7 +156,8 @@ export async function upsertFences(
 
 		let version: number | null;
 		try {
-			version = await commitUpload(env, tenant.id, token, now);
+			// One transaction, each statement only while holding the lock: version, rows, staging.
+			version = await commitStagedFences(env.DB, tenant.id, token, now);
 			timing.lap("commit");
 		} catch (error) {
 			logFailure("commit", error);
@@ -167,10 +177,7 @@ export async function upsertFences(
 }
 
 async function currentVersion(env: Env, tenant: TenantCtx): Promise<number> {
-	const row = await env.DB.prepare("SELECT geofence_version AS v FROM tenants WHERE id = ?")
-		.bind(tenant.id)
-		.first<{ v: number }>();
-	return row?.v ?? tenant.geofenceVersion;
+	return (await geofenceVersion(env.DB, tenant.id)) ?? tenant.geofenceVersion;
 }
 
 /** What an upsert answers. */
@@ -183,12 +190,7 @@ async function loadExisting(env: Env, tenantId: string, fences: Fence[]): Promis
 	for (let i = 0; i < fences.length; i += ID_CHUNK)
 		chunks.push(fences.slice(i, i + ID_CHUNK).map((f) => f.id));
 	await mapBounded(chunks, 4, async (ids) => {
-		const { results } = await env.DB.prepare(
-			"SELECT id, content_hash, shards, length(fence) AS bytes FROM geofences WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))",
-		)
-			.bind(tenantId, JSON.stringify(ids))
-			.all<{ id: string; content_hash: string; shards: string; bytes: number }>();
-		for (const r of results)
+		for (const r of await fenceStates(env.DB, tenantId, ids))
 			existing.set(r.id, { hash: r.content_hash, shards: storedShards(r.shards), bytes: r.bytes });
 	});
 	return existing;
@@ -197,20 +199,13 @@ async function loadExisting(env: Env, tenantId: string, fences: Fence[]): Promis
 /** Deletes one fence from its shard objects and D1, all or nothing (see {@link upsertFences}). */
 export async function deleteFence(env: Env, tenantId: string, id: string): Promise<void> {
 	await withGeofenceLock(env, tenantId, async (token) => {
-		const row = await env.DB.prepare("SELECT shards FROM geofences WHERE tenant_id = ? AND id = ?")
-			.bind(tenantId, id)
-			.first<{ shards: string }>();
-		if (!row) throw new AppError("not_found", 404, "No geofence with this id.");
-		const keys = storedShards(row.shards);
+		const shards = await fenceShardList(env.DB, tenantId, id);
+		if (shards === null) throw new AppError("not_found", 404, "No geofence with this id.");
+		const keys = storedShards(shards);
 		const now = new Date().toISOString();
 		try {
 			// The journal: the row as D1 holds it, which is what an undo puts back.
-			await env.DB.prepare(
-				`INSERT INTO geofence_staging (upload_id, tenant_id, id, name, fence, content_hash, shards, created_at)
-				 SELECT ?1, tenant_id, id, name, fence, content_hash, shards, ?4 FROM geofences WHERE tenant_id = ?2 AND id = ?3`,
-			)
-				.bind(token, tenantId, id, now)
-				.run();
+			await stageStoredFence(env.DB, tenantId, token, id, now);
 		} catch (error) {
 			logFailure("delete journal", error);
 			throw unavailable();
@@ -223,28 +218,16 @@ export async function deleteFence(env: Env, tenantId: string, id: string): Promi
 			await undo(env, tenantId, token, suspects);
 			throw unavailable();
 		}
-		let results: D1Result[];
+		let deleted: boolean;
 		try {
-			results = await env.DB.batch([
-				env.DB.prepare(
-					`UPDATE tenants SET geofence_version = geofence_version + 1
-					 WHERE id = ?1 AND EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)`,
-				).bind(tenantId, token),
-				env.DB.prepare(
-					`DELETE FROM geofences WHERE tenant_id = ?1 AND id = ?3
-					 AND EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)`,
-				).bind(tenantId, token, id),
-				env.DB.prepare("DELETE FROM geofence_staging WHERE upload_id = ?1 AND tenant_id = ?2").bind(
-					token,
-					tenantId,
-				),
-			]);
+			// One transaction: version, row (both only while holding the lock), journal.
+			deleted = await commitFenceDelete(env.DB, tenantId, token, id);
 		} catch (error) {
 			logFailure("delete commit", error);
 			await undo(env, tenantId, token, suspects);
 			throw unavailable();
 		}
-		if ((results[1]?.meta.changes ?? 0) === 0) {
+		if (!deleted) {
 			await undo(env, tenantId, token, suspects);
 			throw busy(RETRY_AFTER_SECONDS);
 		}
@@ -264,14 +247,7 @@ async function stage(env: Env, tenantId: string, token: string, rows: Row[], now
 	let chars = 0;
 	const flushStatement = () => {
 		if (packed.length === 0) return;
-		batch.push(
-			env.DB.prepare(
-				`INSERT INTO geofence_staging (upload_id, tenant_id, id, name, fence, content_hash, shards, created_at)
-				 SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-				   json_extract(value, '$[3]'), json_extract(value, '$[4]'), ?3
-				 FROM json_each(?4)`,
-			).bind(token, tenantId, now, `[${packed.join(",")}]`),
-		);
+		batch.push(stageRowsStatement(env.DB, tenantId, token, now, `[${packed.join(",")}]`));
 		packed = [];
 		chars = 0;
 	};
@@ -292,36 +268,6 @@ async function stage(env: Env, tenantId: string, token: string, rows: Row[], now
 	}
 	flushStatement();
 	await sendBatch();
-}
-
-/**
- * Moves the staged rows into `geofences` and bumps the version, in one transaction, if this
- * change still holds the lock. Returns the new version, or null when the lock was lost (then
- * nothing was written).
- */
-async function commitUpload(env: Env, tenantId: string, token: string, now: string): Promise<number | null> {
-	const holds = "EXISTS (SELECT 1 FROM geofence_locks WHERE tenant_id = ?1 AND token = ?2)";
-	const [bumped] = await env.DB.batch([
-		env.DB.prepare(
-			`UPDATE tenants SET geofence_version = geofence_version + 1 WHERE id = ?1 AND ${holds}
-			 RETURNING geofence_version`,
-		).bind(tenantId, token),
-		env.DB.prepare(
-			`INSERT INTO geofences (tenant_id, id, name, fence, content_hash, shards, version, created_at, updated_at)
-			 SELECT s.tenant_id, s.id, s.name, s.fence, s.content_hash, s.shards, t.geofence_version, ?3, ?3
-			 FROM geofence_staging s JOIN tenants t ON t.id = s.tenant_id
-			 WHERE s.upload_id = ?2 AND s.tenant_id = ?1 AND ${holds}
-			 ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, fence = excluded.fence,
-			   content_hash = excluded.content_hash, shards = excluded.shards, version = excluded.version,
-			   updated_at = excluded.updated_at`,
-		).bind(tenantId, token, now),
-		env.DB.prepare(`DELETE FROM geofence_staging WHERE upload_id = ?2 AND tenant_id = ?1 AND ${holds}`).bind(
-			tenantId,
-			token,
-		),
-	]);
-	const row = bumped?.results[0] as { geofence_version?: unknown } | undefined;
-	return typeof row?.geofence_version === "number" ? row.geofence_version : null;
 }
 
 /** Shard object calls one change may make (Cloudflare allows 10,000 subrequests a request on Workers Paid). */
