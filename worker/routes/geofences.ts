@@ -17,8 +17,8 @@ import { getGeofence, listGeofences } from "../store/geofences.js";
 import { forgetCachedTenants, requireKey } from "../tenants.js";
 import { Timing } from "../timing.js";
 
-// The write engine lives in worker/geofences/ (upsert.ts, lock.ts, layout.ts); these names are
-// re-exported for the modules that still import them from here (worker/retention.ts, cli/check.ts).
+// The write engine lives in worker/geofences/ (upsert.ts, lock.ts, layout.ts). Its public names
+// stay importable from here: worker/retention.ts takes sweepRetiredLeaves from this module.
 export { sweepRetiredLeaves } from "../geofences/layout.js";
 export {
 	deleteFence,
