@@ -17,13 +17,15 @@ export type Auth = "none" | "admin" | "secret" | "publishable" | "app" | "offerR
  * Routes not yet declared with their handlers (worker/api.ts `endpoint`): their documentation
  * is kept here until their route file is converted, then the entry is deleted.
  */
-interface Operation {
+export interface Operation {
 	method: "get" | "put" | "post" | "patch" | "delete";
 	path: string;
 	summary: string;
 	auth: Auth;
 	operationId?: string;
 	request?: z.ZodType;
+	/** A body the route accepts (test/worker/openapi.test.ts parses it with `request`). */
+	example?: unknown;
 	response?: { status: number; schema?: z.ZodType; description: string; contentType?: string };
 }
 
@@ -74,6 +76,11 @@ export function problemContent(): Record<string, unknown> {
 
 const OPERATIONS: Operation[] = [];
 
+/** The operations still documented here (for the examples test). */
+export function undeclaredOperations(): readonly Operation[] {
+	return OPERATIONS;
+}
+
 // Audiences (API v1.2): CRM attributes from the back office and the audience test.
 OPERATIONS.push(
 	{
@@ -83,6 +90,7 @@ OPERATIONS.push(
 			"Set CRM attributes (scalars; null removes). A key set here wins over the same key sent by the person's app, which can neither change nor remove it",
 		auth: "secret",
 		request: AttributePatchSchema,
+		example: { tier: "gold", lifetimeValue: 1250.5, newsletter: null },
 		response: {
 			status: 200,
 			schema: z.object({ userId: z.string(), attributes: z.record(z.string(), z.unknown()) }),
@@ -96,6 +104,7 @@ OPERATIONS.push(
 			"Bulk CRM sync: 1 to 1,000 people a call, each patched as with PATCH /v1/users/{userId}/attributes",
 		auth: "secret",
 		request: BulkAttributesSchema,
+		example: { users: [{ userId: "alice", attributes: { tier: "gold" } }] },
 		response: {
 			status: 200,
 			schema: z.object({ updated: z.number().int(), skippedErased: z.number().int().optional() }),
@@ -109,6 +118,7 @@ OPERATIONS.push(
 			"Whether each listed person (1 to 100) is in the campaign's audience now, and which condition failed",
 		auth: "secret",
 		request: AudienceTestSchema,
+		example: { userIds: ["alice", "bob"] },
 		response: {
 			status: 200,
 			schema: z.object({
@@ -259,7 +269,15 @@ export function registerUndeclared(registry: DocRegistry): void {
 							...(names.length > 0
 								? { params: z.object(Object.fromEntries(names.map((n) => [n, z.string()]))) }
 								: {}),
-							body: { required: true, content: { "application/json": { schema: op.request } } },
+							body: {
+								required: true,
+								content: {
+									"application/json": {
+										schema: op.request,
+										...(op.example !== undefined ? { example: op.example } : {}),
+									},
+								},
+							},
 						},
 					}
 				: {}),

@@ -4,6 +4,7 @@
  * answers, examples that the route accepts, declared parameters).
  */
 import { describe, expect, it } from "vitest";
+import { undeclaredOperations } from "../../src/schemas/openapi";
 import { SPECS } from "../../worker/api";
 import "../../worker/app";
 import { call, callOk, expectProblem } from "./helpers";
@@ -27,6 +28,15 @@ describe("declared routes", () => {
 		for (const spec of withBody) {
 			const r = spec.body?.schema.safeParse(spec.body.example);
 			expect(r?.success, `${spec.operationId}: ${JSON.stringify(r?.error?.issues)}`).toBe(true);
+		}
+	});
+
+	it("every example of a route not yet declared with endpoint is accepted by its schema", () => {
+		for (const op of undeclaredOperations()) {
+			if (!op.request) continue;
+			expect(op.example, `${op.method} ${op.path}`).toBeDefined();
+			const r = op.request?.safeParse(op.example);
+			expect(r?.success, `${op.method} ${op.path}: ${JSON.stringify(r?.error?.issues)}`).toBe(true);
 		}
 	});
 
