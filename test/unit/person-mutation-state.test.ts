@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+	applyDeliveries,
 	audienceDataOf,
 	bounded,
 	deliveryMessages,
@@ -22,6 +23,7 @@ import {
 	ttlLeft,
 	userView,
 } from "../../src/person/index.js";
+import { nextRetryAt } from "../../src/push/retry.js";
 import { campaign, fence, registered, T0, USER } from "./person-fixtures.js";
 
 const DAY = 86_400_000;
@@ -361,5 +363,65 @@ describe("delivery helpers", () => {
 		expect(ttlLeft({ expiresAt: T0 + 1000 }, T0)).toBe(1);
 		expect(ttlLeft({ expiresAt: T0 }, T0)).toBe(0);
 		expect(ttlLeft({ expiresAt: T0 - 1500 }, T0)).toBe(-1);
+	});
+
+	it("applyDeliveries: a retry of a retry backs off further and counts it; FCM gone drops the token only", () => {
+		const s = registered();
+		s.devices.phone = {
+			platform: "android",
+			webPush: { endpoint: "https://push.example/p", keys: { p256dh: "p", auth: "a" } },
+			fcmToken: "tok",
+			createdAt: T0,
+			lastSeenAt: T0,
+		};
+		const copy = (offerId: string, deviceId: string, attempt: number, transport: "web" | "fcm" = "web") => ({
+			offerId,
+			deviceId,
+			message:
+				transport === "web"
+					? ({ transport: "web", payload: "{}" } as const)
+					: ({
+							transport: "fcm",
+							input: {
+								title: "t",
+								body: "b",
+								offerId,
+								campaignId: "c1",
+								expiresAtMs: T0 + 3_600_000,
+								ttlSeconds: 3600,
+								urgency: "high",
+								topic: "t",
+							},
+						} as const),
+			topic: "t",
+			expiresAt: T0 + 3_600_000,
+			attempt,
+			nextAt: T0,
+		});
+		const changes = applyDeliveries(
+			s,
+			[
+				// Retry 3 (2 made before): ceiling 4 x the base; jitter 0.99 lands past retry 1's ceiling.
+				{
+					copy: copy("o1", "web-1", 2),
+					first: false,
+					outcome: { kind: "retry", retryAtMs: null },
+					jitter: 0.99,
+				},
+				{ copy: copy("o2", "phone", 0, "fcm"), first: true, outcome: { kind: "gone" }, jitter: 0 },
+			],
+			T0,
+		);
+		expect(s.deliveries).toHaveLength(1);
+		expect(s.deliveries[0]?.attempt).toBe(3);
+		expect(s.deliveries[0]?.nextAt).toBe(nextRetryAt(3, T0, null, T0 + 3_600_000, 0.99));
+		expect(s.deliveries[0]?.nextAt).toBeGreaterThan(nextRetryAt(1, T0, null, T0 + 3_600_000, 0.99) ?? 0);
+		expect(s.devices.phone?.fcmToken).toBeNull();
+		expect(s.devices.phone?.webPush).not.toBeNull();
+		// o2's only copy is gone: its status is final although o1 is still being retried.
+		expect(changes).toEqual([
+			{ offerId: "o1", status: null, attempts: 1, first: false },
+			{ offerId: "o2", status: "gone", attempts: 1, first: true },
+		]);
 	});
 });
