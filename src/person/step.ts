@@ -525,6 +525,10 @@ function alarm(
 		});
 		drafts.push(...offers.events);
 		effects.push(...offers.effects);
+	} else if (!settings) {
+		// The tenant is gone: the dwells that fell due are spent, with nothing to decide or report.
+		// Left pending, they would set the alarm again for a time already past, ringing forever.
+		s.presence = dueDwells(s.presence, now).state;
 	}
 	return done(s, [...emitted(drafts), ...effects, ...written(s, PING_KEYS)], null);
 }

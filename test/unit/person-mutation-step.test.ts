@@ -401,7 +401,11 @@ describe("alarms", () => {
 		expect(effectsOf(step(noConsent, alarm, at, SETTINGS), "send")).toEqual([]);
 		expect(effectsOf(step(noConsent, alarm, at, SETTINGS), "emit")).toEqual([]);
 		expect(effectsOf(step(d, alarm, at, null), "send")).toEqual([]);
-		expect(step(d, alarm, at, null).state.presence).toEqual(d.presence);
+		// The tenant is gone: the due dwell is spent without an event (not left to ring again).
+		expect(effectsOf(step(d, alarm, at, null), "emit")).toEqual([]);
+		expect(step(d, alarm, at, null).state.presence.inside).toEqual({
+			g1: { ...d.presence.inside.g1, dwells: [] },
+		});
 		const fired = step(d, alarm, at, SETTINGS);
 		expect(effectsOf(fired, "send")).toHaveLength(1);
 		expect(fired.state.presence).not.toEqual(d.presence);

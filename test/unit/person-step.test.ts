@@ -384,6 +384,24 @@ describe("alarms", () => {
 		expect(effectsOf(r, "alarm")).toEqual([{ type: "alarm", at: T0 + 60_000 }]);
 	});
 
+	it("spends the dwells that fell due without events once the tenant is gone, so the alarm is not set in the past", () => {
+		const s0 = registered();
+		const s = drive(
+			s0,
+			pingsInput(s0, [{ t: T0, where: inside("g1") }], T0, { fences: grocery, campaigns: [dwell] }),
+			T0,
+			[dwell],
+		).state;
+		const at = T0 + 400_000;
+		const r = step(s, { kind: "alarm", campaigns: [dwell], fcm: false, seed: SEED }, at, null);
+		expect(r.state.presence.inside.g1?.dwells).toEqual([]);
+		expect(effectsOf(r, "emit")).toEqual([]);
+		expect(effectsOf(r, "send")).toEqual([]);
+		expect(effectsOf(r, "alarm")).toEqual([{ type: "alarm", at: null }]);
+		// Still inside: presence is kept, only the spent dwells go.
+		expect(Object.keys(r.state.presence.inside)).toEqual(["g1"]);
+	});
+
 	it("does nothing for a person never named", () => {
 		expect(
 			step(emptyState(), { kind: "alarm", campaigns: null, fcm: false, seed: SEED }, T0, SETTINGS).effects,
