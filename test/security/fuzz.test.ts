@@ -1380,12 +1380,15 @@ const SOURCES = import.meta.glob("../../worker/routes/*.ts", {
 	eager: true,
 }) as Record<string, string>;
 
-/** `METHOD /path` of every `router.<method>("<path>", …)` in worker/routes/*.ts. */
+/**
+ * `METHOD /path` of every `router.<method>("<path>", …)`, `api.<method>("<path>", endpoint(…))`
+ * (routes declared with worker/api.ts) and `api.original.<method>("<path>", …)` in worker/routes/*.ts.
+ */
 function routesInSources(): { method: string; path: string }[] {
 	const out: { method: string; path: string }[] = [];
 	for (const text of Object.values(SOURCES))
 		for (const m of text.matchAll(
-			/router\s*\.\s*(get|post|put|patch|delete|all)\s*\(\s*["'`]([^"'`]+)["'`]/g,
+			/(?:router|api(?:\.original)?)\s*\.\s*(get|post|put|patch|delete|all)\s*\(\s*["'`]([^"'`]+)["'`]/g,
 		))
 			out.push({ method: (m[1] as string).toUpperCase(), path: m[2] as string });
 	return out;
