@@ -3,7 +3,7 @@
 -- by a stable hash of the person (worker/shards.ts shardKeyOfPoint). Writes still go to the
 -- leaf's primary object (`<cell>/0`), which forwards each change to its replicas. A leaf with no
 -- row has one object.
-CREATE TABLE geofence_replicas (
+CREATE TABLE IF NOT EXISTS geofence_replicas (
 	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
 	cell TEXT NOT NULL,
 	replicas INTEGER NOT NULL CHECK (replicas BETWEEN 1 AND 64),

@@ -22,6 +22,7 @@ import {
 	shardRequestBudget,
 	shardStub,
 } from "./shards.js";
+import { raiseReplicas } from "./store/shard-layout.js";
 
 /** What a ping-processing caller needs to know about a fence. */
 export interface FenceMeta {
@@ -54,6 +55,9 @@ export interface NeighbourhoodAsk {
 
 /** Thrown inside a write transaction to roll it back when the object would pass its budget. */
 class ShardFull extends Error {}
+
+/** Tries of a change forwarded to one replica. */
+const FORWARD_ATTEMPTS = 3;
 
 /** Seconds over which an object measures its request rate (see {@link GeoShardDO.query}). */
 const RATE_WINDOW_SECONDS = 10;
@@ -96,6 +100,8 @@ export class GeoShardDO extends DurableObject<Env> {
 	private askedAt = Number.NEGATIVE_INFINITY;
 	/** Writes and growth, one at a time (see the class comment). */
 	private serial: Promise<unknown> = Promise.resolve();
+	/** Whether this instance has seen its name stored (saves a read a query). */
+	private named = false;
 	/** Queries this instance answered (for tests and diagnostics). */
 	queries = 0;
 	/** The request budget (requests a second), from the env; tests may lower it on an instance. */
@@ -134,19 +140,10 @@ export class GeoShardDO extends DurableObject<Env> {
 			// The leaf's replicas get the same change (the primary is the only object uploads write).
 			const name = this.name();
 			const replicas = this.replicas();
-			if (name && name.replica === 0 && replicas > 1) {
-				await Promise.all(
-					replicaKeysOfCell(name.cell, replicas)
-						.slice(1)
-						.map((key, i) =>
-							shardStub(this.env, name.tenantId, key).apply(upserts, removals, {
-								restore: true,
-								reset: opts.reset,
-								name: { tenantId: name.tenantId, cell: name.cell, replica: i + 1 },
-							}),
-						),
+			if (name && name.replica === 0 && replicas > 1)
+				await this.forward(name, replicas, (stub, replica) =>
+					stub.apply(upserts, removals, { restore: true, reset: opts.reset, name: { ...name, replica } }),
 				);
-			}
 			return result;
 		});
 	}
@@ -196,6 +193,35 @@ export class GeoShardDO extends DurableObject<Env> {
 		return result;
 	}
 
+	/**
+	 * Carries a change to every replica of this primary's leaf, each tried up to
+	 * {@link FORWARD_ATTEMPTS} times (a replica exists because it is busy, and an overloaded object
+	 * refuses calls for a moment). Resolves only once every forward has settled, so no forward of
+	 * this change lands after a caller that saw it fail starts undoing; then throws the first
+	 * failure, which fails the caller's change as a failed write of the primary would.
+	 */
+	private async forward(
+		name: ShardName,
+		replicas: number,
+		call: (stub: ReturnType<typeof shardStub>, replica: number) => Promise<unknown>,
+	): Promise<void> {
+		const keys = replicaKeysOfCell(name.cell, replicas);
+		const settled = await Promise.allSettled(
+			keys.slice(1).map(async (key, i) => {
+				for (let attempt = 1; ; attempt++) {
+					try {
+						return await call(shardStub(this.env, name.tenantId, key), i + 1);
+					} catch (error) {
+						if (attempt >= FORWARD_ATTEMPTS) throw error;
+						await new Promise((r) => setTimeout(r, 50 * attempt));
+					}
+				}
+			}),
+		);
+		const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+		if (failed) throw failed.reason;
+	}
+
 	/** Runs `fn` after every write or growth already started (see the class comment). */
 	private oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
 		const run = this.serial.then(fn, fn);
@@ -242,47 +268,59 @@ export class GeoShardDO extends DurableObject<Env> {
 			const name = this.name();
 			const before = this.replicas();
 			if (name?.replica !== 0 || before >= MAX_SHARD_REPLICAS) return before;
+			// Every object of a hot leaf asks at about the same time (people are spread evenly), and
+			// readers see a new count only up to 30 s later: one doubling a cooldown, for the leaf.
+			const now = Date.now();
+			if (now - Number(this.about("grownAt") ?? Number.NEGATIVE_INFINITY) < REPLICA_GROW_COOLDOWN_MS)
+				return before;
+			// A cell split or merged away holds nothing: a reader a version behind is no reason to grow.
+			if (this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM fences").one().n === 0)
+				return before;
 			const after = Math.min(MAX_SHARD_REPLICAS, before * 2);
 			const keys = replicaKeysOfCell(name.cell, after);
 			for (let r = before; r < after; r++) {
 				const stub = shardStub(this.env, name.tenantId, keys[r] ?? "");
-				const replicaName = { tenantId: name.tenantId, cell: name.cell, replica: r };
-				let first = true;
-				for (const page of this.pages()) {
+				const replicaName = { ...name, replica: r };
+				// Pages read one at a time (no cursor held across the calls).
+				let cursor = "";
+				for (let first = true; ; first = false) {
+					const page = this.page(cursor);
 					await stub.apply(page, [], { restore: true, reset: first, name: replicaName });
-					first = false;
+					const last = page.at(-1);
+					if (!last) break;
+					cursor = last.id;
 				}
-				if (first) await stub.apply([], [], { restore: true, reset: true, name: replicaName });
 			}
 			this.setAbout("replicas", String(after));
-			await this.env.DB.prepare(
-				`INSERT INTO geofence_replicas (tenant_id, cell, replicas, rate, updated_at) VALUES (?, ?, ?, ?, ?)
-				 ON CONFLICT (tenant_id, cell) DO UPDATE SET replicas = MAX(replicas, excluded.replicas), rate = excluded.rate, updated_at = excluded.updated_at`,
-			)
-				.bind(name.tenantId, name.cell, after, rate, Date.now())
-				.run();
+			this.setAbout("grownAt", String(now));
+			await raiseReplicas(this.env.DB, {
+				tenantId: name.tenantId,
+				cell: name.cell,
+				replicas: after,
+				rate,
+				at: now,
+			});
 			logInfo("shard_replicas", { tenantId: name.tenantId, cell: name.cell, replicas: after, rate });
 			return after;
 		});
 	}
 
-	/** The fences held, in calls of at most {@link SHARD_CALL_BYTES}. */
-	private *pages(): Generator<StoredFence[]> {
-		let page: StoredFence[] = [];
+	/** The fences held after id `after`, in id order, up to {@link SHARD_CALL_BYTES} of JSON (at least one). */
+	private page(after: string): StoredFence[] {
+		const page: StoredFence[] = [];
 		let bytes = 0;
-		for (const r of this.ctx.storage.sql.exec<{ id: string; fence: string }>(
-			"SELECT id, fence FROM fences ORDER BY id",
-		)) {
+		for (const r of this.ctx.storage.sql
+			.exec<{ id: string; fence: string }>(
+				"SELECT id, fence FROM fences WHERE id > ? ORDER BY id LIMIT 2000",
+				after,
+			)
+			.toArray()) {
 			const size = r.id.length + r.fence.length;
-			if (page.length > 0 && bytes + size > SHARD_CALL_BYTES) {
-				yield page;
-				page = [];
-				bytes = 0;
-			}
+			if (page.length > 0 && bytes + size > SHARD_CALL_BYTES) break;
 			page.push({ id: r.id, fence: r.fence });
 			bytes += size;
 		}
-		if (page.length > 0) yield page;
+		return page;
 	}
 
 	/**
@@ -321,7 +359,13 @@ export class GeoShardDO extends DurableObject<Env> {
 		points: { lat: number; lng: number }[],
 		current: string[],
 		ask: NeighbourhoodAsk | null = null,
+		name: ShardName | null = null,
 	): Promise<ShardAnswer> {
+		// An object written before names were kept learns its name from the reader, so it can grow.
+		if (name && !this.named) {
+			if (!this.name()) this.setAbout("name", JSON.stringify(name));
+			this.named = true;
+		}
 		this.countQuery();
 		const index = this.load();
 		const matches = points.map(({ lat, lng }) => index.match(lat, lng));
@@ -412,11 +456,7 @@ export class GeoShardDO extends DurableObject<Env> {
 			const name = this.name();
 			const replicas = this.replicas();
 			if (name && name.replica === 0 && replicas > 1)
-				await Promise.all(
-					replicaKeysOfCell(name.cell, replicas)
-						.slice(1)
-						.map((key) => shardStub(this.env, name.tenantId, key).clear()),
-				);
+				await this.forward(name, replicas, (stub) => stub.clear());
 		});
 	}
 

@@ -69,6 +69,7 @@ async function attemptWebPush(
 			webPushPayloadFor(sub.endpoint, payload),
 			{ subject: env.VAPID_SUBJECT, publicKey: env.VAPID_PUBLIC_KEY, privateKey: env.VAPID_PRIVATE_KEY },
 			{ ttlSeconds: opts.ttlSeconds, urgency: "high", topic: opts.topic },
+			opts.now,
 		);
 		let res: Response;
 		try {

@@ -8,6 +8,7 @@ import {
 import type { Fence } from "../src/geo/types.js";
 import { BoundedCache } from "../src/lib/cache.js";
 import { fnv1a32 } from "../src/offers/assign.js";
+import { layoutRows, splitCells } from "./store/shard-layout.js";
 import type { TenantCtx } from "./tenants.js";
 
 /**
@@ -167,26 +168,13 @@ export function shardKeyOfPoint(
 
 /** A tenant's split cells as D1 holds them now. */
 export async function loadSplits(env: Env, tenantId: string): Promise<Set<string>> {
-	const { results } = await env.DB.prepare("SELECT cell FROM geofence_splits WHERE tenant_id = ?")
-		.bind(tenantId)
-		.all<{ cell: string }>();
-	return new Set(results.map((r) => r.cell));
+	return new Set(await splitCells(env.DB, tenantId));
 }
 
 /** A tenant's layout for readers: split cells and replica counts, as D1 holds them now. */
 export async function loadLayout(env: Env, tenantId: string): Promise<TenantLayout> {
-	const [splits, replicas] = await env.DB.batch([
-		env.DB.prepare("SELECT cell FROM geofence_splits WHERE tenant_id = ?").bind(tenantId),
-		env.DB.prepare("SELECT cell, replicas FROM geofence_replicas WHERE tenant_id = ? AND replicas > 1").bind(
-			tenantId,
-		),
-	]);
-	return new TenantLayout(
-		((splits?.results ?? []) as { cell: string }[]).map((r) => r.cell),
-		new Map(
-			((replicas?.results ?? []) as { cell: string; replicas: number }[]).map((r) => [r.cell, r.replicas]),
-		),
-	);
+	const { splits, replicas } = await layoutRows(env.DB, tenantId);
+	return new TenantLayout(splits, new Map(replicas));
 }
 
 /**
@@ -207,7 +195,10 @@ export function tenantSplits(env: Env, tenant: TenantCtx): Promise<TenantLayout>
 		return cached.splits;
 	const splits = loadLayout(env, tenant.id);
 	splitsCache.set(tenant.id, { version: tenant.geofenceVersion, at: now, splits });
-	splits.catch(() => splitsCache.delete(tenant.id));
+	splits.catch(() => {
+		// Only this read's entry: a later read may have replaced it already.
+		if (splitsCache.peek(tenant.id)?.splits === splits) splitsCache.delete(tenant.id);
+	});
 	return splits;
 }
 

@@ -73,6 +73,15 @@ export interface Neighbourhood {
 }
 
 /**
+ * The leaf cell of a shard key (`<cell>/<replica>`): every object of a leaf holds the same fences,
+ * so a copy taken from one replica answers for pings routed to another (a leaf that grows moves
+ * people between replicas; their copies stay good).
+ */
+export function leafOfKey(key: string): string {
+	return key.replace(/\/\d+$/, "");
+}
+
+/**
  * A neighbourhood over an index of the fences within `stamp.radius` of the centre (built from
  * them, or loaded from a snapshot of such an index).
  */
@@ -81,7 +90,7 @@ export function neighbourhoodOver(stamp: NeighbourhoodStamp, index: FenceIndex):
 	return {
 		stamp,
 		covers: (lat, lng, shard, version) =>
-			shard === stamp.shard &&
+			leafOfKey(shard) === leafOfKey(stamp.shard) &&
 			version === stamp.version &&
 			haversineMeters(lat, lng, stamp.lat, stamp.lng) <= reach,
 		match: (lat, lng) => index.match(lat, lng),

@@ -163,7 +163,7 @@ export async function vapidAuthorization(
 		.setAudience(new URL(endpoint).origin)
 		.setExpirationTime(Math.floor(nowMs / 1000) + VAPID_TOKEN_SECONDS)
 		.sign(key);
-	return `vapid t=${jwt}, k=${vapid.publicKey}`;
+	return `vapid t=${jwt}, k=${vapid.publicKey.replace(/=+$/, "")}`;
 }
 
 /** RFC 8030 §5.3 urgency. */

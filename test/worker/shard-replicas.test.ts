@@ -32,6 +32,12 @@ import {
 
 const NANTES = { lat: 47.2184, lng: -1.5536 };
 
+function fencesOfOne(feature: unknown) {
+	const r = validateFeatureCollection(featureCollection([feature]));
+	if (!r.ok || !r.fences[0]) throw new Error("invalid test fence");
+	return r.fences[0];
+}
+
 function leafOf(feature: unknown): string {
 	const r = validateFeatureCollection(featureCollection([feature]));
 	if (!r.ok || !r.fences[0]) throw new Error("invalid test fence");
@@ -70,8 +76,11 @@ describe("shard replicas", () => {
 		expect(await primary.grow(900)).toBe(2);
 		expect(await replica.count()).toBe(held);
 		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBe(2);
-		// A replica does not grow the leaf itself.
+		// A replica does not grow the leaf itself, and the leaf doubles once a cooldown however
+		// many of its objects ask (they are all hot at once).
 		expect(await replica.grow(900)).toBe(1);
+		expect(await primary.grow(900)).toBe(2);
+		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBe(2);
 
 		// An upload writes the primary; the replica follows (a new store, a moved one).
 		const added = circleFence("n-new", offset(NANTES, 0, 600), 60);
@@ -98,6 +107,33 @@ describe("shard replicas", () => {
 		expect(after[0]).toBeGreaterThan(between[0] ?? 0);
 		expect(after[1]).toBe(between[1]);
 	}, 120_000);
+
+	it("an object written before names were kept learns its name from a reader, and can then grow", async () => {
+		const t = await createTenant("replicas-unnamed");
+		const cell = leafOf(circleFence("u0", NANTES, 60));
+		const [primaryKey] = replicaKeysOfCell(cell, 1);
+		const primary = shardStub(env, t.id, primaryKey ?? "");
+		// A write without a name, as every write was before names were kept.
+		await primary.apply(
+			[{ id: "u0", fence: JSON.stringify(fencesOfOne(circleFence("u0", NANTES, 60))) }],
+			[],
+		);
+		expect(await primary.grow(900)).toBe(1);
+		await primary.query([NANTES], [], null, shardNameOf(t.id, primaryKey ?? ""));
+		expect(await primary.grow(900)).toBe(2);
+		const [, replicaKey] = replicaKeysOfCell(cell, 2);
+		expect(await shardStub(env, t.id, replicaKey ?? "").count()).toBe(1);
+	});
+
+	it("an empty leaf object (split or merged away) does not grow", async () => {
+		const t = await createTenant("replicas-empty");
+		const cell = leafOf(circleFence("e0", NANTES, 60));
+		const [primaryKey] = replicaKeysOfCell(cell, 1);
+		const primary = shardStub(env, t.id, primaryKey ?? "");
+		await primary.apply([], [], { name: shardNameOf(t.id, primaryKey ?? "") });
+		expect(await primary.grow(900)).toBe(1);
+		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBeUndefined();
+	});
 
 	it("an object past its request budget doubles its leaf's objects", async () => {
 		const t = await createTenant("replicas-hot");

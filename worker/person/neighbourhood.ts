@@ -21,7 +21,7 @@ import type { FenceMeta } from "../../src/person/state.js";
 import type { Ping, PingLookup } from "../../src/presence/presence.js";
 import type { ShardAnswer } from "../geoshard.js";
 import type { StoredFence } from "../shards.js";
-import { shardKeyOfPoint, shardStub, tenantSplits } from "../shards.js";
+import { shardKeyOfPoint, shardNameOf, shardStub, tenantSplits } from "../shards.js";
 import type { TenantCtx } from "../tenants.js";
 
 /** The storage key of the neighbourhood. */
@@ -160,6 +160,7 @@ export class PersonNeighbourhood {
 						idx.map((i) => ({ lat: pings[i]?.lat ?? 0, lng: pings[i]?.lng ?? 0 })),
 						candidates,
 						wanted,
+						shardNameOf(tenant.id, key),
 					);
 					Object.assign(fences, answer.fences);
 					idx.forEach((pingIndex, k) => {
