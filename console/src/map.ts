@@ -194,6 +194,9 @@ export function createStoreMap(container: HTMLElement, styleUrl: string | null):
 					if (id !== null) td.removeFeatures([id]);
 					const [v] = td.addFeatures([{ ...toTerra(s), id: td.getFeatureId() }]);
 					id = v?.valid && v.id !== undefined ? v.id : null;
+					// Says why when terra-draw refuses the shape (seen by tests; the fields still work).
+					if (id === null) container.dataset.editRefused = v?.reason ?? "refused";
+					else delete container.dataset.editRefused;
 					if (id !== null) td.selectFeature(id);
 				} finally {
 					applying = false;
