@@ -4,6 +4,7 @@
  * pure evaluator) is in src/person/audience.ts, re-exported here.
  */
 
+import { z } from "zod";
 import {
 	AttributePatchSchema,
 	AudienceTestSchema,
@@ -13,12 +14,13 @@ import type { Scalar } from "../src/audience/condition.js";
 import { evaluateAudience } from "../src/audience/evaluate.js";
 import { AppError } from "../src/errors.js";
 import { type AttributePatchAnswer, factsOf, type PersonAudienceData } from "../src/person/audience.js";
-import { StoredCampaignSchema } from "../src/schemas/campaign.js";
 import { ExternalId } from "../src/schemas/common.js";
 import { UserId } from "../src/schemas/user.js";
-import { body, json, parse } from "./http.js";
-import type { AppRouter } from "./router.js";
+import { endpoint } from "./api.js";
+import { json } from "./http.js";
+import type { ApiRouter } from "./router.js";
 import { shopper } from "./routes/users.js";
+import { campaignById } from "./store/campaigns.js";
 import { requireKey } from "./tenants.js";
 
 export {
@@ -52,55 +54,108 @@ async function eachLimited<T, R>(items: readonly T[], fn: (item: T) => Promise<R
  * `PATCH /v1/users/{userId}/attributes` and `POST /v1/users/attributes` (secret key): the back
  * office's CRM attributes, merged (`null` removes). An erased person is not written to.
  */
-export function attributeRoutes(router: AppRouter): void {
-	router.patch("/v1/users/:userId/attributes", async (req, env) => {
-		const tenant = await requireKey(req, env, "secret");
-		const userId = parse(UserId, req.params.userId);
-		const patch = await body(req, AttributePatchSchema, 32 * 1024);
-		const answer = await patchPerson(env, tenant.id, userId, patch, Date.now());
-		if (answer.refused === "erased")
-			throw new AppError("not_found", 404, "This user was erased; their app registers them again first.");
-		if (answer.refused === "too_large") throw tooLarge([]);
-		return json({ userId, attributes: answer.attributes });
-	});
-
-	router.post("/v1/users/attributes", async (req, env) => {
-		const tenant = await requireKey(req, env, "secret");
-		const { users } = await body(req, BulkAttributesSchema, 4 * 1024 * 1024);
-		const ids = users.map((u) => u.userId);
-		if (new Set(ids).size !== ids.length)
-			throw new AppError("validation_failed", 422, "A user is listed twice.", [
-				{
-					path: ["users", ids.findIndex((id, i) => ids.indexOf(id) !== i), "userId"],
-					message: "listed twice",
-					code: "duplicate",
+export function attributeRoutes(api: ApiRouter): void {
+	api.patch(
+		"/v1/users/:userId/attributes",
+		endpoint(
+			{
+				operationId: "patchUserAttributes",
+				summary: "Set a person's CRM attributes (scalars; null removes)",
+				description:
+					"A key set here wins over the same key sent by the person's app, which can neither change nor remove it. At most 100 keys and 8 KiB of CRM attributes a person.",
+				tags: ["audiences"],
+				auth: "secret",
+				params: z.object({ userId: UserId.meta({ description: "the person's id", example: "alice" }) }),
+				body: {
+					schema: AttributePatchSchema,
+					maxBytes: 32 * 1024,
+					example: { tier: "gold", lifetimeValue: 1250.5, newsletter: null },
 				},
-			]);
-		const now = Date.now();
-		const answers = await eachLimited(users, (u) => patchPerson(env, tenant.id, u.userId, u.attributes, now));
-		const errors = answers.flatMap((a, i) =>
-			a.refused === "too_large"
-				? [
+				responses: {
+					200: {
+						description: "the attributes in force (the app's, with the back office's winning)",
+						schema: z.object({ userId: z.string(), attributes: z.record(z.string(), z.unknown()) }),
+					},
+				},
+				problems: [404],
+			},
+			async ({ req, env, params, body }) => {
+				const tenant = await requireKey(req, env, "secret");
+				const { userId } = params();
+				const patch = await body();
+				const answer = await patchPerson(env, tenant.id, userId, patch, Date.now());
+				if (answer.refused === "erased")
+					throw new AppError("not_found", 404, "This user was erased; their app registers them again first.");
+				if (answer.refused === "too_large") throw tooLarge([]);
+				return json({ userId, attributes: answer.attributes });
+			},
+		),
+	);
+
+	api.post(
+		"/v1/users/attributes",
+		endpoint(
+			{
+				operationId: "syncUserAttributes",
+				summary: "Bulk CRM sync: 1 to 1,000 people a call",
+				description:
+					"Each person is patched as with PATCH /v1/users/{userId}/attributes. A 422 names the people whose attributes would pass the limits; the others were applied, so retrying the whole call is safe.",
+				tags: ["audiences"],
+				auth: "secret",
+				body: {
+					schema: BulkAttributesSchema,
+					maxBytes: 4 * 1024 * 1024,
+					example: { users: [{ userId: "alice", attributes: { tier: "gold" } }] },
+				},
+				responses: {
+					200: {
+						description: "how many people were updated (erased people are skipped)",
+						schema: z.object({ updated: z.number().int(), skippedErased: z.number().int().optional() }),
+					},
+				},
+				problems: [],
+			},
+			async ({ req, env, body }) => {
+				const tenant = await requireKey(req, env, "secret");
+				const { users } = await body();
+				const ids = users.map((u) => u.userId);
+				if (new Set(ids).size !== ids.length)
+					throw new AppError("validation_failed", 422, "A user is listed twice.", [
 						{
-							path: ["users", i, "attributes"],
-							message: "too many or too large attributes",
-							code: "too_large",
+							path: ["users", ids.findIndex((id, i) => ids.indexOf(id) !== i), "userId"],
+							message: "listed twice",
+							code: "duplicate",
 						},
-					]
-				: [],
-		);
-		const updated = answers.filter((a) => a.refused === null).length;
-		const erased = answers.filter((a) => a.refused === "erased").length;
-		// The others were applied: a retry of the whole call is safe (a patch is idempotent).
-		if (errors.length > 0)
-			throw new AppError(
-				"validation_failed",
-				422,
-				`${errors.length} people's attributes would pass the limits; the other ${updated} were updated.`,
-				errors,
-			);
-		return json({ updated, ...(erased > 0 ? { skippedErased: erased } : {}) });
-	});
+					]);
+				const now = Date.now();
+				const answers = await eachLimited(users, (u) =>
+					patchPerson(env, tenant.id, u.userId, u.attributes, now),
+				);
+				const errors = answers.flatMap((a, i) =>
+					a.refused === "too_large"
+						? [
+								{
+									path: ["users", i, "attributes"],
+									message: "too many or too large attributes",
+									code: "too_large",
+								},
+							]
+						: [],
+				);
+				const updated = answers.filter((a) => a.refused === null).length;
+				const erased = answers.filter((a) => a.refused === "erased").length;
+				// The others were applied: a retry of the whole call is safe (a patch is idempotent).
+				if (errors.length > 0)
+					throw new AppError(
+						"validation_failed",
+						422,
+						`${errors.length} people's attributes would pass the limits; the other ${updated} were updated.`,
+						errors,
+					);
+				return json({ updated, ...(erased > 0 ? { skippedErased: erased } : {}) });
+			},
+		),
+	);
 }
 
 /*
@@ -133,31 +188,66 @@ function tooLarge(path: (string | number)[]): AppError {
  * `POST /v1/campaigns/{id}/audience/test` (secret key): for each listed person, whether they
  * are in the campaign's audience now and, when not, which condition failed.
  */
-export function audienceTestRoutes(router: AppRouter): void {
-	router.post("/v1/campaigns/:id/audience/test", async (req, env) => {
-		const tenant = await requireKey(req, env, "secret");
-		const id = parse(ExternalId, req.params.id);
-		const { userIds } = await body(req, AudienceTestSchema, 16 * 1024);
-		const row = await env.DB.prepare("SELECT body FROM campaigns WHERE tenant_id = ? AND id = ?")
-			.bind(tenant.id, id)
-			.first<{ body: string }>();
-		if (!row) throw new AppError("not_found", 404, "No campaign with this id.");
-		const campaign = StoredCampaignSchema.parse(JSON.parse(row.body));
-		const now = Date.now();
-		const people = await eachLimited(userIds, (userId) => personData(env, tenant.id, userId));
-		const results = userIds.map((userId, i) => {
-			const data = people[i] ?? null;
-			const verdict = evaluateAudience(campaign.audience, factsOf(data ?? emptyData(), now));
-			return {
-				userId,
-				known: data !== null,
-				inAudience: verdict.in,
-				...(verdict.in ? {} : { failed: verdict.failed }),
-			};
-		});
-		return json({ campaignId: id, results });
-	});
+export function audienceTestRoutes(api: ApiRouter): void {
+	api.post(
+		"/v1/campaigns/:id/audience/test",
+		endpoint(
+			{
+				operationId: "testCampaignAudience",
+				summary: "Whether each listed person (1 to 100) is in the campaign's audience now",
+				description:
+					"For a person not in it, the first condition that failed (its path in the audience and the condition).",
+				tags: ["audiences"],
+				auth: "secret",
+				params: z.object({
+					id: ExternalId.meta({ description: "the campaign's id", example: "cold-beer-nearby" }),
+				}),
+				body: { schema: AudienceTestSchema, maxBytes: 16 * 1024, example: { userIds: ["alice", "bob"] } },
+				responses: {
+					200: { description: "one result per person, in the order asked", schema: AudienceTestAnswer },
+				},
+				problems: [404],
+			},
+			async ({ req, env, params, body }) => {
+				const tenant = await requireKey(req, env, "secret");
+				const { id } = params();
+				const { userIds } = await body();
+				const campaign = await campaignById(env.DB, tenant.id, id);
+				if (!campaign) throw new AppError("not_found", 404, "No campaign with this id.");
+				const now = Date.now();
+				const people = await eachLimited(userIds, (userId) => personData(env, tenant.id, userId));
+				const results = userIds.map((userId, i) => {
+					const data = people[i] ?? null;
+					const verdict = evaluateAudience(campaign.audience, factsOf(data ?? emptyData(), now));
+					return {
+						userId,
+						known: data !== null,
+						inAudience: verdict.in,
+						...(verdict.in ? {} : { failed: verdict.failed }),
+					};
+				});
+				return json({ campaignId: id, results });
+			},
+		),
+	);
 }
+
+const AudienceTestAnswer = z.object({
+	campaignId: z.string(),
+	results: z.array(
+		z.object({
+			userId: z.string(),
+			known: z.boolean(),
+			inAudience: z.boolean(),
+			failed: z
+				.object({
+					path: z.array(z.union([z.string(), z.number()])),
+					condition: z.unknown().meta({ $ref: "#/components/schemas/AudienceCondition" }),
+				})
+				.optional(),
+		}),
+	),
+});
 
 function emptyData(): PersonAudienceData {
 	return {

@@ -3,7 +3,6 @@
  * so the document cannot drift from what the service accepts.
  */
 import { z } from "zod";
-import { AttributePatchSchema, AudienceTestSchema, BulkAttributesSchema } from "../audience/attributes.js";
 import { AudienceConditionDoc } from "../audience/condition.js";
 
 /**
@@ -80,67 +79,6 @@ const OPERATIONS: Operation[] = [];
 export function undeclaredOperations(): readonly Operation[] {
 	return OPERATIONS;
 }
-
-// Audiences (API v1.2): CRM attributes from the back office and the audience test.
-OPERATIONS.push(
-	{
-		method: "patch",
-		path: "/v1/users/{userId}/attributes",
-		summary:
-			"Set CRM attributes (scalars; null removes). A key set here wins over the same key sent by the person's app, which can neither change nor remove it",
-		auth: "secret",
-		request: AttributePatchSchema,
-		example: { tier: "gold", lifetimeValue: 1250.5, newsletter: null },
-		response: {
-			status: 200,
-			schema: z.object({ userId: z.string(), attributes: z.record(z.string(), z.unknown()) }),
-			description: "the attributes in force (the app's, with the back office's winning)",
-		},
-	},
-	{
-		method: "post",
-		path: "/v1/users/attributes",
-		summary:
-			"Bulk CRM sync: 1 to 1,000 people a call, each patched as with PATCH /v1/users/{userId}/attributes",
-		auth: "secret",
-		request: BulkAttributesSchema,
-		example: { users: [{ userId: "alice", attributes: { tier: "gold" } }] },
-		response: {
-			status: 200,
-			schema: z.object({ updated: z.number().int(), skippedErased: z.number().int().optional() }),
-			description: "how many people were updated (erased people are skipped)",
-		},
-	},
-	{
-		method: "post",
-		path: "/v1/campaigns/{id}/audience/test",
-		summary:
-			"Whether each listed person (1 to 100) is in the campaign's audience now, and which condition failed",
-		auth: "secret",
-		request: AudienceTestSchema,
-		example: { userIds: ["alice", "bob"] },
-		response: {
-			status: 200,
-			schema: z.object({
-				campaignId: z.string(),
-				results: z.array(
-					z.object({
-						userId: z.string(),
-						known: z.boolean(),
-						inAudience: z.boolean(),
-						failed: z
-							.object({
-								path: z.array(z.union([z.string(), z.number()])),
-								condition: z.unknown().meta({ $ref: "#/components/schemas/AudienceCondition" }),
-							})
-							.optional(),
-					}),
-				),
-			}),
-			description: "one result per person, in the order asked",
-		},
-	},
-);
 
 /** The audience grammar as a component (recursive: its own references point at the component). */
 function audienceCondition(): unknown {

@@ -187,7 +187,7 @@ export function campaignRoutes(api: ApiRouter): void {
 	);
 
 	// worker/audience.ts (not declared with `endpoint` yet: documented in src/schemas/openapi.ts).
-	audienceTestRoutes(api.original);
+	audienceTestRoutes(api);
 }
 
 /**

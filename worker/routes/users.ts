@@ -58,7 +58,7 @@ const ProfileView = z
  */
 export function userRoutes(api: ApiRouter): void {
 	// CRM attributes from the back office (worker/audience.ts; documented in src/schemas/openapi.ts).
-	attributeRoutes(api.original);
+	attributeRoutes(api);
 
 	api.post(
 		"/v1/users/:userId/tokens",
