@@ -16,6 +16,14 @@ import { eventIdGenerator } from "../src/events/id.js";
 import { typeSelected } from "../src/events/query.js";
 import { type EventType, EventTypeSchema, type OutEvent, type StoredEvent } from "../src/events/types.js";
 import { iso } from "./http.js";
+import {
+	deleteEventsBefore,
+	deleteUserEventsAndReadHooks,
+	type EventRow,
+	eventPage,
+	eventsOfUser,
+	insertEventsAndReadHooks,
+} from "./store/events.js";
 
 const PREFIX = "ev:";
 /** Events a drain moves at once (one D1 batch, one call per outbox). */
@@ -160,16 +168,7 @@ async function storeEvents(
 	tenantId: string,
 	events: readonly StoredEvent[],
 ): Promise<{ id: string; events: EventType[] }[]> {
-	const inserts = events.map((e) =>
-		env.DB.prepare(
-			`INSERT OR IGNORE INTO events (id, tenant_id, user_id, type, created_at, data) VALUES (?, ?, ?, ?, ?, ?)`,
-		).bind(e.id, tenantId, e.userId, e.type, e.createdAt, JSON.stringify(e.data)),
-	);
-	const hooks = env.DB.prepare(
-		"SELECT id, events FROM webhooks WHERE tenant_id = ? AND disabled_at IS NULL ORDER BY id",
-	).bind(tenantId);
-	const results = await env.DB.batch([...inserts, hooks]);
-	const rows = (results.at(-1)?.results ?? []) as { id: string; events: string }[];
+	const rows = await insertEventsAndReadHooks(env.DB, tenantId, events);
 	return rows.map((r) => ({ id: r.id, events: parseTypes(r.events) }));
 }
 
@@ -181,15 +180,6 @@ export function parseTypes(json: string): EventType[] {
 		const r = EventTypeSchema.safeParse(t);
 		return r.success ? [r.data] : [];
 	});
-}
-
-interface EventRow {
-	seq: number;
-	id: string;
-	type: string;
-	user_id: string;
-	created_at: string;
-	data: string;
 }
 
 function rowToEvent(r: EventRow): OutEvent {
@@ -213,32 +203,18 @@ export async function listEvents(
 		limit: number;
 	},
 ): Promise<{ events: OutEvent[]; lastSeq: number | null }> {
-	const where = ["tenant_id = ?", "seq > ?"];
-	const args: (string | number)[] = [tenantId, q.afterSeq];
-	if (q.since !== undefined) {
-		where.push("created_at >= ?");
-		args.push(iso(q.since));
-	}
-	if (q.types && q.types.length > 0) {
-		where.push(`type IN (${q.types.map(() => "?").join(", ")})`);
-		args.push(...q.types);
-	}
-	const { results } = await env.DB.prepare(
-		`SELECT seq, id, type, user_id, created_at, data FROM events WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?`,
-	)
-		.bind(...args, q.limit)
-		.all<EventRow>();
+	const results = await eventPage(env.DB, tenantId, {
+		afterSeq: q.afterSeq,
+		sinceIso: q.since !== undefined ? iso(q.since) : undefined,
+		types: q.types,
+		limit: q.limit,
+	});
 	return { events: results.map(rowToEvent), lastSeq: results.at(-1)?.seq ?? null };
 }
 
 /** Every event about one person, oldest first, for GET /v1/users/{userId}/export. */
 export async function userEvents(env: Env, tenantId: string, userId: string): Promise<OutEvent[]> {
-	const { results } = await env.DB.prepare(
-		"SELECT seq, id, type, user_id, created_at, data FROM events WHERE tenant_id = ? AND user_id = ? ORDER BY seq",
-	)
-		.bind(tenantId, userId)
-		.all<EventRow>();
-	return results.map(rowToEvent);
+	return (await eventsOfUser(env.DB, tenantId, userId)).map(rowToEvent);
 }
 
 /**
@@ -246,23 +222,15 @@ export async function userEvents(env: Env, tenantId: string, userId: string): Pr
  * the tenant (a disabled webhook's too: its log names them).
  */
 export async function eraseUserEvents(env: Env, tenantId: string, userId: string): Promise<void> {
-	const [, hooks] = await env.DB.batch([
-		env.DB.prepare("DELETE FROM events WHERE tenant_id = ? AND user_id = ?").bind(tenantId, userId),
-		env.DB.prepare("SELECT id FROM webhooks WHERE tenant_id = ?").bind(tenantId),
-	]);
-	for (const h of (hooks?.results ?? []) as { id: string }[]) await outboxStub(env, h.id).forgetUser(userId);
+	for (const hook of await deleteUserEventsAndReadHooks(env.DB, tenantId, userId))
+		await outboxStub(env, hook).forgetUser(userId);
 }
 
 /** Retention: a tenant's events older than `cutoffMs`, in bounded batches; the number deleted. */
 export async function deleteEventsOlderThan(env: Env, tenantId: string, cutoffMs: number): Promise<number> {
 	let deleted = 0;
 	for (;;) {
-		const r = await env.DB.prepare(
-			"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE tenant_id = ? AND created_at < ? LIMIT 1000)",
-		)
-			.bind(tenantId, iso(cutoffMs))
-			.run();
-		const n = r.meta.changes ?? 0;
+		const n = await deleteEventsBefore(env.DB, tenantId, iso(cutoffMs), 1000);
 		deleted += n;
 		if (n < 1000) return deleted;
 	}
