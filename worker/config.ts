@@ -22,6 +22,7 @@ export function publicBaseUrl(env: Env): string | null {
 			const secure = u.protocol === "https:" || (u.protocol === "http:" && isLocalDev(env));
 			if (secure) origin = u.origin;
 		} catch {
+			// Not a URL: treated as unset (warned once below).
 			origin = null;
 		}
 	}

@@ -16,6 +16,7 @@ import { eventIdGenerator } from "../src/events/id.js";
 import { typeSelected } from "../src/events/query.js";
 import { type EventType, EventTypeSchema, type OutEvent, type StoredEvent } from "../src/events/types.js";
 import { iso } from "./http.js";
+import { logError } from "./log.js";
 import {
 	deleteEventsBefore,
 	deleteUserEventsAndReadHooks,
@@ -126,7 +127,7 @@ export class PersonEvents {
 				this.failures += 1;
 				this.pending = true;
 				this.retryAt = Date.now() + drainBackoff(this.failures);
-				console.error("events: drain failed, retried by alarm", e instanceof Error ? e.message : e);
+				logError("events_drain_failed", e, { failures: this.failures });
 			} finally {
 				this.draining = null;
 			}

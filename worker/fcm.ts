@@ -4,6 +4,7 @@ import {
 	type FcmMessageInput,
 	parseServiceAccount,
 } from "../src/push/fcm.js";
+import { logError } from "./log.js";
 import type { PushOutcome } from "./push.js";
 import { allowInsecureLoopback, logDelivery } from "./push.js";
 
@@ -20,10 +21,14 @@ export function fcmClient(env: Env): FcmClient | null {
 	if (cached?.account === account) return cached.client;
 	const parsed = parseServiceAccount(account);
 	let client: FcmClient | null = null;
-	if (!parsed.ok) console.error("FCM_SERVICE_ACCOUNT is not a usable service account; FCM disabled");
+	if (!parsed.ok)
+		logError("fcm_disabled", new Error("FCM_SERVICE_ACCOUNT is not a usable service account"), {
+			code: parsed.code,
+		});
 	else if (!baseUrlAllowed(env, env.FCM_API_BASE_URL) || !baseUrlAllowed(env, env.FCM_TOKEN_URL)) {
-		console.error(
-			"FCM_API_BASE_URL / FCM_TOKEN_URL must be https (plain http only on loopback in dev); FCM disabled",
+		logError(
+			"fcm_disabled",
+			new Error("FCM_API_BASE_URL / FCM_TOKEN_URL must be https (plain http only on loopback in dev)"),
 		);
 	} else {
 		client = createFcmClient({
@@ -50,6 +55,7 @@ function baseUrlAllowed(env: Env, url: string | undefined): boolean {
 			/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(u.hostname)
 		);
 	} catch {
+		// Not a URL: not an allowed base URL (the caller disables FCM and logs it).
 		return false;
 	}
 }

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { AppError, INTERNAL_STATUS, type ProblemItem } from "../src/errors.js";
+import { logError } from "./log.js";
 
 /** JSON body with the right content type. */
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
@@ -53,7 +54,7 @@ export function toProblem(err: unknown): Response {
 		if (err.retryAfterSeconds !== undefined) res.headers.set("retry-after", String(err.retryAfterSeconds));
 		return res;
 	}
-	console.error("unhandled", err instanceof Error ? `${err.name}: ${err.message}` : typeof err);
+	logError("unhandled", err);
 	return problem(500, "internal", "Something went wrong on our side.");
 }
 

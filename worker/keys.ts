@@ -46,6 +46,7 @@ function previousSecrets(text: string | null): { enc: string; until: number }[] 
 		const r = PreviousSecrets.safeParse(JSON.parse(text));
 		return r.success ? r.data : [];
 	} catch {
+		// Unreadable stored list (never written so): no previous secret is in its grace period.
 		return [];
 	}
 }

@@ -29,6 +29,7 @@ function hostOf(url: string): string | null {
 	try {
 		return new URL(url).host;
 	} catch {
+		// Not a URL (refused earlier by the endpoint check): no host to log.
 		return null;
 	}
 }

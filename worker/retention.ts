@@ -1,6 +1,7 @@
 import { storedSettings } from "../src/schemas/settings.js";
 import { deleteOlderThan } from "./db.js";
 import { deleteEventsOlderThan } from "./events.js";
+import { logError } from "./log.js";
 import { sweepRetiredLeaves } from "./routes/geofences.js";
 import { tenantsPage } from "./store/tenants.js";
 
@@ -23,8 +24,9 @@ export async function sweepRetention(env: Env, now: number): Promise<{ tenants: 
 			const days = storedSettings(JSON.parse(t.settings)).retentionDays;
 			deleted += await deleteOlderThan(env, t.id, now - days * DAY_MS);
 			deleted += await deleteEventsOlderThan(env, t.id, now - days * DAY_MS);
+			// One tenant's failure must not stop the sweep of the others; the next sweep tries again.
 			await sweepRetiredLeaves(env, t.id).catch((e) =>
-				console.error("retention: clearing retired shard leaves failed", e instanceof Error ? e.message : e),
+				logError("retention_retired_leaves_failed", e, { tenantId: t.id }),
 			);
 			tenants += 1;
 		}

@@ -59,6 +59,7 @@ export async function verifyUserToken(
 		if (!unverified.success) return null;
 		claims = unverified.data;
 	} catch {
+		// Not a JWT at all: the caller answers 401 like any invalid token.
 		return null;
 	}
 	const tenant = await tenantOf(claims.tid);
@@ -74,6 +75,7 @@ export async function verifyUserToken(
 		if (!verified.success || verified.data.tid !== tenant.id) return null;
 		return { tenant, userId: verified.data.sub };
 	} catch {
+		// A bad signature, audience or expiry (jose throws): 401 like any invalid token.
 		return null;
 	}
 }

@@ -7,6 +7,7 @@ import { isLocalDev } from "./config.js";
 import { openSecret } from "./crypto.js";
 import { listEvents, parseTypes } from "./events.js";
 import { iso } from "./http.js";
+import { logError } from "./log.js";
 import { disableWebhook } from "./store/webhooks.js";
 
 /** What the outbox needs to deliver: the endpoint, its sealed secret, its filter. */
@@ -157,9 +158,8 @@ export class WebhookOutboxDO extends DurableObject<Env> {
 		if (accepted > 0) {
 			await this.wake(now);
 			this.nudge?.();
-			this.pump().catch((e) =>
-				console.error("webhooks: delivery run failed, the alarm retries", e instanceof Error ? e.message : e),
-			);
+			// The alarm set with the event retries the run.
+			this.pump().catch((e) => logError("webhooks_delivery_run_failed", e));
 		}
 		return accepted;
 	}

@@ -9,6 +9,7 @@ import { AppError } from "../../src/errors.js";
 import { parseStoredFence } from "../../src/geo/fence-input.js";
 import { isLeaf } from "../../src/geo/shard.js";
 import type { Fence } from "../../src/geo/types.js";
+import { logError } from "../log.js";
 import { type ShardChange, shardKeysOfCell } from "../shards.js";
 
 /** Retry-After, in seconds, for a change refused because another one is running or the index failed. */
@@ -89,10 +90,7 @@ export function areaTooDense(full: { key: string; bytes: number; limit: number }
 
 /** Logs a failed step without its data (no fence, no key). */
 export function logFailure(step: string, error: unknown): void {
-	console.error(
-		`geofences: ${step} failed`,
-		error instanceof Error ? `${error.name}: ${error.message}` : typeof error,
-	);
+	logError("geofences_step_failed", error, { step });
 }
 
 export function storedFence(text: string): Fence {

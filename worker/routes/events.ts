@@ -4,6 +4,7 @@ import { EventSchema } from "../../src/events/types.js";
 import { endpoint } from "../api.js";
 import { listEvents } from "../events.js";
 import { json } from "../http.js";
+import { logError } from "../log.js";
 import type { ApiRouter } from "../router.js";
 import { requireKey } from "../tenants.js";
 
@@ -99,7 +100,7 @@ export function eventRoutes(api: ApiRouter): void {
 							if (page.lastSeq === null || page.events.length < size || left <= 0) controller.close();
 							else after = page.lastSeq;
 						} catch (e) {
-							console.error("events: stream failed", e instanceof Error ? e.message : e);
+							logError("events_stream_failed", e);
 							controller.error(e);
 						}
 					},

@@ -25,6 +25,7 @@ import {
 import { endpoint } from "../api.js";
 import { listEvents } from "../events.js";
 import { parse } from "../http.js";
+import { logError } from "../log.js";
 import type { ApiRouter } from "../router.js";
 import { eventSeq, latestEvents, newestEventSeq, presenceRows } from "../store/live.js";
 import { requireKey } from "../tenants.js";
@@ -149,7 +150,7 @@ export function liveRoutes(api: ApiRouter): void {
 								await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(0, deadline - now))));
 							}
 						} catch (e) {
-							console.error("live: stream failed", e instanceof Error ? e.message : e);
+							logError("live_stream_failed", e);
 							controller.error(e);
 						}
 					},

@@ -4,6 +4,7 @@ import { ClickQuerySchema, OfferEventSchema, OfferId } from "../../src/schemas/t
 import { endpoint } from "../api.js";
 import { clickKey } from "../crypto.js";
 import { iso, problem } from "../http.js";
+import { logError } from "../log.js";
 import type { ApiRouter } from "../router.js";
 import { insertOfferEvent, type OfferRow, offerById, offerOfTenant } from "../store/offers.js";
 import { requireOfferReporter } from "../tenants.js";
@@ -154,8 +155,6 @@ async function recordEvent(
 				{ type, offerId, campaignId: offer.campaign_id, variantId: offer.variant_id, action },
 				Date.now(),
 			)
-			.catch((e: unknown) =>
-				console.error("events: an offer report was not recorded", e instanceof Error ? e.message : e),
-			);
+			.catch((e: unknown) => logError("offer_report_event_failed", e));
 	return insertOfferEvent(env.DB, { offerId, offer, type, action, at: iso(Date.now()) });
 }
