@@ -54,3 +54,20 @@ export interface ProblemItem {
 	code?: string;
 	[extra: string]: unknown;
 }
+
+/** Titles of problem documents by status (worker/http.ts answers with them; the OpenAPI document names them). */
+export const PROBLEM_TITLES: Record<number, string> = {
+	400: "Bad Request",
+	401: "Unauthorized",
+	403: "Forbidden",
+	404: "Not Found",
+	405: "Method Not Allowed",
+	409: "Conflict",
+	413: "Content Too Large",
+	415: "Unsupported Media Type",
+	422: "Unprocessable Content",
+	429: "Too Many Requests",
+	500: "Internal Server Error",
+	502: "Bad Gateway",
+	503: "Service Unavailable",
+};

@@ -9,6 +9,7 @@ import {
 } from "../src/geo/index.js";
 import type { Fence } from "../src/geo/types.js";
 import { RateWindow } from "../src/limits/rate-window.js";
+import type { FenceMeta } from "../src/person/state.js";
 import { logError, logInfo } from "./log.js";
 import {
 	type ApplyResult,
@@ -24,14 +25,8 @@ import {
 } from "./shards.js";
 import { raiseReplicas } from "./store/shard-layout.js";
 
-/** What a ping-processing caller needs to know about a fence. */
-export interface FenceMeta {
-	id: string;
-	name: string;
-	tags: string[];
-	metadata: Record<string, unknown>;
-	dwellSeconds: number | null;
-}
+/** What a ping-processing caller needs to know about a fence (the person core's type). */
+export type { FenceMeta };
 
 export interface ShardAnswer {
 	/** Per point, in request order. */

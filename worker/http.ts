@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { AppError, INTERNAL_STATUS, type ProblemItem } from "../src/errors.js";
+import { AppError, INTERNAL_STATUS, PROBLEM_TITLES, type ProblemItem } from "../src/errors.js";
 import { logError } from "./log.js";
 
 /** JSON body with the right content type. */
@@ -9,27 +9,11 @@ export function json(body: unknown, status = 200, headers?: HeadersInit): Respon
 	return new Response(JSON.stringify(body), { status, headers: h });
 }
 
-const TITLES: Record<number, string> = {
-	400: "Bad Request",
-	401: "Unauthorized",
-	403: "Forbidden",
-	404: "Not Found",
-	405: "Method Not Allowed",
-	409: "Conflict",
-	413: "Content Too Large",
-	429: "Too Many Requests",
-	415: "Unsupported Media Type",
-	422: "Unprocessable Content",
-	500: "Internal Server Error",
-	502: "Bad Gateway",
-	503: "Service Unavailable",
-};
-
 /** An RFC 9457 problem document; `type` carries the stable code. */
 export function problem(status: number, code: string, detail: string, errors?: ProblemItem[]): Response {
 	const body: Record<string, unknown> = {
 		type: `urn:edge-offers:problem:${code}`,
-		title: TITLES[status] ?? "Error",
+		title: PROBLEM_TITLES[status] ?? "Error",
 		status,
 		code,
 		detail,

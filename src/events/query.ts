@@ -49,13 +49,15 @@ export const TypesParam = z
 	});
 
 /** GET /v1/events query: `since` (ISO 8601 or epoch ms), `types`, `limit` (1..1000, default 100), `cursor`. */
+/** `?since=`: an ISO 8601 instant or epoch milliseconds (the events feed and the live feed). */
+export const SinceParam = z
+	.string()
+	.max(40)
+	.transform((s) => (/^\d+$/.test(s) ? Number(s) : s))
+	.pipe(Instant);
+
 export const EventsQuerySchema = z.object({
-	since: z
-		.string()
-		.max(40)
-		.transform((s) => (/^\d+$/.test(s) ? Number(s) : s))
-		.pipe(Instant)
-		.optional(),
+	since: SinceParam.optional(),
 	types: TypesParam.optional(),
 	limit: z
 		.string()

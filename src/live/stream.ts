@@ -10,9 +10,8 @@
  * the connection's time, `event: bye`, after which the client reconnects with the last id.
  */
 import { z } from "zod";
-import { TypesParam } from "../events/query.js";
+import { SinceParam, TypesParam } from "../events/query.js";
 import type { OutEvent } from "../events/types.js";
-import { Instant } from "../schemas/common.js";
 import { sseMessage } from "./sse.js";
 
 export { type SseMessage, SseReader, sseComment, sseMessage } from "./sse.js";
@@ -33,12 +32,7 @@ export const EventIdParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "not an ev
 
 /** GET /v1/live query: `since` (presence window start), `types`, `seconds` (connection length). */
 export const LiveQuerySchema = z.strictObject({
-	since: z
-		.string()
-		.max(40)
-		.transform((s) => (/^\d+$/.test(s) ? Number(s) : s))
-		.pipe(Instant)
-		.optional(),
+	since: SinceParam.optional(),
 	types: TypesParam.optional(),
 	seconds: z.coerce.number().int().min(1).max(MAX_CONNECTION_SECONDS).optional(),
 	/** Resume after this event id (what `Last-Event-ID` carries; a fetch() client may use either). */

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { AudienceConditionDoc } from "../audience/condition.js";
+import { PROBLEM_TITLES } from "../errors.js";
 
 /**
  * How a route authenticates: `app` is a user token for the person, or the publishable key where
@@ -51,22 +52,7 @@ export const ProblemSchema = z
 	})
 	.meta({ description: "RFC 9457 problem; `code` is stable, `type` is urn:edge-offers:problem:<code>" });
 
-/** Titles of problem documents by status (worker/http.ts uses the same). */
-export const PROBLEM_TITLES: Record<number, string> = {
-	400: "Bad Request",
-	401: "Unauthorized",
-	403: "Forbidden",
-	404: "Not Found",
-	405: "Method Not Allowed",
-	409: "Conflict",
-	413: "Content Too Large",
-	415: "Unsupported Media Type",
-	422: "Unprocessable Content",
-	429: "Too Many Requests",
-	500: "Internal Server Error",
-	502: "Bad Gateway",
-	503: "Service Unavailable",
-};
+export { PROBLEM_TITLES };
 
 /** The content of every problem answer: a reference to the Problem component. */
 export function problemContent(): Record<string, unknown> {

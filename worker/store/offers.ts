@@ -3,25 +3,13 @@
  * `conversions` and `cart_events` (the funnel's tables), written by the person's object and
  * the tracking routes, read by the export and the routes, cleared by erasure and retention.
  */
-import type { OfferLinks } from "../../src/offers/click.js";
 import type { Decision, TriggerEvent } from "../../src/offers/decide.js";
+import type { OfferStatus } from "../../src/person/delivery.js";
+import type { OfferRecord } from "../../src/person/step.js";
 import { iso } from "../http.js";
 
-/** pending: copies are being retried; expired: the TTL passed before any copy got through. */
-export type OfferStatus = "pending" | "accepted" | "failed" | "gone" | "expired";
-
-export interface OfferRecord {
-	id: string;
-	campaignId: string;
-	variantId: string | null;
-	geofenceId: string | null;
-	triggerType: "geofence" | "cart";
-	/** Where the offer's links lead, for the click redirect. */
-	links: OfferLinks | null;
-	status: OfferStatus;
-	attempts: number;
-	expiresAt: number;
-}
+/** The offers table's row and status are the person core's (src/person). */
+export type { OfferRecord, OfferStatus };
 
 /** Writes the decision trace (and the offers that left) in one D1 batch. */
 export async function recordDecisions(
