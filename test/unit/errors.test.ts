@@ -95,7 +95,14 @@ describe("toProblem", () => {
 			const body = await res.json();
 			expect(body).toMatchObject({ code: "internal", detail: "Something went wrong on our side." });
 			expect(JSON.stringify(body)).not.toContain("PKCS");
-			expect(log).toHaveBeenCalledWith("unhandled", "FcmError: private_key is not a PKCS#8 PEM");
+			// Logged as one structured line (worker/log.ts), with the error's name and message.
+			expect(log).toHaveBeenCalledTimes(1);
+			const line = JSON.parse(String(log.mock.calls[0]?.[0]));
+			expect(line).toMatchObject({
+				level: "error",
+				event: "unhandled",
+				error: { name: "FcmError", message: "private_key is not a PKCS#8 PEM" },
+			});
 		} finally {
 			log.mockRestore();
 		}
