@@ -1,6 +1,7 @@
+import { BoundedCache } from "../src/lib/cache.js";
 import { createRuleIndex, type RuleIndex } from "../src/rules/index.js";
 import type { Campaign } from "../src/schemas/campaign.js";
-import { loadCampaigns } from "./db.js";
+import { loadCampaigns } from "./store/campaigns.js";
 import type { TenantCtx } from "./tenants.js";
 
 interface Entry {
@@ -13,8 +14,7 @@ interface Entry {
  * Cart-rule indexes cached per isolate and tenant, rebuilt when the tenant's campaign
  * version moves: a cart event costs an index lookup, not a scan of thousands of rules.
  */
-const cache = new Map<string, Entry>();
-const CACHE_MAX = 1000;
+const cache = new BoundedCache<string, Entry>(1000);
 
 /** The tenant's cart campaigns that hold for a cart, best priority first. */
 export async function cartRules(
@@ -23,7 +23,7 @@ export async function cartRules(
 ): Promise<{ candidates(cart: { skus: string[]; categories: string[] }): Campaign[] }> {
 	let entry = cache.get(tenant.id);
 	if (!entry || entry.version !== tenant.campaignVersion) {
-		const campaigns = await loadCampaigns(env, tenant.id, "cart");
+		const campaigns = await loadCampaigns(env.DB, tenant.id, "cart");
 		const rules = campaigns.flatMap((c) =>
 			c.trigger.type === "cart"
 				? [
@@ -41,7 +41,6 @@ export async function cartRules(
 			index: createRuleIndex(rules),
 			byId: new Map(campaigns.map((c) => [c.id, c])),
 		};
-		if (cache.size >= CACHE_MAX) cache.clear();
 		cache.set(tenant.id, entry);
 	}
 	const { index, byId } = entry;

@@ -1,8 +1,8 @@
 import { storedSettings } from "../src/schemas/settings.js";
-import { deleteOlderThan } from "./db.js";
 import { deleteEventsOlderThan } from "./events.js";
 import { logError } from "./log.js";
 import { sweepRetiredLeaves } from "./routes/geofences.js";
+import { deleteOlderThan } from "./store/offers.js";
 import { tenantsPage } from "./store/tenants.js";
 
 const DAY_MS = 86_400_000;
@@ -22,7 +22,7 @@ export async function sweepRetention(env: Env, now: number): Promise<{ tenants: 
 		const results = await tenantsPage(env.DB, after, 100);
 		for (const t of results) {
 			const days = storedSettings(JSON.parse(t.settings)).retentionDays;
-			deleted += await deleteOlderThan(env, t.id, now - days * DAY_MS);
+			deleted += await deleteOlderThan(env.DB, t.id, now - days * DAY_MS);
 			deleted += await deleteEventsOlderThan(env, t.id, now - days * DAY_MS);
 			// One tenant's failure must not stop the sweep of the others; the next sweep tries again.
 			await sweepRetiredLeaves(env, t.id).catch((e) =>

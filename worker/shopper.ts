@@ -30,18 +30,13 @@ import type { Ping } from "../src/presence/presence.js";
 import type { Campaign } from "../src/schemas/campaign.js";
 import type { PutDevice, PutUser } from "../src/schemas/user.js";
 import { cartRules } from "./cart-rules.js";
-import {
-	claimCartEventId,
-	loadCampaigns,
-	recordConversion,
-	recordDecisions,
-	updateOfferStatus,
-} from "./db.js";
 import { PersonEvents } from "./events.js";
 import { fcmClient } from "./fcm.js";
 import { deliverAll } from "./person/deliver.js";
 import { PersonNeighbourhood } from "./person/neighbourhood.js";
 import { PersonStore } from "./person/store.js";
+import { loadCampaigns } from "./store/campaigns.js";
+import { claimCartEventId, recordConversion, recordDecisions, updateOfferStatus } from "./store/offers.js";
 import { loadTenant, type TenantCtx } from "./tenants.js";
 
 export type { CartAnswer, CartEventIn, PersonExport, PingAnswer, UserView } from "../src/person/index.js";
@@ -161,7 +156,15 @@ export class ShopperDO extends DurableObject<Env> {
 				else if (e.type === "alarm") alarm = e.at;
 				else if (e.type === "emit" && who) this.events.add(who.tenantId, who.userId, e.events, now);
 				else if (e.type === "convert" && who)
-					await recordConversion(this.env, who.tenantId, who.userId, e.exposure, e.eventId, e.revenue, now);
+					await recordConversion(
+						this.env.DB,
+						who.tenantId,
+						who.userId,
+						e.exposure,
+						e.eventId,
+						e.revenue,
+						now,
+					);
 				else if (e.type === "send") sends.push(e.offer);
 				else if (e.type === "retry") retries.push(...e.copies);
 				else if (e.type === "record") records.push(...e.records);
@@ -169,7 +172,7 @@ export class ShopperDO extends DurableObject<Env> {
 				else if (e.type === "offerStatus") {
 					const offer = records.find((x) => x.offer?.id === e.offerId)?.offer;
 					if (e.first && offer) Object.assign(offer, { status: e.status, attempts: e.attempts });
-					else if (!e.first) await updateOfferStatus(this.env, e.offerId, e.status, e.attempts);
+					else if (!e.first) await updateOfferStatus(this.env.DB, e.offerId, e.status, e.attempts);
 				}
 			}
 		};
@@ -180,7 +183,7 @@ export class ShopperDO extends DurableObject<Env> {
 			state = d.state;
 			await carryOut(d.effects);
 		}
-		if (who) await recordDecisions(this.env, who.tenantId, who.userId, records, now);
+		if (who) await recordDecisions(this.env.DB, who.tenantId, who.userId, records, now);
 		this.state = state;
 		if (keys.size > 0 || r.effects.some((e) => e.type === "write")) await this.store.save(state, keys, alarm);
 		return r.reply;
@@ -291,7 +294,7 @@ export class ShopperDO extends DurableObject<Env> {
 			const plan = planPings(s, { pings: input, batchId }, now, tenant.settings);
 			if (plan.kind === "answer") return plan.answer;
 			const located = await this.hood.locate(this.env, tenant, userId, plan.usable, plan.current);
-			const campaigns = () => loadCampaigns(this.env, tenant.id, "geofence");
+			const campaigns = () => loadCampaigns(this.env.DB, tenant.id, "geofence");
 			const needed = campaignsNeeded(s, plan.usable, located.lookups, now);
 			return this.run(
 				{
@@ -330,7 +333,7 @@ export class ShopperDO extends DurableObject<Env> {
 			// An erased person stays erased: the event is acknowledged and nothing is stored,
 			// not even its eventId.
 			if ((await this.load()).erasedAt !== null) return { erased: true };
-			if (!(await claimCartEventId(this.env, tenant.id, event.eventId, userId, now)))
+			if (!(await claimCartEventId(this.env.DB, tenant.id, event.eventId, userId, now)))
 				return { eventIdOwnedByAnother: true };
 			const rules = event.type === "item_added" ? await cartRules(this.env, tenant) : null;
 			const input = { kind: "cart", tenantId: tenant.id, userId, event, rules } as const;
@@ -358,7 +361,7 @@ export class ShopperDO extends DurableObject<Env> {
 			const who = s.meta;
 			const now = Date.now();
 			const tenant = s.profile?.consent.location ? await loadTenant(this.env, who.tenantId) : null;
-			const campaigns = (): Promise<Campaign[]> => loadCampaigns(this.env, who.tenantId, "geofence");
+			const campaigns = (): Promise<Campaign[]> => loadCampaigns(this.env.DB, who.tenantId, "geofence");
 			const needed = tenant !== null && alarmNeedsCampaigns(s, now);
 			await this.run(
 				{

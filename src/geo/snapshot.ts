@@ -25,6 +25,7 @@
  * The fence metadata (name, tags, ...) is not part of the index and not part of a snapshot. A
  * change to the index's answers, not only to this layout, must bump the version.
  */
+import { AppError, INTERNAL_STATUS } from "../errors.js";
 import { GRID_MAX_LEVEL } from "./cover.js";
 import { RECORD_ALIGN } from "./exact.js";
 
@@ -35,18 +36,16 @@ export const SNAPSHOT_VERSION = 1;
 export type FenceSnapshotErrorCode = "unsupported_snapshot_version" | "invalid_snapshot";
 
 /** A snapshot that cannot be loaded: another format version, or not a fence index snapshot. */
-export class FenceSnapshotError extends Error {
-	/** Stable, machine-readable reason. */
-	readonly code: FenceSnapshotErrorCode;
+export class FenceSnapshotError extends AppError {
+	declare readonly code: FenceSnapshotErrorCode;
+	override readonly name = "FenceSnapshotError";
 
 	/**
 	 * @param code stable reason code
 	 * @param message human-readable detail (not part of the contract)
 	 */
 	constructor(code: FenceSnapshotErrorCode, message: string) {
-		super(message);
-		this.name = "FenceSnapshotError";
-		this.code = code;
+		super(code, INTERNAL_STATUS, message);
 	}
 }
 
