@@ -3,6 +3,7 @@
  * last event returned (`seq`), base64url-encoded with a version tag so it can change shape.
  */
 import { z } from "zod";
+import { base64urlToBytes, bytesToBase64url } from "../lib/encoding.js";
 import { Instant } from "../schemas/common.js";
 import { EVENT_TYPES, type EventType } from "./types.js";
 
@@ -10,7 +11,7 @@ const CURSOR = /^c1\.(\d{1,15})$/;
 
 /** The cursor after the event stored at `seq`. */
 export function encodeCursor(seq: number): string {
-	return btoa(`c1.${seq}`).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+	return bytesToBase64url(new TextEncoder().encode(`c1.${seq}`));
 }
 
 /** The `seq` a cursor continues after, or null when it is not one of ours. */
@@ -18,8 +19,9 @@ export function decodeCursor(cursor: string): number | null {
 	if (!/^[A-Za-z0-9_-]{1,40}$/.test(cursor)) return null;
 	let text: string;
 	try {
-		text = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+		text = new TextDecoder().decode(base64urlToBytes(cursor));
 	} catch {
+		// Not base64url: not one of ours.
 		return null;
 	}
 	const m = CURSOR.exec(text);
