@@ -1163,7 +1163,12 @@ async function main() {
 		benchmark: "national chain: bulk upload, truthfulness, cold start",
 		mode,
 		generatedAt: new Date().toISOString(),
-		service: { from: service.from, commit: service.commit, uncommittedFiles: service.uncommitted, vars: extraVars },
+		service: {
+			from: service.from,
+			commit: service.commit,
+			uncommittedFiles: service.uncommitted,
+			vars: extraVars,
+		},
 		machine: {
 			nproc: os.availableParallelism(),
 			cpu: os.cpus()[0]?.model ?? null,
