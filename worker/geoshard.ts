@@ -17,6 +17,7 @@ import {
 	MAX_SHARD_REPLICAS,
 	REPLICA_GROW_COOLDOWN_MS,
 	replicaKeysOfCell,
+	replicasWanted,
 	SHARD_CALL_BYTES,
 	type ShardName,
 	type StoredFence,
@@ -76,7 +77,8 @@ const RATE_WINDOW_SECONDS = 10;
  *
  * Replicas: a leaf is served by one object (`<cell>/0`, the primary) until its objects pass their
  * request budget ({@link shardRequestBudget}, requests a second over the last
- * {@link RATE_WINDOW_SECONDS} s). Then the primary doubles the leaf's objects (up to
+ * {@link RATE_WINDOW_SECONDS} s). Then the primary grows the leaf's objects (to a power of two
+ * sized from the measured rate, at least double, up to
  * {@link MAX_SHARD_REPLICAS}): it copies its fences to the new ones, forwards every later change
  * to them (uploads write only primaries, so an upload's calls do not grow with replicas), and
  * records the count in D1 (`geofence_replicas`), from which readers spread people over the
@@ -250,12 +252,13 @@ export class GeoShardDO extends DurableObject<Env> {
 	}
 
 	/**
-	 * Doubles the objects serving this leaf (up to {@link MAX_SHARD_REPLICAS}): the new ones get
+	 * Grows the objects serving this leaf ({@link replicasWanted}: at least double, up to
+	 * {@link MAX_SHARD_REPLICAS}): the new ones get
 	 * every fence this primary holds, then later changes are forwarded to them, then D1 records
 	 * the count for readers. A no-op on a replica, on an object that has not been named by a
 	 * write yet, and at the maximum.
 	 *
-	 * @param rate the request rate that asked for it (recorded with the count)
+	 * @param rate the request rate the asking object measured (sizes the growth; recorded)
 	 * @returns the count now
 	 */
 	async grow(rate: number): Promise<number> {
@@ -264,14 +267,14 @@ export class GeoShardDO extends DurableObject<Env> {
 			const before = this.replicas();
 			if (name?.replica !== 0 || before >= MAX_SHARD_REPLICAS) return before;
 			// Every object of a hot leaf asks at about the same time (people are spread evenly), and
-			// readers see a new count only up to 30 s later: one doubling a cooldown, for the leaf.
+			// readers see a new count only up to 30 s later: one growth a cooldown, for the leaf.
 			const now = Date.now();
 			if (now - Number(this.about("grownAt") ?? Number.NEGATIVE_INFINITY) < REPLICA_GROW_COOLDOWN_MS)
 				return before;
 			// A cell split or merged away holds nothing: a reader a version behind is no reason to grow.
 			if (this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM fences").one().n === 0)
 				return before;
-			const after = Math.min(MAX_SHARD_REPLICAS, before * 2);
+			const after = replicasWanted(rate, before, this.requestBudget);
 			const keys = replicaKeysOfCell(name.cell, after);
 			for (let r = before; r < after; r++) {
 				const stub = shardStub(this.env, name.tenantId, keys[r] ?? "");

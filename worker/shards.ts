@@ -30,8 +30,28 @@ export const MAX_SHARD_REPLICAS = 16;
  */
 export const SHARD_REQUEST_BUDGET = 500;
 
-/** A shard object asks for more replicas at most this often, so a doubling can take effect first. */
-export const REPLICA_GROW_COOLDOWN_MS = 60_000;
+/**
+ * A leaf grows at most this often: readers see a new count within 30 s ({@link REPLICAS_TTL_MS})
+ * and an object's rate covers the last 10 s, so 40 s after a growth the objects measure the load
+ * as spread by it.
+ */
+export const REPLICA_GROW_COOLDOWN_MS = 40_000;
+
+/** Share of the request budget a grown leaf aims each object at (headroom for the next surge). */
+const GROW_TARGET = 0.8;
+
+/**
+ * How many objects a leaf should have, from the rate one of its `current` objects measured
+ * (people are spread evenly, so the leaf gets about `rate * current`): enough for each to get at
+ * most {@link GROW_TARGET} of the budget, a power of two, at least double, at most
+ * {@link MAX_SHARD_REPLICAS}. A surge is met in one growth instead of one doubling a cooldown.
+ */
+export function replicasWanted(rate: number, current: number, budget: number): number {
+	const needed = Math.ceil((rate * current) / (budget * GROW_TARGET));
+	let n = current * 2;
+	while (n < needed && n < MAX_SHARD_REPLICAS) n *= 2;
+	return Math.min(MAX_SHARD_REPLICAS, n);
+}
 
 /** How long an isolate trusts the replica counts it read (they change without a geofence version). */
 const REPLICAS_TTL_MS = 30_000;

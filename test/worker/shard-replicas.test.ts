@@ -11,6 +11,7 @@ import type { GeoShardDO, ShardAnswer } from "../../worker/geoshard.js";
 import {
 	loadLayout,
 	replicaKeysOfCell,
+	replicasWanted,
 	shardKeysOfFence,
 	shardNameOf,
 	shardStub,
@@ -73,13 +74,13 @@ describe("shard replicas", () => {
 		expect(held).toBe(12);
 		expect(await replica.count()).toBe(0);
 
-		expect(await primary.grow(900)).toBe(2);
+		expect(await primary.grow(600)).toBe(2);
 		expect(await replica.count()).toBe(held);
 		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBe(2);
 		// A replica does not grow the leaf itself, and the leaf doubles once a cooldown however
 		// many of its objects ask (they are all hot at once).
-		expect(await replica.grow(900)).toBe(1);
-		expect(await primary.grow(900)).toBe(2);
+		expect(await replica.grow(600)).toBe(1);
+		expect(await primary.grow(600)).toBe(2);
 		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBe(2);
 
 		// An upload writes the primary; the replica follows (a new store, a moved one).
@@ -118,11 +119,33 @@ describe("shard replicas", () => {
 			[{ id: "u0", fence: JSON.stringify(fencesOfOne(circleFence("u0", NANTES, 60))) }],
 			[],
 		);
-		expect(await primary.grow(900)).toBe(1);
+		expect(await primary.grow(600)).toBe(1);
 		await primary.query([NANTES], [], null, shardNameOf(t.id, primaryKey ?? ""));
-		expect(await primary.grow(900)).toBe(2);
+		expect(await primary.grow(600)).toBe(2);
 		const [, replicaKey] = replicaKeysOfCell(cell, 2);
 		expect(await shardStub(env, t.id, replicaKey ?? "").count()).toBe(1);
+	});
+
+	it("sizes a growth from the measured rate: a surge is met in one step, a power of two, at most 16", () => {
+		// Budget 500, each object aimed at 400: one object at 600/s -> 2; at 3,000/s -> 8 at once.
+		expect(replicasWanted(600, 1, 500)).toBe(2);
+		expect(replicasWanted(3000, 1, 500)).toBe(8);
+		// Two objects at 2,200/s each: the leaf gets 4,400/s -> 16 (11 needed).
+		expect(replicasWanted(2200, 2, 500)).toBe(16);
+		// Never less than double, never more than 16.
+		expect(replicasWanted(501, 4, 500)).toBe(8);
+		expect(replicasWanted(1e6, 1, 500)).toBe(16);
+	});
+
+	it("grows a surging leaf in one step", async () => {
+		const t = await createTenant("replicas-surge");
+		await uploadFences(t, [circleFence("s0", NANTES, 60)]);
+		const cell = leafOf(circleFence("s0", NANTES, 60));
+		const [primaryKey] = replicaKeysOfCell(cell, 1);
+		expect(await shardStub(env, t.id, primaryKey ?? "").grow(3000)).toBe(8);
+		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBe(8);
+		const keys = replicaKeysOfCell(cell, 8);
+		for (const key of keys) expect(await shardStub(env, t.id, key).count(), key).toBe(1);
 	});
 
 	it("an empty leaf object (split or merged away) does not grow", async () => {
@@ -131,7 +154,7 @@ describe("shard replicas", () => {
 		const [primaryKey] = replicaKeysOfCell(cell, 1);
 		const primary = shardStub(env, t.id, primaryKey ?? "");
 		await primary.apply([], [], { name: shardNameOf(t.id, primaryKey ?? "") });
-		expect(await primary.grow(900)).toBe(1);
+		expect(await primary.grow(600)).toBe(1);
 		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBeUndefined();
 	});
 
