@@ -333,10 +333,13 @@ export class GeoShardDO extends DurableObject<Env> {
 		const name = this.name();
 		if (!name) return;
 		this.askedAt = now;
+		// Past the budget on the 10 s mean; sized by the busiest second, which shows a sudden surge
+		// at once (the mean is still climbing when it first passes the budget).
+		const load = Math.max(rate, this.rate.peak());
 		const grown =
 			name.replica === 0
-				? this.grow(rate)
-				: shardStub(this.env, name.tenantId, replicaKeysOfCell(name.cell, 1)[0] ?? "").grow(rate);
+				? this.grow(load)
+				: shardStub(this.env, name.tenantId, replicaKeysOfCell(name.cell, 1)[0] ?? "").grow(load);
 		this.ctx.waitUntil(
 			grown.then(
 				() => undefined,

@@ -36,6 +36,13 @@ export class RateWindow {
 		return sum / this.seconds;
 	}
 
+	/** The busiest second of the window, requests in it (a surge shows here before in the mean). */
+	peak(): number {
+		let max = 0;
+		for (const c of this.counts) if (c > max) max = c;
+		return max;
+	}
+
 	/** Moves the window to end at `second`, dropping the seconds that fell out of it. */
 	advance(second: number): void {
 		if (second <= this.newest) return;

@@ -16,6 +16,17 @@ describe("RateWindow", () => {
 		expect(w.hit(t0 + 60_000)).toBeCloseTo(0.1);
 	});
 
+	it("reports the busiest second of the window", () => {
+		const w = new RateWindow(10);
+		const t0 = 1_700_000_000_000;
+		for (let i = 0; i < 30; i++) w.hit(t0 + i);
+		for (let i = 0; i < 7; i++) w.hit(t0 + 3000 + i);
+		expect(w.peak()).toBe(30);
+		expect(w.rate()).toBeCloseTo(3.7);
+		w.hit(t0 + 10_500); // the first second leaves the window
+		expect(w.peak()).toBe(7);
+	});
+
 	it("refuses a window that is not a positive whole number of seconds", () => {
 		expect(() => new RateWindow(0)).toThrow(RangeError);
 		expect(() => new RateWindow(1.5)).toThrow(RangeError);

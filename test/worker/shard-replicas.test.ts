@@ -158,14 +158,15 @@ describe("shard replicas", () => {
 		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBeUndefined();
 	});
 
-	it("an object past its request budget doubles its leaf's objects", async () => {
+	it("an object past its request budget grows its leaf's objects, sized by its busiest second", async () => {
 		const t = await createTenant("replicas-hot");
 		const stores = Array.from({ length: 5 }, (_, i) => circleFence(`h${i}`, offset(NANTES, 0, i * 300), 60));
 		await uploadFences(t, stores);
 		const cell = leafOf(stores[0]);
 		const [primaryKey] = replicaKeysOfCell(cell, 1);
 		const primary = shardStub(env, t.id, primaryKey ?? "");
-		// A budget of 2 queries a second over 10 s: the 21st query within a second passes it.
+		// A budget of 2 queries a second over 10 s: the 21st query within a second passes it, and
+		// that second's count (about 21 to 24) sizes the growth (aim 1.6 a second an object: 16).
 		await runInDurableObject(primary, (instance: GeoShardDO) => {
 			instance.requestBudget = 2;
 		});
@@ -177,12 +178,14 @@ describe("shard replicas", () => {
 			await new Promise((r) => setTimeout(r, 100));
 			replicas = (await loadLayout(env, t.id)).replicas.get(cell);
 		}
-		expect(replicas).toBe(2);
-		const [, replicaKey] = replicaKeysOfCell(cell, 2);
-		expect(await shardStub(env, t.id, replicaKey ?? "").count()).toBe(5);
+		// Queries that straddle seconds split the peak (24 over at most 4 s on a slow machine: 6 in
+		// one at least, so at least 4; in one second, 16).
+		expect([4, 8, 16]).toContain(replicas);
+		for (const key of replicaKeysOfCell(cell, replicas ?? 0))
+			expect(await shardStub(env, t.id, key).count(), key).toBe(5);
 		// Within the cooldown it does not ask again, however busy.
 		for (let i = 0; i < 30; i++) await primary.query([NANTES], []);
 		await new Promise((r) => setTimeout(r, 300));
-		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBe(2);
+		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBe(replicas);
 	}, 120_000);
 });
