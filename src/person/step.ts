@@ -135,7 +135,10 @@ export type PersonInput =
 			tenantId: string;
 			userId: string;
 			deviceId: string | null;
-			pings: readonly Omit<Ping, "index">[];
+			/** The batch as {@link planPings} screened it against this state (screened once a batch). */
+			screened: ScreenedPings;
+			/** Pings the batch carried (usable or not). */
+			received: number;
 			batchId: string | null;
 			/** Where each usable ping is ({@link planPings}' `usable`, in that order). */
 			lookups: readonly PingLookup[];
@@ -362,7 +365,10 @@ export type PingPlan =
 	/** Nothing to look up: answer this (unknown person, no location consent, a batch seen before). */
 	| { kind: "answer"; answer: PingAnswer }
 	/** Look up these usable pings (the fences the person is in now are `current`), then step. */
-	| { kind: "lookup"; usable: Ping[]; current: string[] };
+	| { kind: "lookup"; usable: Ping[]; current: string[]; screened: ScreenedPings; received: number };
+
+/** A batch screened: the usable pings in time order, the rejected ones with their reasons. */
+export type ScreenedPings = ReturnType<typeof screenPings>;
 
 /**
  * The first half of a ping batch's path: whether it is answered without a lookup, else the
@@ -374,13 +380,19 @@ export function planPings(
 	now: number,
 	settings: Pick<Settings, "maxAccuracyMeters">,
 ): PingPlan {
-	const early = earlyPingAnswer(state, input);
+	const early = earlyPingAnswer(state, { received: input.pings.length, batchId: input.batchId });
 	if (early) return { kind: "answer", answer: early };
 	const screened = screenPings(state.presence.last, indexed(input.pings), {
 		now,
 		maxAccuracyMeters: settings.maxAccuracyMeters,
 	});
-	return { kind: "lookup", usable: screened.usable, current: Object.keys(state.presence.inside) };
+	return {
+		kind: "lookup",
+		usable: screened.usable,
+		current: Object.keys(state.presence.inside),
+		screened,
+		received: input.pings.length,
+	};
 }
 
 /**
@@ -412,13 +424,13 @@ function indexed(pings: readonly Omit<Ping, "index">[]): Ping[] {
 
 function earlyPingAnswer(
 	s: PersonState,
-	input: { pings: readonly unknown[]; batchId: string | null },
+	input: { received: number; batchId: string | null },
 ): PingAnswer | null {
 	const nothing = (reason: string): PingAnswer => ({
-		received: input.pings.length,
+		received: input.received,
 		events: [],
 		offers: [],
-		rejected: input.pings.map((_, index) => ({ index, reason })),
+		rejected: Array.from({ length: input.received }, (_, index) => ({ index, reason })),
 	});
 	if (!s.profile) return nothing("unknown_user");
 	if (!s.profile.consent.location) return nothing("no_location_consent");
@@ -441,10 +453,9 @@ function pings(
 	const dev =
 		input.deviceId && Object.hasOwn(s.devices, input.deviceId) ? s.devices[input.deviceId] : undefined;
 	if (dev) dev.lastSeenAt = now;
-	const all = indexed(input.pings);
 	// applyPings returns a new `inside`: this one stays as it was, for the exits' visit times.
 	const insideBefore = s.presence.inside;
-	const screened = screenPings(s.presence.last, all, { now, maxAccuracyMeters: settings.maxAccuracyMeters });
+	const screened = input.screened;
 	if (input.lookups.length !== screened.usable.length)
 		throw new Error(`expected ${screened.usable.length} lookups, got ${input.lookups.length}`);
 	const campaigns = input.campaigns ?? [];
@@ -470,7 +481,7 @@ function pings(
 	if (events.length > 0) drafts.push(...presenceEvents(events, enteredAt(insideBefore), nameIn(s)));
 	const offers = fire(s, events, campaigns, { now, settings, fcm: input.fcm, ids: offerIds(input.seed) });
 	const answer: PingAnswer = {
-		received: all.length,
+		received: input.received,
 		events: events.map((e) => ({
 			type: e.type,
 			geofenceId: e.fenceId,
