@@ -24,7 +24,7 @@ import {
 } from "../store/geofence-imports.js";
 import { forgetCachedTenants, requireKey } from "../tenants.js";
 import { Timing } from "../timing.js";
-import { MAX_UPLOAD_BYTES, MAX_UPLOAD_CONTAINERS } from "./geofences.js";
+import { invalidGeofences, MAX_UPLOAD_BYTES, MAX_UPLOAD_CONTAINERS, SERVER_TIMING } from "./geofences.js";
 
 /**
  * Staged imports: a store network too large for one request is sent in chunks, each validated as
@@ -90,14 +90,6 @@ const EXAMPLE_CHUNK = {
 	],
 };
 
-const SERVER_TIMING = {
-	"server-timing": {
-		description:
-			"where the commit's time went (load, lock, compare, cells, sizing, stage, shards, commit), in ms",
-		schema: { type: "string" as const },
-	},
-};
-
 /** POST/GET/DELETE /v1/geofences/imports... (secret key). */
 export function geofenceImportRoutes(api: ApiRouter): void {
 	api.post(
@@ -161,14 +153,7 @@ export function geofenceImportRoutes(api: ApiRouter): void {
 				const result = validateFeatureCollection(
 					await readJson(req, MAX_UPLOAD_BYTES, { maxContainers: MAX_UPLOAD_CONTAINERS }),
 				);
-				if (!result.ok) {
-					const features = new Set(result.errors.filter((e) => e.index !== null).map((e) => e.index)).size;
-					const what =
-						features > 0
-							? `${features} feature(s) of chunk ${n} are invalid`
-							: `Chunk ${n} is not a valid FeatureCollection`;
-					throw new AppError("invalid_geofences", 422, `${what}; the chunk was not stored.`, result.errors);
-				}
+				if (!result.ok) throw invalidGeofences(result.errors, `Chunk ${n}`, "the chunk was not stored");
 				const others = await otherChunksSize(env.DB, imp.id, n);
 				const parts = packParts(result.fences);
 				const chars = parts.reduce((sum, p) => sum + p.body.length, 0);

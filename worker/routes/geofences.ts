@@ -225,18 +225,27 @@ function decodeCursor(cursor: string | null): string {
 	}
 }
 
-/** 422 `invalid_geofences`: how many features are bad, or that the collection itself is (e.g. no features). */
-function invalidGeofences(errors: ProblemItem[]): AppError {
+/**
+ * 422 `invalid_geofences`: how many features are bad, or that the collection itself is (e.g. no
+ * features). `what` names the body ("The upload", "Chunk 3") and `outcome` what was not done.
+ */
+export function invalidGeofences(
+	errors: ProblemItem[],
+	what = "The upload",
+	outcome = "nothing was stored",
+): AppError {
 	const features = new Set(errors.filter((e) => e.index !== null).map((e) => e.index)).size;
-	const what =
-		features > 0 ? `${features} feature(s) are invalid` : "The upload is not a valid FeatureCollection";
-	return new AppError("invalid_geofences", 422, `${what}; nothing was stored.`, errors);
+	const of = what === "The upload" ? "" : ` of ${what.toLowerCase()}`;
+	const head =
+		features > 0 ? `${features} feature(s)${of} are invalid` : `${what} is not a valid FeatureCollection`;
+	return new AppError("invalid_geofences", 422, `${head}; ${outcome}.`, errors);
 }
 
-/** The `Server-Timing` header uploads answer with (worker/timing.ts). */
-const SERVER_TIMING = {
+/** The `Server-Timing` header an upload or an import's commit answers with (worker/timing.ts). */
+export const SERVER_TIMING = {
 	"server-timing": {
-		description: "where the request's time went (lock, compare, cells, sizing, stage, shards, commit), in ms",
+		description:
+			"where the request's time went (load, lock, compare, cells, sizing, stage, shards, commit), in ms",
 		schema: { type: "string" as const },
 	},
 };
