@@ -293,9 +293,9 @@ export class ShopperDO extends DurableObject<Env> {
 			const s = await this.load();
 			const plan = planPings(s, { pings: input, batchId }, now, tenant.settings);
 			if (plan.kind === "answer") return plan.answer;
-			const located = await this.hood.locate(this.env, tenant, userId, plan.usable, plan.current);
+			const located = await this.hood.locate(this.env, tenant, userId, plan.screened.usable, plan.current);
 			const campaigns = () => loadCampaigns(this.env.DB, tenant.id, "geofence");
-			const needed = campaignsNeeded(s, plan.usable, located.lookups, now);
+			const needed = campaignsNeeded(s, plan.screened.usable, located.lookups, now);
 			return this.run(
 				{
 					kind: "pings",

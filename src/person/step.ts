@@ -365,7 +365,7 @@ export type PingPlan =
 	/** Nothing to look up: answer this (unknown person, no location consent, a batch seen before). */
 	| { kind: "answer"; answer: PingAnswer }
 	/** Look up these usable pings (the fences the person is in now are `current`), then step. */
-	| { kind: "lookup"; usable: Ping[]; current: string[]; screened: ScreenedPings; received: number };
+	| { kind: "lookup"; screened: ScreenedPings; current: string[]; received: number };
 
 /** A batch screened: the usable pings in time order, the rejected ones with their reasons. */
 export type ScreenedPings = ReturnType<typeof screenPings>;
@@ -388,9 +388,8 @@ export function planPings(
 	});
 	return {
 		kind: "lookup",
-		usable: screened.usable,
-		current: Object.keys(state.presence.inside),
 		screened,
+		current: Object.keys(state.presence.inside),
 		received: input.pings.length,
 	};
 }

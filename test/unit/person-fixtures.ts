@@ -110,8 +110,10 @@ export function pingsInput(
 	const raw = pings.map((p) => ping(p.t));
 	const plan = planPings(s, { pings: raw, batchId: opts.batchId ?? null }, now, opts.settings ?? SETTINGS);
 	const lookups =
-		plan.kind === "lookup" ? plan.usable.map((u) => (pings[u.index] as { where: PingLookup }).where) : [];
-	const usable = plan.kind === "lookup" ? plan.usable : [];
+		plan.kind === "lookup"
+			? plan.screened.usable.map((u) => (pings[u.index] as { where: PingLookup }).where)
+			: [];
+	const usable = plan.kind === "lookup" ? plan.screened.usable : [];
 	return {
 		kind: "pings",
 		tenantId: TENANT,
