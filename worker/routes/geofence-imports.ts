@@ -153,7 +153,7 @@ export function geofenceImportRoutes(api: ApiRouter): void {
 				const result = validateFeatureCollection(
 					await readJson(req, MAX_UPLOAD_BYTES, { maxContainers: MAX_UPLOAD_CONTAINERS }),
 				);
-				if (!result.ok) throw invalidGeofences(result.errors, `Chunk ${n}`, "the chunk was not stored");
+				if (!result.ok) throw invalidGeofences(result.errors, n);
 				const others = await otherChunksSize(env.DB, imp.id, n);
 				const parts = packParts(result.fences);
 				const chars = parts.reduce((sum, p) => sum + p.body.length, 0);

@@ -227,15 +227,13 @@ function decodeCursor(cursor: string | null): string {
 
 /**
  * 422 `invalid_geofences`: how many features are bad, or that the collection itself is (e.g. no
- * features). `what` names the body ("The upload", "Chunk 3") and `outcome` what was not done.
+ * features), of an upload or, given its number, of an import's chunk.
  */
-export function invalidGeofences(
-	errors: ProblemItem[],
-	what = "The upload",
-	outcome = "nothing was stored",
-): AppError {
+export function invalidGeofences(errors: ProblemItem[], chunk?: number): AppError {
 	const features = new Set(errors.filter((e) => e.index !== null).map((e) => e.index)).size;
-	const of = what === "The upload" ? "" : ` of ${what.toLowerCase()}`;
+	const what = chunk === undefined ? "The upload" : `Chunk ${chunk}`;
+	const of = chunk === undefined ? "" : ` of chunk ${chunk}`;
+	const outcome = chunk === undefined ? "nothing was stored" : "the chunk was not stored";
 	const head =
 		features > 0 ? `${features} feature(s)${of} are invalid` : `${what} is not a valid FeatureCollection`;
 	return new AppError("invalid_geofences", 422, `${head}; ${outcome}.`, errors);
