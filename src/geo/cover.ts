@@ -764,12 +764,12 @@ function polygonSquares(
 	const lastColumn = nx - 1;
 	const body = at + POLYGON_PARTS;
 	let q = body;
-	const parts = geo[q++] ?? 0;
+	const parts = (geo[q++] ?? 0) | 0;
 	scan: for (let part = 0; part < parts; part++) {
-		const rings = geo[q++] ?? 0;
+		const rings = (geo[q++] ?? 0) | 0;
 		for (let r = 0; r < rings; r++) {
 			const start = q + 1;
-			const end = start + 2 * (geo[q] ?? 0);
+			const end = start + 2 * ((geo[q] ?? 0) | 0);
 			q = end;
 			for (let i = start; i + 2 < end; i += 2) {
 				const ax = geo[i] ?? 0;
@@ -780,11 +780,11 @@ function polygonSquares(
 				const maxY = Math.max(ay, by);
 				const minX = Math.min(ax, bx);
 				const maxX = Math.max(ax, bx);
-				// Squares the edge's box may meet.
-				const j0 = Math.max(0, Math.floor((minY - widen + 90) * inv) - iy0);
-				const j1 = Math.min(lastRow, Math.floor((maxY + widen + 90) * inv) - iy0);
-				const k0 = Math.max(0, Math.floor((minX - widen + 180) * inv) - ix0);
-				const k1 = Math.min(lastColumn, Math.floor((maxX + widen + 180) * inv) - ix0);
+				// Squares the edge's box may meet (as int32: the loops below then stay on integers).
+				const j0 = Math.max(0, (Math.floor((minY - widen + 90) * inv) | 0) - iy0);
+				const j1 = Math.min(lastRow, (Math.floor((maxY + widen + 90) * inv) | 0) - iy0);
+				const k0 = Math.max(0, (Math.floor((minX - widen + 180) * inv) | 0) - ix0);
+				const k1 = Math.min(lastColumn, (Math.floor((maxX + widen + 180) * inv) | 0) - ix0);
 				if (j0 > j1 || k0 > k1) continue;
 				const dx = bx - ax;
 				const dy = by - ay;
@@ -830,10 +830,10 @@ function polygonSquares(
 	q = body + 1;
 	for (let part = 0; part < parts; part++) {
 		for (let n = 0; n < m; n++) odd[open[n] ?? 0] = 0;
-		const rings = geo[q++] ?? 0;
+		const rings = (geo[q++] ?? 0) | 0;
 		for (let r = 0; r < rings; r++) {
 			const start = q + 1;
-			const end = start + 2 * (geo[q] ?? 0);
+			const end = start + 2 * ((geo[q] ?? 0) | 0);
 			q = end;
 			for (let i = start; i + 2 < end; i += 2) {
 				const ax = geo[i] ?? 0;

@@ -558,10 +558,10 @@ function pipPart(geo: Float64Array, at: number, x: number, y: number): number {
 /** The GeoJSON of a packed polygon, for turf (rare: only when the fast path is unsure). */
 function packedPolygonGeometry(geo: Float64Array, at: number): MultiPolygonGeometry {
 	let q = at + POLYGON_PARTS;
-	const parts = geo[q++] ?? 0;
+	const parts = (geo[q++] ?? 0) | 0;
 	const coordinates: Position[][][] = [];
 	for (let part = 0; part < parts; part++) {
-		const rings = geo[q++] ?? 0;
+		const rings = (geo[q++] ?? 0) | 0;
 		const polygon: Position[][] = [];
 		for (let r = 0; r < rings; r++) {
 			const n = geo[q++] ?? 0;
@@ -647,12 +647,12 @@ export function recordDistanceMeters(geo: Float64Array, at: number, lat: number,
 	const ky = METERS_PER_DEGREE;
 	let best = Number.POSITIVE_INFINITY;
 	let q = at + POLYGON_PARTS;
-	const parts = geo[q++] ?? 0;
+	const parts = (geo[q++] ?? 0) | 0;
 	for (let part = 0; part < parts; part++) {
-		const rings = geo[q++] ?? 0;
+		const rings = (geo[q++] ?? 0) | 0;
 		for (let r = 0; r < rings; r++) {
 			const start = q + 1;
-			const end = start + 2 * (geo[q] ?? 0);
+			const end = start + 2 * ((geo[q] ?? 0) | 0);
 			q = end;
 			for (let i = start; i + 2 < end; i += 2) {
 				const lngA = geo[i] ?? 0;
