@@ -15,8 +15,12 @@ import {
 	type ApplyResult,
 	MAX_SHARD_BYTES,
 	MAX_SHARD_REPLICAS,
+	QUIET_CHECKS_TO_SHRINK,
+	REPLICA_CHECK_MS,
 	REPLICA_GROW_COOLDOWN_MS,
+	REPLICA_RETIRE_GRACE_MS,
 	replicaKeysOfCell,
+	replicasToKeep,
 	replicasWanted,
 	SHARD_CALL_BYTES,
 	type ShardName,
@@ -24,7 +28,7 @@ import {
 	shardRequestBudget,
 	shardStub,
 } from "./shards.js";
-import { raiseReplicas } from "./store/shard-layout.js";
+import { lowerReplicas, raiseReplicas } from "./store/shard-layout.js";
 
 /** What a ping-processing caller needs to know about a fence (the person core's type). */
 export type { FenceMeta };
@@ -84,6 +88,13 @@ const RATE_WINDOW_SECONDS = 10;
  * records the count in D1 (`geofence_replicas`), from which readers spread people over the
  * objects (worker/shards.ts shardKeyOfPoint). Writes and growth run one at a time, so a replica
  * never misses a change made while it was being filled.
+ *
+ * A grown leaf shrinks when the surge is over: the primary's alarm measures, every
+ * {@link REPLICA_CHECK_MS}, the requests it served (a 1/n share of the leaf's, people being spread
+ * evenly), and after {@link QUIET_CHECKS_TO_SHRINK} checks in a row that find the leaf needing
+ * fewer objects ({@link replicasToKeep}) lowers the count in D1. The objects given up keep
+ * following changes for {@link REPLICA_RETIRE_GRACE_MS}, while readers may still route by the old
+ * count, and are then emptied.
  */
 export class GeoShardDO extends DurableObject<Env> {
 	private index: FenceIndex | null = null;
@@ -101,6 +112,8 @@ export class GeoShardDO extends DurableObject<Env> {
 	private named = false;
 	/** Queries this instance answered (for tests and diagnostics). */
 	queries = 0;
+	/** Where the primary's current replica check started counting: when, and {@link queries} then. */
+	measuredFrom = { at: Date.now(), queries: 0 };
 	/** The request budget (requests a second), from the env; tests may lower it on an instance. */
 	requestBudget: number;
 
@@ -134,9 +147,10 @@ export class GeoShardDO extends DurableObject<Env> {
 		return this.oneAtATime(async () => {
 			const result = this.applyHere(upserts, removals, opts);
 			if (!result.ok) return result;
-			// The leaf's replicas get the same change (the primary is the only object uploads write).
+			// The leaf's replicas get the same change (the primary is the only object uploads write),
+			// those being retired too until they are emptied.
 			const name = this.name();
-			const replicas = this.replicas();
+			const replicas = this.followers();
 			if (name && name.replica === 0 && replicas > 1)
 				await this.forward(name, replicas, (stub, replica) =>
 					stub.apply(upserts, removals, { restore: true, reset: opts.reset, name: { ...name, replica } }),
@@ -251,6 +265,11 @@ export class GeoShardDO extends DurableObject<Env> {
 		return Number(this.about("replicas") ?? 1);
 	}
 
+	/** How many objects follow this primary's changes: those serving the leaf and those being retired. */
+	private followers(): number {
+		return Math.max(this.replicas(), Number(this.about("retiring") ?? 0));
+	}
+
 	/**
 	 * Grows the objects serving this leaf ({@link replicasWanted}: at least double, up to
 	 * {@link MAX_SHARD_REPLICAS}): the new ones get
@@ -291,6 +310,12 @@ export class GeoShardDO extends DurableObject<Env> {
 			}
 			this.setAbout("replicas", String(after));
 			this.setAbout("grownAt", String(now));
+			this.setAbout("quietChecks", "0");
+			// Objects being retired that this growth filled again serve the leaf once more.
+			if (Number(this.about("retiring") ?? 0) <= after) this.clearRetiring();
+			this.measuredFrom = { at: now, queries: this.queries };
+			if ((await this.ctx.storage.getAlarm()) === null)
+				await this.ctx.storage.setAlarm(now + REPLICA_CHECK_MS);
 			await raiseReplicas(this.env.DB, {
 				tenantId: name.tenantId,
 				cell: name.cell,
@@ -301,6 +326,73 @@ export class GeoShardDO extends DurableObject<Env> {
 			logInfo("shard_replicas", { tenantId: name.tenantId, cell: name.cell, replicas: after, rate });
 			return after;
 		});
+	}
+
+	override async alarm(): Promise<void> {
+		await this.checkReplicas(Date.now());
+	}
+
+	/**
+	 * The primary's replica check (its alarm, every {@link REPLICA_CHECK_MS} while the leaf has
+	 * more than one object): empties the objects whose retirement grace is over, then measures the
+	 * leaf's rate since the last check and, after {@link QUIET_CHECKS_TO_SHRINK} checks in a row
+	 * that find it needing fewer objects, shrinks it. Runs with writes and growth, one at a time.
+	 *
+	 * @param now the check's clock (ms)
+	 * @returns how many objects serve the leaf now
+	 */
+	async checkReplicas(now: number): Promise<number> {
+		return this.oneAtATime(async () => {
+			const name = this.name();
+			if (name?.replica !== 0) return this.replicas();
+			const retiring = Number(this.about("retiring") ?? 0);
+			let current = this.replicas();
+			if (retiring > current && now >= Number(this.about("retireAt") ?? 0)) {
+				const keys = replicaKeysOfCell(name.cell, retiring).slice(current);
+				await Promise.all(keys.map((key) => shardStub(this.env, name.tenantId, key).clear()));
+				this.clearRetiring();
+				logInfo("shard_replicas_retired", { tenantId: name.tenantId, cell: name.cell, objects: keys.length });
+			}
+			const seconds = (now - this.measuredFrom.at) / 1000;
+			const leafRate = seconds > 0 ? ((this.queries - this.measuredFrom.queries) / seconds) * current : 0;
+			this.measuredFrom = { at: now, queries: this.queries };
+			const keep = replicasToKeep(leafRate, current, this.requestBudget);
+			const quiet = keep < current ? Number(this.about("quietChecks") ?? 0) + 1 : 0;
+			this.setAbout("quietChecks", String(quiet));
+			if (quiet >= QUIET_CHECKS_TO_SHRINK) {
+				// D1 first: once readers may see the lower count, the objects above it only wait out the grace.
+				await lowerReplicas(this.env.DB, {
+					tenantId: name.tenantId,
+					cell: name.cell,
+					replicas: keep,
+					rate: leafRate,
+					at: now,
+				});
+				this.setAbout("retiring", String(Math.max(current, retiring)));
+				this.setAbout("retireAt", String(now + REPLICA_RETIRE_GRACE_MS));
+				this.setAbout("replicas", String(keep));
+				this.setAbout("quietChecks", "0");
+				logInfo("shard_replicas_shrunk", {
+					tenantId: name.tenantId,
+					cell: name.cell,
+					replicas: keep,
+					from: current,
+					rate: leafRate,
+				});
+				current = keep;
+			}
+			const pending = Number(this.about("retiring") ?? 0) > current;
+			if (pending) {
+				const retireAt = Number(this.about("retireAt") ?? now);
+				await this.ctx.storage.setAlarm(Math.max(now, Math.min(retireAt, now + REPLICA_CHECK_MS)));
+			} else if (current > 1) await this.ctx.storage.setAlarm(now + REPLICA_CHECK_MS);
+			else await this.ctx.storage.deleteAlarm();
+			return current;
+		});
+	}
+
+	private clearRetiring(): void {
+		this.ctx.storage.sql.exec("DELETE FROM about WHERE k IN ('retiring', 'retireAt')");
 	}
 
 	/** The fences held after id `after`, in id order, up to {@link SHARD_CALL_BYTES} of JSON (at least one). */
@@ -455,7 +547,7 @@ export class GeoShardDO extends DurableObject<Env> {
 			});
 			this.forget();
 			const name = this.name();
-			const replicas = this.replicas();
+			const replicas = this.followers();
 			if (name && name.replica === 0 && replicas > 1)
 				await this.forward(name, replicas, (stub) => stub.clear());
 		});

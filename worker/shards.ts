@@ -56,6 +56,39 @@ export function replicasWanted(rate: number, current: number, budget: number): n
 /** How long an isolate trusts the replica counts it read (they change without a geofence version). */
 const REPLICAS_TTL_MS = 30_000;
 
+/** How often the primary of a grown leaf checks whether the leaf still needs its objects (its alarm). */
+export const REPLICA_CHECK_MS = 5 * 60_000;
+
+/**
+ * Share of the request budget each object of a shrunk leaf may expect: far under the share a
+ * growth aims at (0.8), so a leaf that shrinks does not grow straight back.
+ */
+const SHRINK_TARGET = 0.25;
+
+/**
+ * Checks in a row that must find a leaf quiet before it shrinks: a primary evicted while idle
+ * forgets what it had counted, so one quiet check could be a short lull.
+ */
+export const QUIET_CHECKS_TO_SHRINK = 2;
+
+/**
+ * How long the objects a leaf gave up keep following its changes after the lower count is in D1:
+ * an isolate may route by the count it read up to {@link REPLICAS_TTL_MS} before. Then they are
+ * emptied (their storage is what a leaf pays for).
+ */
+export const REPLICA_RETIRE_GRACE_MS = 2 * REPLICAS_TTL_MS;
+
+/**
+ * How many objects a leaf needs for the rate it gets (`leafRate`, requests a second over a whole
+ * check): the fewest, a power of two, at most `current`, that keep each under
+ * {@link SHRINK_TARGET} of the budget.
+ */
+export function replicasToKeep(leafRate: number, current: number, budget: number): number {
+	let n = 1;
+	while (n < current && leafRate > n * budget * SHRINK_TARGET) n *= 2;
+	return Math.min(n, current);
+}
+
 /** The request budget in force (the `SHARD_REQUEST_BUDGET` var, else {@link SHARD_REQUEST_BUDGET}). */
 export function shardRequestBudget(env: Env): number {
 	const v = Number(env.SHARD_REQUEST_BUDGET);

@@ -3,14 +3,16 @@
  * its request budget gets more objects holding the same fences; uploads still write the primary
  * only, which keeps its replicas in step; people are spread over the objects by a stable hash.
  */
-import { env, runInDurableObject } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { validateFeatureCollection } from "../../src/geo/validate.js";
 import { fnv1a32 } from "../../src/offers/assign.js";
 import type { GeoShardDO, ShardAnswer } from "../../worker/geoshard.js";
 import {
 	loadLayout,
+	REPLICA_RETIRE_GRACE_MS,
 	replicaKeysOfCell,
+	replicasToKeep,
 	replicasWanted,
 	shardKeysOfFence,
 	shardNameOf,
@@ -187,5 +189,65 @@ describe("shard replicas", () => {
 		for (let i = 0; i < 30; i++) await primary.query([NANTES], []);
 		await new Promise((r) => setTimeout(r, 300));
 		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBe(replicas);
+	}, 120_000);
+	it("sizes a shrink from the rate over a check: the fewest objects, a power of two, each under a quarter of the budget", () => {
+		// Budget 500: each object that stays may expect at most 125 a second.
+		expect(replicasToKeep(0, 8, 500)).toBe(1);
+		expect(replicasToKeep(125, 8, 500)).toBe(1);
+		expect(replicasToKeep(126, 8, 500)).toBe(2);
+		expect(replicasToKeep(600, 8, 500)).toBe(8);
+		// Never more than it has (a leaf busier than that grows instead).
+		expect(replicasToKeep(5000, 4, 500)).toBe(4);
+		expect(replicasToKeep(0, 1, 500)).toBe(1);
+	});
+
+	it("a grown leaf that stays quiet shrinks back; the objects it gives up follow changes for a grace, then are emptied", async () => {
+		const t = await createTenant("replicas-shrink");
+		const stores = Array.from({ length: 3 }, (_, i) => circleFence(`q${i}`, offset(NANTES, i * 200, 0), 60));
+		await uploadFences(t, stores);
+		const cell = leafOf(stores[0]);
+		const keys = replicaKeysOfCell(cell, 4);
+		const primary = shardStub(env, t.id, keys[0] ?? "");
+		const counts = () => Promise.all(keys.map((key) => shardStub(env, t.id, key).count()));
+		expect(await primary.grow(1500)).toBe(4);
+		expect(await counts()).toEqual([3, 3, 3, 3]);
+		// The growth armed the primary's check.
+		expect(
+			await runInDurableObject(primary, (_i: GeoShardDO, state) => state.storage.getAlarm()),
+		).not.toBeNull();
+
+		// Still busy: 300 queries a second on the primary over the last 5 minutes is 1,200 for the
+		// leaf, which needs its 4 objects (each under 125 a second would take 16).
+		const t0 = Date.now();
+		await runInDurableObject(primary, (i: GeoShardDO) => {
+			i.measuredFrom = { at: t0 - 300_000, queries: i.queries - 90_000 };
+		});
+		expect(await primary.checkReplicas(t0)).toBe(4);
+		// Quiet from then on. The alarm runs the check (the first quiet one); one quiet check is not enough.
+		expect(await runDurableObjectAlarm(primary)).toBe(true);
+		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBe(4);
+		// The second quiet check in a row shrinks the leaf to one object, in D1 first.
+		expect(await primary.checkReplicas(t0 + 600_000)).toBe(1);
+		expect((await loadLayout(env, t.id)).replicas.get(cell)).toBeUndefined();
+		expect(await primary.replicas()).toBe(1);
+
+		// Within the grace an isolate may still route by the old count: the objects given up
+		// still follow a change.
+		const late = circleFence("q-late", offset(NANTES, 0, 200), 60);
+		await uploadFences(t, [...stores, late]);
+		expect(await counts()).toEqual([4, 4, 4, 4]);
+		const answer: ShardAnswer = await shardStub(env, t.id, keys[3] ?? "").query([offset(NANTES, 0, 200)], []);
+		expect(answer.results[0]?.inside).toEqual(["q-late"]);
+		// A check before the grace is over keeps them.
+		expect(await primary.checkReplicas(t0 + 600_000 + REPLICA_RETIRE_GRACE_MS - 1)).toBe(1);
+		expect(await counts()).toEqual([4, 4, 4, 4]);
+
+		// After it they are emptied, the primary keeps every fence, and nothing is left to check.
+		expect(await primary.checkReplicas(t0 + 600_000 + REPLICA_RETIRE_GRACE_MS)).toBe(1);
+		expect(await counts()).toEqual([4, 0, 0, 0]);
+		expect(await runInDurableObject(primary, (_i: GeoShardDO, state) => state.storage.getAlarm())).toBeNull();
+		// Later changes reach the primary alone.
+		await uploadFences(t, [circleFence("q-later", offset(NANTES, 200, 200), 60)]);
+		expect(await counts()).toEqual([5, 0, 0, 0]);
 	}, 120_000);
 });

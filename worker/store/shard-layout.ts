@@ -1,7 +1,8 @@
 /**
  * What readers need of a tenant's shard layout: `geofence_splits` (the split cells, written by
  * worker/store/geofence-layout.ts under the geofence lock) and `geofence_replicas` (objects a hot
- * leaf has, raised by its primary shard object, worker/geoshard.ts `grow`).
+ * leaf has, raised by its primary shard object, worker/geoshard.ts `grow`, and lowered by it when the
+ * leaf has been quiet, `checkReplicas`).
  */
 
 /** The tenant's split cells. */
@@ -44,5 +45,18 @@ export async function raiseReplicas(
 			 ON CONFLICT (tenant_id, cell) DO UPDATE SET replicas = MAX(replicas, excluded.replicas), rate = excluded.rate, updated_at = excluded.updated_at`,
 		)
 		.bind(r.tenantId, r.cell, r.replicas, r.rate, r.at)
+		.run();
+}
+
+/** Records that a leaf shrank to `replicas` objects (its primary alone decides, one change at a time). */
+export async function lowerReplicas(
+	db: D1Database,
+	r: { tenantId: string; cell: string; replicas: number; rate: number; at: number },
+): Promise<void> {
+	await db
+		.prepare(
+			"UPDATE geofence_replicas SET replicas = ?, rate = ?, updated_at = ? WHERE tenant_id = ? AND cell = ?",
+		)
+		.bind(r.replicas, r.rate, r.at, r.tenantId, r.cell)
 		.run();
 }
