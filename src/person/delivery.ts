@@ -150,15 +150,19 @@ export function applyDeliveries(
 		round.attempts += 1;
 		const dev = Object.hasOwn(s.devices, copy.deviceId) ? s.devices[copy.deviceId] : undefined;
 		if (outcome.kind === "gone" && dev) {
-			if (copy.message.transport === "web") dev.webPush = null;
-			else dev.fcmToken = null;
+			// A new object, not a change to this one: the state a step was given is shared, not copied.
+			s.devices = {
+				...s.devices,
+				[copy.deviceId]:
+					copy.message.transport === "web" ? { ...dev, webPush: null } : { ...dev, fcmToken: null },
+			};
 		}
 		if (outcome.kind === "retry") {
 			// A first send schedules retry 1 and stores 0 retries made; a retry stores one more.
 			const n = r.first ? 1 : copy.attempt + 1;
 			const at = nextRetryAt(n, now, outcome.retryAtMs, copy.expiresAt, r.jitter);
 			if (at !== null) {
-				s.deliveries.push({ ...copy, attempt: r.first ? 0 : copy.attempt + 1, nextAt: at });
+				s.deliveries = [...s.deliveries, { ...copy, attempt: r.first ? 0 : copy.attempt + 1, nextAt: at }];
 				continue;
 			}
 		}

@@ -217,7 +217,10 @@ export interface StepResult<R = unknown> {
 export type PersonSettings = Settings | null;
 
 /**
- * One input, one transition. The state given is never changed: the result holds a new one.
+ * One input, one transition. The state given is never changed: the result holds a new one, which
+ * shares every part the step left alone with it (a step replaces what it changes, at every
+ * level, and never writes into an object it was given; the tests step deep-frozen states). A
+ * copy of the whole state took about 0.25 ms a ping once a day of pings had filled it (21 KB).
  *
  * @param state what the person's object holds
  * @param input what happened
@@ -230,7 +233,7 @@ export function step<I extends PersonInput>(
 	now: number,
 	settings: PersonSettings,
 ): StepResult<Replies[I["kind"]]> {
-	const s = structuredClone(state);
+	const s: PersonState = { ...state };
 	const r = apply(s, input, now, settings);
 	// Asked for more: nothing happened yet.
 	if (r.needs) return { state, effects: [], reply: null as Replies[I["kind"]], needs: r.needs };
@@ -258,7 +261,7 @@ function apply(s: PersonState, input: PersonInput, now: number, settings: Person
 			if ("tooLarge" in r) return done(s, [], { attributes: null, refused: "too_large" });
 			s.meta = { tenantId: input.tenantId, userId: input.userId };
 			s.crm = r.crm as CrmAttributes;
-			if (s.profile) s.profile.updatedAt = now;
+			if (s.profile) s.profile = { ...s.profile, updatedAt: now };
 			return done(s, written(s, ["meta", "crm", "profile"]), {
 				attributes: attributesInForce(s.profile?.attributes, s.crm),
 				refused: null,
@@ -451,7 +454,7 @@ function pings(
 	s.meta = { tenantId: input.tenantId, userId: input.userId };
 	const dev =
 		input.deviceId && Object.hasOwn(s.devices, input.deviceId) ? s.devices[input.deviceId] : undefined;
-	if (dev) dev.lastSeenAt = now;
+	if (dev && input.deviceId) s.devices = { ...s.devices, [input.deviceId]: { ...dev, lastSeenAt: now } };
 	// applyPings returns a new `inside`: this one stays as it was, for the exits' visit times.
 	const insideBefore = s.presence.inside;
 	const screened = input.screened;
@@ -460,7 +463,7 @@ function pings(
 	const campaigns = input.campaigns ?? [];
 	let events: PresenceEvent[] = [];
 	if (screened.usable.length > 0) {
-		Object.assign(s.fences, input.fences);
+		s.fences = { ...s.fences, ...input.fences };
 		const batch = screened.usable.map((ping, i) => ({ ping, lookup: input.lookups[i] as PingLookup }));
 		// The dwell thresholds of campaigns are fixed at entry.
 		const thresholds = (id: string) => {
@@ -681,7 +684,11 @@ function fire(
 	}
 	// A fence left and entered again in one batch keeps its metadata for the new visit.
 	for (const e of events)
-		if (e.type === "exit" && !Object.hasOwn(s.presence.inside, e.fenceId)) delete s.fences[e.fenceId];
+		if (e.type === "exit" && !Object.hasOwn(s.presence.inside, e.fenceId)) {
+			const fences = { ...s.fences };
+			delete fences[e.fenceId];
+			s.fences = fences;
+		}
 	return decided;
 }
 
@@ -702,7 +709,7 @@ function decideAll(
 		for (const d of decide(trigger, campaigns, personView(s, ctx.fcm, now), ctx.settings, now)) {
 			let offer: OfferRecord | null = null;
 			if (d.decision !== "suppressed") {
-				s.cooldowns[d.cooldownKey] = now;
+				s.cooldowns = { ...s.cooldowns, [d.cooldownKey]: now };
 				s.exposure = {
 					campaignId: d.campaign.id,
 					variantId: d.variant?.id ?? null,
@@ -717,7 +724,7 @@ function decideAll(
 				const prepared = prepareOffer(s, d, trigger, ctx);
 				offer = prepared.record;
 				if (prepared.send) sends.push({ type: "send", offer: prepared.send });
-				if (s.exposure) s.exposure.offerId = offer.id;
+				if (s.exposure) s.exposure = { ...s.exposure, offerId: offer.id };
 			}
 			records.push({ trigger, decision: d, offer });
 			const ev = decisionEvent(d, trigger, offer?.id ?? null);

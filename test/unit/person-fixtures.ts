@@ -142,6 +142,17 @@ export function records(r: { effects: PersonEffect[] }): DecisionRecord[] {
 }
 
 /**
+ * Freezes a state and everything in it, so that a step writing into the state it was given (which
+ * it shares parts with, see `step`) throws where it writes.
+ */
+export function deepFreeze<T>(o: T): T {
+	if (o === null || typeof o !== "object" || Object.isFrozen(o)) return o;
+	Object.freeze(o);
+	for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+	return o;
+}
+
+/**
  * Plays the shell for one input: steps, asks again with the campaigns when told to, delivers
  * every send with the given outcome and steps the results. Returns both results.
  */
@@ -154,6 +165,7 @@ export function drive(
 	settings: Settings | null = SETTINGS,
 	jitter = 0.5,
 ): { first: StepResult; delivered: StepResult | null; state: PersonState } {
+	deepFreeze(s);
 	let first = step(s, input, now, settings);
 	if (first.needs === "campaigns") first = step(s, { ...input, campaigns } as PersonInput, now, settings);
 	const results: DeliveryResult[] = [];
@@ -177,7 +189,7 @@ export function drive(
 		for (const copy of e.copies)
 			results.push({ copy, first: false, outcome: outcome(copy.deviceId), jitter });
 	if (results.length === 0) return { first, delivered: null, state: first.state };
-	const delivered = step(first.state, { kind: "delivered", results }, now, null);
+	const delivered = step(deepFreeze(first.state), { kind: "delivered", results }, now, null);
 	return { first, delivered, state: delivered.state };
 }
 

@@ -29,6 +29,7 @@ import type { Settings } from "../../src/schemas/settings.js";
 import {
 	allRules,
 	campaign,
+	deepFreeze,
 	effectsOf,
 	fence,
 	inside,
@@ -159,8 +160,9 @@ function play(sc: Scenario, from: PersonState = registered(), t0 = T0): Trace {
 	const nextSeed = () => sc.seeds[n++ % sc.seeds.length] as string;
 	const run = (input: PersonInput, stepSettings: Settings | null, campaigns: Campaign[]): void => {
 		const before = JSON.stringify(s);
-		let r = step(s, input, now, stepSettings);
-		// A step never changes the state it was given.
+		// A step never changes the state it was given (it shares its parts with the state it
+		// returns): frozen, a write into it throws where it is made.
+		let r = step(deepFreeze(s), input, now, stepSettings);
 		expect(JSON.stringify(s)).toBe(before);
 		if (r.needs) {
 			// Only an alarm may lack campaigns: for pings, campaignsNeeded must have said so.
@@ -202,7 +204,7 @@ function play(sc: Scenario, from: PersonState = registered(), t0 = T0): Trace {
 					jitter: sc.jitter,
 				});
 		if (copies.length > 0) {
-			const d = step(s, { kind: "delivered", results: copies }, now, null);
+			const d = step(deepFreeze(s), { kind: "delivered", results: copies }, now, null);
 			results.push({ at: now, result: d });
 			s = d.state;
 		}
