@@ -1204,6 +1204,18 @@ function wranglerVersion() {
 	}
 }
 
+/**
+ * What else kept the machine busy during the rates (the median of the "other" CPU column, in %
+ * of one core), so the summary does not call every machine shared or quiet.
+ */
+function otherLoadNote(result) {
+	const loads = result.steps.map((s) => s.cpu?.percent?.otherLoad).filter((x) => typeof x === "number");
+	if (loads.length === 0) return "";
+	const sorted = [...loads].sort((a, b) => a - b);
+	const median = sorted[sorted.length >> 1];
+	return `, other programs using ${median} % of a core (median over the rates)`;
+}
+
 /** Which code and setup a result measured, for the README blocks. */
 function measuredLine(result) {
 	const sv = result.service;
@@ -1215,7 +1227,7 @@ function measuredLine(result) {
 		result.medianRatio !== null
 			? ` The service's own CPU per ping is ${result.medianRatio}× the floor program's (median over the rates; range ${Math.min(...result.comparison.map((c) => c.ratio ?? Number.POSITIVE_INFINITY))}–${Math.max(...result.comparison.map((c) => c.ratio ?? 0))}×).`
 			: "";
-	return `Measured ${result.generatedAt.slice(0, 10)} at ${code} with \`npm run bench:e2e\` (wrangler dev on one 2-core machine shared with other benchmarks, not Cloudflare's network; local tracing off): ${result.config.fences.toLocaleString("en")} fences, ${result.config.people.toLocaleString("en")} people, ${result.config.stepSeconds} s per rate. Exactly-once ${e.held ? "held" : "**violated**"}: ${e.receivedOnce} of ${e.expected} announced offers arrived once each.${webhookLine(result.webhooks)}${ratio}`;
+	return `Measured ${result.generatedAt.slice(0, 10)} at ${code} with \`npm run bench:e2e\` (wrangler dev on one 2-core machine${otherLoadNote(result)}, not Cloudflare's network; local tracing off): ${result.config.fences.toLocaleString("en")} fences, ${result.config.people.toLocaleString("en")} people, ${result.config.stepSeconds} s per rate. Exactly-once ${e.held ? "held" : "**violated**"}: ${e.receivedOnce} of ${e.expected} announced offers arrived once each.${webhookLine(result.webhooks)}${ratio}`;
 }
 
 /** The webhook check in a sentence (results before webhooks have none). */
