@@ -1211,9 +1211,7 @@ function wranglerVersion() {
 function otherLoadNote(result) {
 	const loads = result.steps.map((s) => s.cpu?.percent?.otherLoad).filter((x) => typeof x === "number");
 	if (loads.length === 0) return "";
-	const sorted = [...loads].sort((a, b) => a - b);
-	const median = sorted[sorted.length >> 1];
-	return `, other programs using ${median} % of a core (median over the rates)`;
+	return `, other programs using ${median(loads)} % of a core (median over the rates)`;
 }
 
 /** Which code and setup a result measured, for the README blocks. */

@@ -345,12 +345,14 @@ export class GeoShardDO extends DurableObject<Env> {
 		return this.oneAtATime(async () => {
 			const name = this.name();
 			if (name?.replica !== 0) return this.replicas();
-			const retiring = Number(this.about("retiring") ?? 0);
 			let current = this.replicas();
-			if (retiring > current && now >= Number(this.about("retireAt") ?? 0)) {
+			let retiring = Number(this.about("retiring") ?? 0);
+			let retireAt = Number(this.about("retireAt") ?? 0);
+			if (retiring > current && now >= retireAt) {
 				const keys = replicaKeysOfCell(name.cell, retiring).slice(current);
 				await Promise.all(keys.map((key) => shardStub(this.env, name.tenantId, key).clear()));
 				this.clearRetiring();
+				retiring = 0;
 				logInfo("shard_replicas_retired", { tenantId: name.tenantId, cell: name.cell, objects: keys.length });
 			}
 			const seconds = (now - this.measuredFrom.at) / 1000;
@@ -368,8 +370,10 @@ export class GeoShardDO extends DurableObject<Env> {
 					rate: leafRate,
 					at: now,
 				});
-				this.setAbout("retiring", String(Math.max(current, retiring)));
-				this.setAbout("retireAt", String(now + REPLICA_RETIRE_GRACE_MS));
+				retiring = Math.max(current, retiring);
+				retireAt = now + REPLICA_RETIRE_GRACE_MS;
+				this.setAbout("retiring", String(retiring));
+				this.setAbout("retireAt", String(retireAt));
 				this.setAbout("replicas", String(keep));
 				this.setAbout("quietChecks", "0");
 				logInfo("shard_replicas_shrunk", {
@@ -381,11 +385,9 @@ export class GeoShardDO extends DurableObject<Env> {
 				});
 				current = keep;
 			}
-			const pending = Number(this.about("retiring") ?? 0) > current;
-			if (pending) {
-				const retireAt = Number(this.about("retireAt") ?? now);
+			if (retiring > current)
 				await this.ctx.storage.setAlarm(Math.max(now, Math.min(retireAt, now + REPLICA_CHECK_MS)));
-			} else if (current > 1) await this.ctx.storage.setAlarm(now + REPLICA_CHECK_MS);
+			else if (current > 1) await this.ctx.storage.setAlarm(now + REPLICA_CHECK_MS);
 			else await this.ctx.storage.deleteAlarm();
 			return current;
 		});

@@ -19,8 +19,10 @@ function alignTable(rows) {
 			.map((c) => c.trim()),
 	);
 	const delimiter = cells[1] ?? [];
-	if (!delimiter.every((c) => /^:?-+:?$/.test(c))) return rows;
-	const columns = Math.max(...cells.map((r) => r.length));
+	// Left as it is when it is not a plain table (a `|` inside a cell would shift its row).
+	if (!delimiter.every((c) => /^:?-+:?$/.test(c)) || cells.some((r) => r.length !== delimiter.length))
+		return rows;
+	const columns = delimiter.length;
 	const widths = Array.from({ length: columns }, (_, i) =>
 		Math.max(3, ...cells.filter((_, r) => r !== 1).map((r) => (r[i] ?? "").length)),
 	);

@@ -463,7 +463,7 @@ function pings(
 	const campaigns = input.campaigns ?? [];
 	let events: PresenceEvent[] = [];
 	if (screened.usable.length > 0) {
-		s.fences = { ...s.fences, ...input.fences };
+		if (Object.keys(input.fences).length > 0) s.fences = { ...s.fences, ...input.fences };
 		const batch = screened.usable.map((ping, i) => ({ ping, lookup: input.lookups[i] as PingLookup }));
 		// The dwell thresholds of campaigns are fixed at entry.
 		const thresholds = (id: string) => {
